@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// InternalImportsByDefault keeps C and GRDB types out of public APIs unless imported `public`.
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
+
+let package = Package(
+    name: "hocvu",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hocvu", targets: ["hocvu"]),
+        .library(name: "Merge", targets: ["Merge"]),
+        .library(name: "Store", targets: ["Store"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Thin system-library modules; no pkgConfig for libzmq (its .pc drags in krb5 flags).
+        .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CSodium", providers: [.apt(["libsodium-dev"])]),
+        // Swift wrapper over libsodium: hashing, signatures, key pairs. The only importer of CSodium.
+        .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
+        // Pure CRDT rules, clocks, version vectors and the change codec: no C, no I/O.
+        .target(name: "Merge", swiftSettings: settings),
+        // The node's SQLite database: schema, local events, remote batches, digests.
+        .target(
+            name: "Store", dependencies: ["Merge", "Sodium", grdb],
+            resources: [.copy("Resources/vn-admin-units-2025.json")], swiftSettings: settings),
+        .executableTarget(
+            name: "hocvu",
+            dependencies: [
+                "Store", "Merge", "Sodium", log,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings),
+        .testTarget(name: "MergeTests", dependencies: ["Merge"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium"]),
+        .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
+    ]
+)

@@ -1,0 +1,25 @@
+/// What a node knows: for each origin, the highest sequence number below which it has every change.
+public struct VersionVector: Hashable, Sendable {
+    public private(set) var entries: [Origin: UInt64]
+
+    public init(_ entries: [Origin: UInt64] = [:]) {
+        self.entries = entries.filter { $0.value > 0 }
+    }
+
+    public subscript(origin: Origin) -> UInt64 {
+        get { entries[origin] ?? 0 }
+        set { entries[origin] = newValue == 0 ? nil : newValue }
+    }
+
+    /// True when this vector has seen everything `other` has.
+    public func dominates(_ other: VersionVector) -> Bool {
+        other.entries.allSatisfy { self[$0.key] >= $0.value }
+    }
+
+    /// Pointwise maximum (the join of version vectors).
+    public func merged(with other: VersionVector) -> VersionVector {
+        var out = self
+        for (origin, seq) in other.entries where seq > out[origin] { out[origin] = seq }
+        return out
+    }
+}

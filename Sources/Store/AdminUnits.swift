@@ -1,0 +1,39 @@
+import Foundation
+import GRDB
+
+/// The 34 provinces and 3,321 communes (July 2025 units, official codes), shipped with the store.
+public struct AdminUnits: Decodable, Sendable {
+    public struct Commune: Decodable, Sendable {
+        public let code: Int
+        public let name: String
+        public let type: String
+    }
+
+    public struct Province: Decodable, Sendable {
+        public let code: Int
+        public let name: String
+        public let type: String
+        public let communes: [Commune]
+    }
+
+    public let provinces: [Province]
+
+    /// The bundled list.
+    public static func bundled() throws -> AdminUnits {
+        guard let url = Bundle.module.url(forResource: "vn-admin-units-2025", withExtension: "json") else {
+            throw StoreError.missingResource("vn-admin-units-2025.json")
+        }
+        return try JSONDecoder().decode(AdminUnits.self, from: Data(contentsOf: url))
+    }
+
+    func insert(into db: Database) throws {
+        let p = try db.makeStatement(sql: "INSERT INTO province (code, name) VALUES (?, ?)")
+        let c = try db.makeStatement(sql: "INSERT INTO commune (code, province_code, name, kind) VALUES (?, ?, ?, ?)")
+        for province in provinces {
+            try p.execute(arguments: [province.code, province.name])
+            for commune in province.communes {
+                try c.execute(arguments: [commune.code, province.code, commune.name, commune.type])
+            }
+        }
+    }
+}

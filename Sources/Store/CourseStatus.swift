@@ -1,0 +1,72 @@
+import GRDB
+
+/// Derived, never replicated: where a learner stands in a course.
+///
+/// The rule: a course is **complete** when every required lesson has a completion time
+/// (progress reached 100) and, for every quiz of the course, the learner's best attempt scored at
+/// least the course's pass percent (80 by default) of the quiz's maximum. A learner is **eligible**
+/// for the course certificate when the course is complete and they are currently enrolled.
+public struct CourseStatus: Equatable, Sendable {
+    public let courseID: String
+    public let isEnrolled: Bool
+    public let requiredLessons: Int
+    public let completedRequiredLessons: Int
+    public let quizzes: Int
+    public let passedQuizzes: Int
+
+    public var isComplete: Bool { completedRequiredLessons == requiredLessons && passedQuizzes == quizzes }
+    public var isEligible: Bool { isEnrolled && isComplete }
+
+    var missingSummary: String {
+        "\(requiredLessons - completedRequiredLessons) required lesson(s) not complete, "
+            + "\(quizzes - passedQuizzes) quiz(zes) not passed"
+    }
+
+    static func fetch(_ db: Database, learnerID: String, courseID: String) throws -> CourseStatus {
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT
+                  coalesce((SELECT length % 2 = 1 FROM enrollment WHERE learner_id = ?1 AND course_id = ?2), 0) AS enrolled,
+                  (SELECT count(*) FROM lesson WHERE course_id = ?2 AND required = 1) AS required_lessons,
+                  (SELECT count(*) FROM lesson l JOIN progress p ON p.lesson_id = l.lesson_id AND p.learner_id = ?1
+                     WHERE l.course_id = ?2 AND l.required = 1 AND p.completed_at IS NOT NULL) AS completed,
+                  (SELECT count(*) FROM quiz WHERE course_id = ?2) AS quizzes,
+                  (SELECT count(*) FROM quiz q JOIN course c USING (course_id)
+                     WHERE q.course_id = ?2 AND EXISTS (
+                       SELECT 1 FROM attempt a WHERE a.learner_id = ?1 AND a.quiz_id = q.quiz_id
+                         AND a.score * 100 >= c.pass_percent * a.max_score)) AS passed
+                """, arguments: [learnerID, courseID])!
+        return CourseStatus(
+            courseID: courseID, isEnrolled: row["enrolled"], requiredLessons: row["required_lessons"],
+            completedRequiredLessons: row["completed"], quizzes: row["quizzes"], passedQuizzes: row["passed"])
+    }
+}
+
+/// Derived: a learner's best score on a quiz.
+public struct BestScore: Equatable, Sendable {
+    public let quizID: String
+    public let score: Int
+    public let maxScore: Int
+    public let attempts: Int
+}
+
+extension NodeStore {
+    /// Where `learnerID` stands in `courseID` (derived from lessons, progress and attempts).
+    public func courseStatus(learnerID: String, courseID: String) throws -> CourseStatus {
+        try pool.read { db in try CourseStatus.fetch(db, learnerID: learnerID, courseID: courseID) }
+    }
+
+    /// Best score per quiz for a learner (derived from attempts; conflicting attempts excluded).
+    public func bestScores(learnerID: String) throws -> [BestScore] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT quiz_id, max(score) AS score, max_score, count(*) AS n FROM attempt
+                    WHERE learner_id = ? GROUP BY quiz_id, max_score ORDER BY quiz_id
+                    """, arguments: [learnerID]
+            ).map { BestScore(quizID: $0["quiz_id"], score: $0["score"], maxScore: $0["max_score"], attempts: $0["n"]) }
+        }
+    }
+}

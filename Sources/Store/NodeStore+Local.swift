@@ -1,0 +1,156 @@
+public import Merge
+import Foundation
+import GRDB
+
+/// A fact recorded at this node by a learning app or an operator.
+public enum LocalEvent: Sendable, Equatable {
+    case registerLearner(nationalID: String, fullName: String, role: Role, unit: String, homeCommune: Int)
+    case updateLearner(learnerID: String, fullName: String? = nil, role: Role? = nil, unit: String? = nil,
+                       homeCommune: Int? = nil)
+    case enroll(learnerID: String, courseID: String)
+    case withdraw(learnerID: String, courseID: String)
+    /// Progress in a lesson at time `at`; reaching 100 records the completion time.
+    case progress(learnerID: String, lessonID: String, percent: Int, at: Int64)
+    case attempt(learnerID: String, quizID: String, answers: [Int], score: Int, maxScore: Int,
+                 startedAt: Int64, finishedAt: Int64)
+    /// Issues the course certificate; refused unless the learner is eligible (derived facts).
+    case issueCertificate(learnerID: String, courseID: String)
+    case revokeCertificate(certificateID: String)
+}
+
+/// What recording an event produced: the id callers need to refer to it later.
+public enum LocalOutcome: Sendable, Equatable {
+    case learner(id: String)
+    case attempt(id: String)
+    case certificate(id: String)
+    case recorded
+}
+
+/// The write context of one transaction: clock, next sequence number, prepared merge statements.
+struct LocalWriteContext {
+    var clock: HybridLogicalClock
+    var nextSeq: Int64
+    let originNo: Int64
+
+    init(_ db: Database) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT origin_no, hlc, next_seq FROM node") else {
+            throw StoreError.notInitialized
+        }
+        clock = HybridLogicalClock(last: HLCTimestamp(rawValue: UInt64(bitPattern: row["hlc"])))
+        nextSeq = row["next_seq"]
+        originNo = row["origin_no"]
+    }
+
+    func persist(_ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE node SET hlc = ?, next_seq = ?",
+            arguments: [Int64(bitPattern: clock.last.rawValue), nextSeq])
+    }
+}
+
+extension NodeStore {
+    /// Records local events in one transaction: all of them, with their change-log entries, or
+    /// none (the first invalid event throws and nothing is written).
+    ///
+    /// - Throws: ``ValidationError`` naming what is wrong with the first bad event.
+    @discardableResult
+    public func record(_ events: [LocalEvent]) throws -> [LocalOutcome] {
+        let node = self.node
+        let validator = Validator(curriculum: validatorIndex, now: now())
+        let physical = UInt64(max(0, validator.now))
+        return try pool.write { db in
+            var ctx = try LocalWriteContext(db)
+            var writer = try MergeWriter(db)
+            let pending = try db.makeStatement(sql: "INSERT INTO pending_change (seq, body) VALUES (?, ?)")
+            var outcomes = [LocalOutcome]()
+            for event in events {
+                let stamp: HLCTimestamp
+                do { stamp = try ctx.clock.tick(now: physical) } catch let e as ClockError { throw StoreError.clock(e.description) }
+                let (produced, outcome) = try Self.change(for: event, stamp: stamp, db: db, validator: validator)
+                outcomes.append(outcome)
+                guard let record = produced else { continue }  // already so: nothing to replicate
+                try validator.validate(record)
+                let change = Change(hlc: stamp, record: record)
+                _ = try writer.merge(change, from: node)
+                var w = ByteWriter()
+                ChangeCodec.encode(change, into: &w)
+                pending.setUncheckedArguments([ctx.nextSeq, Data(w.bytes)])
+                try pending.execute()
+                ctx.nextSeq += 1
+            }
+            try ctx.persist(db)
+            return outcomes
+        }
+    }
+
+    /// Turns an event into the replicated record it produces, reading current state where
+    /// the event depends on it (the enrollment counter, eligibility).
+    private static func change(
+        for event: LocalEvent, stamp: HLCTimestamp, db: Database, validator: Validator
+    ) throws -> (RecordChange?, LocalOutcome) {
+        let now = validator.now
+        func learner(_ id: String) throws -> LearnerRecord {
+            guard let l = try LearnerRow.fetch(db, id: id) else { throw ValidationError.unknownLearner(id) }
+            return l
+        }
+        switch event {
+        case .registerLearner(let nationalID, let fullName, let role, let unit, let home):
+            guard Identity.isWellFormedNationalID(nationalID) else { throw ValidationError.malformedNationalID }
+            let id = Identity.learnerID(nationalID: nationalID)
+            let c = LearnerChange(
+                learnerID: id, nationalID: nationalID, fullName: fullName, role: role, unit: unit, homeCommune: home)
+            return (.learner(c), .learner(id: id))
+        case .updateLearner(let id, let fullName, let role, let unit, let home):
+            let existing = try learner(id)
+            let c = LearnerChange(
+                learnerID: id, nationalID: existing.nationalID, fullName: fullName, role: role, unit: unit,
+                homeCommune: home)
+            return (.learner(c), .learner(id: id))
+        case .enroll(let id, let course), .withdraw(let id, let course):
+            _ = try learner(id)
+            let current = try Int64.fetchOne(
+                db, sql: "SELECT length FROM enrollment WHERE learner_id = ? AND course_id = ?",
+                arguments: [id, course]) ?? 0
+            let cur = UInt64(current)
+            let next: UInt64
+            if case .enroll = event {
+                next = EnrollmentRecord.lengthAfterEnroll(cur)
+            } else {
+                next = EnrollmentRecord.lengthAfterWithdraw(cur)
+            }
+            // Enrolling the enrolled or withdrawing the withdrawn changes nothing.
+            guard next != cur else { return (nil, .recorded) }
+            return (.enrollment(EnrollmentRecord(learnerID: id, courseID: course, length: next)), .recorded)
+        case .progress(let id, let lesson, let percent, let at):
+            _ = try learner(id)
+            let r = ProgressRecord(learnerID: id, lessonID: lesson, percent: percent, completedAt: percent == 100 ? at : nil)
+            return (.progress(r), .recorded)
+        case .attempt(let id, let quiz, let answers, let score, let maxScore, let started, let finished):
+            _ = try learner(id)
+            let attemptID = RecordID.uuidV7(milliseconds: UInt64(max(0, now)), random: SystemRandomNumberGenerator())
+            let r = AttemptRecord(
+                attemptID: attemptID, learnerID: id, quizID: quiz, answers: answers, score: score,
+                maxScore: maxScore, startedAt: started, finishedAt: finished)
+            return (.attempt(r), .attempt(id: attemptID))
+        case .issueCertificate(let id, let course):
+            _ = try learner(id)
+            let status = try CourseStatus.fetch(db, learnerID: id, courseID: course)
+            guard status.isEnrolled else { throw ValidationError.notEligible(courseID: course, reason: "not enrolled") }
+            guard status.isComplete else {
+                throw ValidationError.notEligible(courseID: course, reason: status.missingSummary)
+            }
+            let certID = Identity.certificateID(learnerID: id, courseID: course)
+            let r = CertificateRecord(certificateID: certID, learnerID: id, courseID: course, issuedAt: now)
+            return (.certificate(r), .certificate(id: certID))
+        case .revokeCertificate(let certID):
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT learner_id, course_id, issued_at FROM certificate WHERE certificate_id = ?",
+                arguments: [certID])
+            else { throw ValidationError.unknownCertificate(certID) }
+            let r = CertificateRecord(
+                certificateID: certID, learnerID: row["learner_id"], courseID: row["course_id"],
+                issuedAt: row["issued_at"], revokedAt: now)
+            return (.certificate(r), .certificate(id: certID))
+        }
+    }
+}

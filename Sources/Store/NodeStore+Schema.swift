@@ -1,0 +1,180 @@
+import GRDB
+
+extension NodeStore {
+    /// Schema migrations, from the first commit on. Never edit a shipped migration: add one.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: node, change log, curriculum, learner records") { db in
+            try db.execute(sql: """
+                -- Administrative units: 34 provinces, 3,321 communes (official codes).
+                CREATE TABLE province (
+                  code INTEGER PRIMARY KEY CHECK (code > 0),
+                  name TEXT NOT NULL
+                );
+                CREATE TABLE commune (
+                  code INTEGER PRIMARY KEY CHECK (code > 0),
+                  province_code INTEGER NOT NULL REFERENCES province(code),
+                  name TEXT NOT NULL,
+                  kind TEXT NOT NULL
+                );
+                CREATE INDEX commune_province ON commune(province_code);
+
+                -- Replication bookkeeping. One origin per (node, epoch); the local node's row is 'node'.
+                CREATE TABLE origin (
+                  origin_no INTEGER PRIMARY KEY,
+                  node_id BLOB NOT NULL CHECK (length(node_id) = 32),
+                  epoch INTEGER NOT NULL,
+                  contiguous_seq INTEGER NOT NULL DEFAULT 0 CHECK (contiguous_seq >= 0),
+                  last_batch_id BLOB,
+                  quarantine_reason TEXT,
+                  UNIQUE (node_id, epoch)
+                );
+                CREATE TABLE node (
+                  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+                  origin_no INTEGER NOT NULL REFERENCES origin(origin_no),
+                  hlc INTEGER NOT NULL DEFAULT 0,
+                  next_seq INTEGER NOT NULL DEFAULT 1 CHECK (next_seq >= 1),
+                  created_at INTEGER NOT NULL
+                );
+                -- Local changes committed with their data, waiting to be sealed into a signed batch.
+                CREATE TABLE pending_change (
+                  seq INTEGER PRIMARY KEY,
+                  body BLOB NOT NULL
+                );
+                -- The change log: every batch, local or remote, stored as signed and forwarded unchanged.
+                CREATE TABLE batch (
+                  origin_no INTEGER NOT NULL REFERENCES origin(origin_no),
+                  first_seq INTEGER NOT NULL CHECK (first_seq >= 1),
+                  last_seq INTEGER NOT NULL CHECK (last_seq >= first_seq),
+                  previous_id BLOB NOT NULL CHECK (length(previous_id) = 32),
+                  batch_id BLOB NOT NULL CHECK (length(batch_id) = 32),
+                  body BLOB NOT NULL,
+                  signature BLOB NOT NULL CHECK (length(signature) = 64),
+                  received_at INTEGER NOT NULL,
+                  UNIQUE (origin_no, first_seq)
+                );
+                CREATE TABLE quarantine (
+                  id INTEGER PRIMARY KEY,
+                  origin_no INTEGER REFERENCES origin(origin_no),
+                  seq INTEGER,
+                  hlc INTEGER NOT NULL DEFAULT 0,
+                  kind INTEGER NOT NULL,
+                  reason_code TEXT NOT NULL,
+                  reason TEXT NOT NULL,
+                  body BLOB NOT NULL,
+                  received_at INTEGER NOT NULL,
+                  resolved_at INTEGER
+                );
+                CREATE INDEX quarantine_open ON quarantine(resolved_at, reason_code);
+
+                -- Curriculum, from admin-signed releases only.
+                CREATE TABLE curriculum_release (
+                  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+                  version INTEGER NOT NULL CHECK (version >= 1),
+                  installed_at INTEGER NOT NULL
+                );
+                CREATE TABLE framework_area (
+                  area_id TEXT PRIMARY KEY CHECK (length(area_id) BETWEEN 1 AND 100),
+                  title TEXT NOT NULL,
+                  position INTEGER NOT NULL
+                );
+                CREATE TABLE course (
+                  course_id TEXT PRIMARY KEY CHECK (length(course_id) BETWEEN 1 AND 100),
+                  area_id TEXT NOT NULL REFERENCES framework_area(area_id),
+                  title TEXT NOT NULL,
+                  pass_percent INTEGER NOT NULL CHECK (pass_percent BETWEEN 1 AND 100),
+                  position INTEGER NOT NULL
+                );
+                CREATE TABLE course_role (
+                  course_id TEXT NOT NULL REFERENCES course(course_id) ON DELETE CASCADE,
+                  role TEXT NOT NULL CHECK (role IN ('na_deputy', 'provincial_council_delegate',
+                    'commune_council_delegate', 'civil_servant', 'other')),
+                  PRIMARY KEY (course_id, role)
+                ) WITHOUT ROWID;
+                CREATE TABLE course_province (
+                  course_id TEXT NOT NULL REFERENCES course(course_id) ON DELETE CASCADE,
+                  province_code INTEGER NOT NULL REFERENCES province(code),
+                  PRIMARY KEY (course_id, province_code)
+                ) WITHOUT ROWID;
+                CREATE TABLE lesson (
+                  lesson_id TEXT PRIMARY KEY CHECK (length(lesson_id) BETWEEN 1 AND 100),
+                  course_id TEXT NOT NULL REFERENCES course(course_id),
+                  title TEXT NOT NULL,
+                  required INTEGER NOT NULL CHECK (required IN (0, 1)),
+                  position INTEGER NOT NULL
+                );
+                CREATE INDEX lesson_course ON lesson(course_id);
+                CREATE TABLE quiz (
+                  quiz_id TEXT PRIMARY KEY CHECK (length(quiz_id) BETWEEN 1 AND 100),
+                  course_id TEXT NOT NULL REFERENCES course(course_id),
+                  title TEXT NOT NULL,
+                  position INTEGER NOT NULL
+                );
+                CREATE INDEX quiz_course ON quiz(course_id);
+                CREATE TABLE question (
+                  question_id TEXT PRIMARY KEY,
+                  quiz_id TEXT NOT NULL REFERENCES quiz(quiz_id) ON DELETE CASCADE,
+                  position INTEGER NOT NULL,
+                  prompt TEXT NOT NULL,
+                  choices TEXT NOT NULL,
+                  answer INTEGER NOT NULL CHECK (answer >= 0),
+                  points INTEGER NOT NULL CHECK (points > 0)
+                );
+                CREATE INDEX question_quiz ON question(quiz_id);
+
+                -- Replicated learner-side records. No foreign keys between them: changes from
+                -- different origins arrive in any order (a result may precede its learner).
+                CREATE TABLE learner (
+                  learner_id TEXT PRIMARY KEY CHECK (length(learner_id) = 32),
+                  national_id TEXT NOT NULL CHECK (length(national_id) = 12 AND national_id NOT GLOB '*[^0-9]*'),
+                  full_name TEXT, full_name_hlc INTEGER, full_name_node BLOB,
+                  role TEXT CHECK (role IN ('na_deputy', 'provincial_council_delegate',
+                    'commune_council_delegate', 'civil_servant', 'other')),
+                  role_hlc INTEGER, role_node BLOB,
+                  unit TEXT, unit_hlc INTEGER, unit_node BLOB,
+                  home_commune INTEGER REFERENCES commune(code), home_commune_hlc INTEGER, home_commune_node BLOB
+                ) WITHOUT ROWID;
+                CREATE INDEX learner_home ON learner(home_commune);
+                CREATE TABLE enrollment (
+                  learner_id TEXT NOT NULL,
+                  course_id TEXT NOT NULL REFERENCES course(course_id),
+                  length INTEGER NOT NULL CHECK (length >= 1),
+                  PRIMARY KEY (learner_id, course_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE progress (
+                  learner_id TEXT NOT NULL,
+                  lesson_id TEXT NOT NULL REFERENCES lesson(lesson_id),
+                  percent INTEGER NOT NULL CHECK (percent BETWEEN 0 AND 100),
+                  completed_at INTEGER CHECK (completed_at IS NULL OR percent = 100),
+                  PRIMARY KEY (learner_id, lesson_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE attempt (
+                  attempt_id TEXT PRIMARY KEY CHECK (length(attempt_id) = 36),
+                  learner_id TEXT NOT NULL,
+                  quiz_id TEXT NOT NULL REFERENCES quiz(quiz_id),
+                  answers BLOB NOT NULL,
+                  score INTEGER NOT NULL,
+                  max_score INTEGER NOT NULL CHECK (max_score > 0),
+                  started_at INTEGER NOT NULL,
+                  finished_at INTEGER NOT NULL,
+                  CHECK (score BETWEEN 0 AND max_score),
+                  CHECK (finished_at >= started_at)
+                ) WITHOUT ROWID;
+                CREATE INDEX attempt_learner_quiz ON attempt(learner_id, quiz_id, score);
+                -- Attempt ids seen with two different contents: set aside on every replica alike.
+                CREATE TABLE attempt_conflict (
+                  attempt_id TEXT PRIMARY KEY
+                ) WITHOUT ROWID;
+                CREATE TABLE certificate (
+                  certificate_id TEXT PRIMARY KEY CHECK (length(certificate_id) = 32),
+                  learner_id TEXT NOT NULL,
+                  course_id TEXT NOT NULL REFERENCES course(course_id),
+                  issued_at INTEGER NOT NULL,
+                  revoked_at INTEGER,
+                  UNIQUE (learner_id, course_id)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }
+}

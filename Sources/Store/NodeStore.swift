@@ -1,0 +1,196 @@
+import Foundation
+public import Merge
+public import Sodium
+import GRDB
+import Synchronization
+
+/// A node's SQLite database: curriculum, learner records, the change log, and the merge rules.
+///
+/// Every local write and its change-log entry commit in one transaction with
+/// `synchronous=FULL`, so an acknowledged write survives a power cut and sync always sees it.
+///
+/// ```swift
+/// let store = try NodeStore(path: "/var/lib/hocvu/site.sqlite", identity: key)
+/// let ids = try store.record([.registerLearner(...)])
+/// try store.sealPending()
+/// let batches = try store.batches(after: peerVector)
+/// let report = try other.apply(batches)
+/// ```
+///
+/// `NodeStore` is `Sendable`: GRDB's `DatabasePool` serializes writes, and the curriculum index is
+/// behind a `Mutex`.
+public final class NodeStore: Sendable {
+    /// Milliseconds since the Unix epoch from the system clock.
+    public static let systemNow: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    public let path: String
+    public let node: NodeID
+    let identity: SigningKeyPair
+    let pool: DatabasePool
+    let now: @Sendable () -> Int64
+    let index: Mutex<CurriculumIndex>
+
+    /// Opens (creating and migrating if needed) the database at `path` for the node whose
+    /// identity key is `identity`.
+    ///
+    /// - Throws: ``StoreError/wrongIdentity(databaseNode:keyNode:)`` when the database was
+    ///   created by another node; GRDB's `DatabaseError` for I/O or corruption.
+    public init(path: String, identity: SigningKeyPair, now: @escaping @Sendable () -> Int64 = NodeStore.systemNow)
+        throws
+    {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.prepareDatabase { db in
+            // FULL: WAL commits are fsynced before we acknowledge anyone (see DESIGN: storage).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        config.busyMode = .timeout(5)
+        self.pool = try DatabasePool(path: path, configuration: config)
+        self.path = path
+        self.identity = identity
+        self.node = NodeID(bytes: identity.publicKey)!
+        self.now = now
+        self.index = Mutex(CurriculumIndex())
+        try Self.migrator.migrate(pool)
+        let node = self.node
+        let created = now()
+        try pool.write { db in
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM province") == 0 {
+                try AdminUnits.bundled().insert(into: db)
+            }
+            if let existing = try Data.fetchOne(
+                db, sql: "SELECT o.node_id FROM node n JOIN origin o USING (origin_no)")
+            {
+                guard existing == node.bytes else {
+                    throw StoreError.wrongIdentity(
+                        databaseNode: String(existing.hexString.prefix(12)), keyNode: node.description)
+                }
+            } else {
+                try Self.startEpoch(db, node: node, now: created)
+            }
+        }
+        try reloadCurriculumIndex()
+    }
+
+    /// Draws a fresh random epoch: a new origin with sequence numbers from 1.
+    static func startEpoch(_ db: Database, node: NodeID, now: Int64) throws {
+        let epoch = Int64(bitPattern: Sodium.randomUInt64())
+        try db.execute(sql: "INSERT INTO origin (node_id, epoch) VALUES (?, ?)", arguments: [node.bytes, epoch])
+        let originNo = db.lastInsertedRowID
+        let hlc = try Int64.fetchOne(db, sql: "SELECT hlc FROM node") ?? 0
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO node (singleton, origin_no, hlc, next_seq, created_at) VALUES (1, ?, ?, 1, ?)",
+            arguments: [originNo, hlc, now])
+    }
+
+    /// Gives this database a new epoch. Run after restoring a backup or resetting, so that
+    /// `(origin, seq)` pairs already sent from the old copy are never reused. Unsealed local
+    /// changes are sealed under the old epoch first.
+    public func rotateEpoch() throws {
+        try sealPending()
+        let node = self.node
+        let now = now()
+        try pool.write { db in try Self.startEpoch(db, node: node, now: now) }
+    }
+
+    /// This node's current origin (node id and epoch).
+    public func currentOrigin() throws -> Origin {
+        try pool.read { db in
+            let epoch = try Int64.fetchOne(
+                db, sql: "SELECT o.epoch FROM node n JOIN origin o USING (origin_no)")!
+            return Origin(node: node, epoch: UInt64(bitPattern: epoch))
+        }
+    }
+
+    /// Installs (or upgrades to) a curriculum. Items are upserted, never deleted, so results
+    /// recorded against an older release keep their lessons and quizzes.
+    public func installCurriculum(_ c: Curriculum) throws {
+        let installed = now()
+        try pool.write { db in
+            for (i, a) in c.areas.enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT INTO framework_area (area_id, title, position) VALUES (?, ?, ?)
+                        ON CONFLICT(area_id) DO UPDATE SET title = excluded.title, position = excluded.position
+                        """, arguments: [a.id, a.title, i])
+            }
+            for (i, course) in c.courses.enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT INTO course (course_id, area_id, title, pass_percent, position) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT(course_id) DO UPDATE SET area_id = excluded.area_id, title = excluded.title,
+                          pass_percent = excluded.pass_percent, position = excluded.position
+                        """, arguments: [course.id, course.area, course.title, course.passPercent, i])
+                try db.execute(sql: "DELETE FROM course_role WHERE course_id = ?", arguments: [course.id])
+                try db.execute(sql: "DELETE FROM course_province WHERE course_id = ?", arguments: [course.id])
+                for role in course.roles {
+                    try db.execute(
+                        sql: "INSERT INTO course_role (course_id, role) VALUES (?, ?)",
+                        arguments: [course.id, role.rawValue])
+                }
+                for p in course.provinces {
+                    try db.execute(
+                        sql: "INSERT INTO course_province (course_id, province_code) VALUES (?, ?)",
+                        arguments: [course.id, p])
+                }
+                for (j, l) in course.lessons.enumerated() {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO lesson (lesson_id, course_id, title, required, position) VALUES (?, ?, ?, ?, ?)
+                            ON CONFLICT(lesson_id) DO UPDATE SET course_id = excluded.course_id, title = excluded.title,
+                              required = excluded.required, position = excluded.position
+                            """, arguments: [l.id, course.id, l.title, l.required, j])
+                }
+                for (j, q) in course.quizzes.enumerated() {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO quiz (quiz_id, course_id, title, position) VALUES (?, ?, ?, ?)
+                            ON CONFLICT(quiz_id) DO UPDATE SET course_id = excluded.course_id, title = excluded.title,
+                              position = excluded.position
+                            """, arguments: [q.id, course.id, q.title, j])
+                    try db.execute(sql: "DELETE FROM question WHERE quiz_id = ?", arguments: [q.id])
+                    for (k, question) in q.questions.enumerated() {
+                        let choices = String(decoding: try JSONEncoder().encode(question.choices), as: UTF8.self)
+                        try db.execute(
+                            sql: """
+                                INSERT INTO question (question_id, quiz_id, position, prompt, choices, answer, points)
+                                VALUES (?, ?, ?, ?, ?, ?, ?)
+                                """,
+                            arguments: [question.id, q.id, k, question.prompt, choices, question.answer, question.points])
+                    }
+                }
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO curriculum_release (singleton, version, installed_at) VALUES (1, ?, ?)",
+                arguments: [Int64(c.version), installed])
+        }
+        try reloadCurriculumIndex()
+    }
+
+    /// The installed curriculum version, if any.
+    public func curriculumVersion() throws -> UInt64? {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT version FROM curriculum_release").map(UInt64.init) }
+    }
+
+    func reloadCurriculumIndex() throws {
+        let fresh = try pool.read { db in
+            var idx = CurriculumIndex()
+            idx.courses = Set(try String.fetchAll(db, sql: "SELECT course_id FROM course"))
+            idx.lessons = Set(try String.fetchAll(db, sql: "SELECT lesson_id FROM lesson"))
+            idx.communes = Set(try Int.fetchAll(db, sql: "SELECT code FROM commune"))
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT q.quiz_id, q.course_id, coalesce(sum(x.points), 0) AS max_score, count(x.question_id) AS n
+                    FROM quiz q LEFT JOIN question x USING (quiz_id) GROUP BY q.quiz_id
+                    """)
+            for r in rows {
+                idx.quizzes[r["quiz_id"]] = .init(courseID: r["course_id"], maxScore: r["max_score"], questions: r["n"])
+            }
+            return idx
+        }
+        index.withLock { $0 = fresh }
+    }
+
+    var validatorIndex: CurriculumIndex { index.withLock { $0 } }
+}

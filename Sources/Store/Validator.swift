@@ -1,0 +1,69 @@
+import Merge
+
+/// Checks one record against the rules that must always hold. Shared by local writes (which
+/// throw) and remote changes (which are quarantined), so both sides refuse the same things.
+struct Validator {
+    /// How far in the future a date may be: the HLC drift bound.
+    static let maxFutureMilliseconds: Int64 = Int64(HybridLogicalClock.defaultMaxDrift)
+
+    let curriculum: CurriculumIndex
+    let now: Int64
+
+    func validate(_ record: RecordChange) throws(ValidationError) {
+        switch record {
+        case .learner(let c):
+            guard Identity.isWellFormedNationalID(c.nationalID) else { throw .malformedNationalID }
+            guard Identity.learnerID(nationalID: c.nationalID) == c.learnerID else { throw .learnerIDMismatch }
+            if let n = c.fullName { try text(n, field: "full name") }
+            if let u = c.unit { try text(u, field: "unit") }
+            if let h = c.homeCommune, !curriculum.communes.contains(h) { throw .unknownCommune(h) }
+        case .enrollment(let r):
+            guard r.length >= 1 else { throw .invalidEnrollmentLength }
+            guard curriculum.courses.contains(r.courseID) else { throw .unknownCourse(r.courseID) }
+        case .progress(let r):
+            guard (0...100).contains(r.percent) else { throw .percentOutOfRange(r.percent) }
+            guard curriculum.lessons.contains(r.lessonID) else { throw .unknownLesson(r.lessonID) }
+            if let t = r.completedAt {
+                guard r.percent == 100 else { throw .completedBelowFullProgress }
+                try notFuture(t, field: "completion time")
+            }
+        case .attempt(let r):
+            guard RecordID.isUUIDv7(r.attemptID) else { throw .invalidAttemptID(r.attemptID) }
+            guard let quiz = curriculum.quizzes[r.quizID] else { throw .unknownQuiz(r.quizID) }
+            guard r.maxScore == quiz.maxScore else { throw .maxScoreMismatch(claimed: r.maxScore, quiz: quiz.maxScore) }
+            guard (0...r.maxScore).contains(r.score) else { throw .scoreOutOfRange(score: r.score, maxScore: r.maxScore) }
+            guard r.answers.count == quiz.questions else {
+                throw .answerCountMismatch(answers: r.answers.count, questions: quiz.questions)
+            }
+            guard r.finishedAt >= r.startedAt else { throw .finishedBeforeStarted }
+            try notFuture(r.finishedAt, field: "attempt finish time")
+        case .certificate(let r):
+            guard curriculum.courses.contains(r.courseID) else { throw .unknownCourse(r.courseID) }
+            guard Identity.certificateID(learnerID: r.learnerID, courseID: r.courseID) == r.certificateID else {
+                throw .certificateIDMismatch
+            }
+            try notFuture(r.issuedAt, field: "issue time")
+            if let t = r.revokedAt { try notFuture(t, field: "revocation time") }
+        }
+    }
+
+    private func notFuture(_ t: Int64, field: String) throws(ValidationError) {
+        if t > now + Self.maxFutureMilliseconds {
+            throw .dateInFuture(field: field, aheadSeconds: (t - now) / 1000)
+        }
+    }
+
+    private func text(_ s: String, field: String) throws(ValidationError) {
+        let count = s.count
+        guard (1...200).contains(count),
+              !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
+              s.trimmingPrefixWhitespace() == s
+        else { throw .invalidText(field: field) }
+    }
+}
+
+extension String {
+    fileprivate func trimmingPrefixWhitespace() -> String {
+        String(drop(while: { $0.isWhitespace }))
+    }
+}

@@ -1,0 +1,1 @@
+@main struct HocVu { static func main() {} }
