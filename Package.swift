@@ -42,8 +42,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),
-        .testTarget(name: "MergeTests", dependencies: ["Merge"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium"]),
+        // Shared by tests and benchmarks: seeded generators, sample curriculum, temporary files.
+        .target(name: "TestSupport", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),
+        .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
     ]
 )

@@ -49,6 +49,10 @@ public struct BestScore: Equatable, Sendable {
     public let score: Int
     public let maxScore: Int
     public let attempts: Int
+
+    public init(quizID: String, score: Int, maxScore: Int, attempts: Int) {
+        self.quizID = quizID; self.score = score; self.maxScore = maxScore; self.attempts = attempts
+    }
 }
 
 extension NodeStore {

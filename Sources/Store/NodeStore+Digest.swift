@@ -30,14 +30,14 @@ extension NodeStore {
             }
             try feed(
                 """
-                SELECT attempt_id, 0 AS conflicted, * FROM attempt
-                UNION ALL SELECT attempt_id, 1, attempt_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-                  FROM attempt_conflict
+                SELECT attempt_id AS k, 0 AS conflicted, attempt_id, learner_id, quiz_id, answers, score, max_score,
+                  started_at, finished_at FROM attempt
+                UNION ALL SELECT attempt_id, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM attempt_conflict
                 ORDER BY 1
                 """
             ) { w, row in
                 if row["conflicted"] as Int == 1 {
-                    w.attemptConflict(row[0])
+                    w.attemptConflict(row["k"])
                 } else {
                     w.attempt(AttemptRow.decode(row))
                 }
