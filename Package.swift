@@ -27,18 +27,20 @@ let package = Package(
         // Thin system-library modules; no pkgConfig for libzmq (its .pc drags in krb5 flags).
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CSodium", providers: [.apt(["libsodium-dev"])]),
+        // The store binds its merge hot path directly (see FastStatement) and benchmarks use it for the raw baseline.
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // Swift wrapper over libsodium: hashing, signatures, key pairs. The only importer of CSodium.
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         // Pure CRDT rules, clocks, version vectors and the change codec: no C, no I/O.
         .target(name: "Merge", swiftSettings: settings),
         // The node's SQLite database: schema, local events, remote batches, digests.
         .target(
-            name: "Store", dependencies: ["Merge", "Sodium", grdb],
+            name: "Store", dependencies: ["Merge", "Sodium", "CSQLite", grdb],
             resources: [.copy("Resources/vn-admin-units-2025.json")], swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Store", "Merge", "Sodium", log,
+                "Store", "Merge", "Sodium", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),

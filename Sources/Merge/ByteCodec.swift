@@ -111,11 +111,16 @@ public struct ByteReader {
         guard n <= UInt64(limit) else { throw .tooLong(field: field, length: Int(clamping: n), limit: limit) }
         let count = Int(n)
         guard remaining >= count else { throw .truncated(field: field) }
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]).bindMemory(to: UInt8.self)
         offset += count
-        guard let s = String(validating: slice.bindMemory(to: UInt8.self), as: UTF8.self) else {
-            throw .invalidUTF8(field: field)
+        // Identifiers are ASCII: check that cheaply and skip the (unspecialized, slow) validating path.
+        var ascii = true
+        for b in slice where b >= 0x80 {
+            ascii = false
+            break
         }
+        if ascii { return String(decoding: slice, as: UTF8.self) }
+        guard let s = String(validating: slice, as: UTF8.self) else { throw .invalidUTF8(field: field) }
         return s
     }
 

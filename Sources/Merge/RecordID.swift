@@ -2,12 +2,12 @@ import Foundation
 
 /// Time-ordered record identifiers (UUIDv7, RFC 9562): inserts land at the end of the B-tree.
 public enum RecordID {
-    /// A UUIDv7 string for time `milliseconds`, with `random` supplying the 74 random bits.
-    public static func uuidV7(milliseconds: UInt64, random: some RandomNumberGenerator) -> String {
-        var rng = random
+    /// A UUIDv7 string for time `milliseconds`, with `rng` supplying the 74 random bits.
+    public static func uuidV7(milliseconds: UInt64, using rng: inout some RandomNumberGenerator) -> String {
         var b = [UInt8](repeating: 0, count: 16)
         for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - i))) }
-        for i in 6..<16 { b[i] = UInt8.random(in: 0...255, using: &rng) }
+        let r1 = rng.next(), r2 = rng.next()
+        for i in 6..<16 { b[i] = UInt8(truncatingIfNeeded: (i < 11 ? r1 : r2) >> (8 * (i % 8))) }
         b[6] = 0x70 | (b[6] & 0x0F)
         b[8] = 0x80 | (b[8] & 0x3F)
         let hex = Data(b).hexString
@@ -18,15 +18,21 @@ public enum RecordID {
 
     /// True when `s` is a lower-case UUIDv7 string.
     public static func isUUIDv7(_ s: String) -> Bool {
-        let u = Array(s.utf8)
-        guard u.count == 36 else { return false }
-        for (i, c) in u.enumerated() {
-            if [8, 13, 18, 23].contains(i) {
-                guard c == UInt8(ascii: "-") else { return false }
-            } else {
-                guard (c >= 48 && c <= 57) || (c >= 97 && c <= 102) else { return false }
+        var s = s
+        return s.withUTF8 { u in
+            guard u.count == 36 else { return false }
+            for i in 0..<36 {
+                let c = u[i]
+                if i == 8 || i == 13 || i == 18 || i == 23 {
+                    guard c == UInt8(ascii: "-") else { return false }
+                } else {
+                    guard (c >= 48 && c <= 57) || (c >= 97 && c <= 102) else { return false }
+                }
             }
+            let variant = u[19]
+            return u[14] == UInt8(ascii: "7")
+                && (variant == UInt8(ascii: "8") || variant == UInt8(ascii: "9") || variant == UInt8(ascii: "a")
+                    || variant == UInt8(ascii: "b"))
         }
-        return u[14] == UInt8(ascii: "7") && [UInt8(ascii: "8"), UInt8(ascii: "9"), UInt8(ascii: "a"), UInt8(ascii: "b")].contains(u[19])
     }
 }

@@ -33,9 +33,8 @@ public struct CourseStatus: Equatable, Sendable {
                      WHERE l.course_id = ?2 AND l.required = 1 AND p.completed_at IS NOT NULL) AS completed,
                   (SELECT count(*) FROM quiz WHERE course_id = ?2) AS quizzes,
                   (SELECT count(*) FROM quiz q JOIN course c USING (course_id)
-                     WHERE q.course_id = ?2 AND EXISTS (
-                       SELECT 1 FROM attempt a WHERE a.learner_id = ?1 AND a.quiz_id = q.quiz_id
-                         AND a.score * 100 >= c.pass_percent * a.max_score)) AS passed
+                     JOIN quiz_best b ON b.learner_id = ?1 AND b.quiz_id = q.quiz_id
+                     WHERE q.course_id = ?2 AND b.best_score * 100 >= c.pass_percent * b.max_score) AS passed
                 """, arguments: [learnerID, courseID])!
         return CourseStatus(
             courseID: courseID, isEnrolled: row["enrolled"], requiredLessons: row["required_lessons"],
@@ -43,15 +42,14 @@ public struct CourseStatus: Equatable, Sendable {
     }
 }
 
-/// Derived: a learner's best score on a quiz.
+/// Derived: a learner's best score on a quiz (by fraction of the maximum).
 public struct BestScore: Equatable, Sendable {
     public let quizID: String
     public let score: Int
     public let maxScore: Int
-    public let attempts: Int
 
-    public init(quizID: String, score: Int, maxScore: Int, attempts: Int) {
-        self.quizID = quizID; self.score = score; self.maxScore = maxScore; self.attempts = attempts
+    public init(quizID: String, score: Int, maxScore: Int) {
+        self.quizID = quizID; self.score = score; self.maxScore = maxScore
     }
 }
 
@@ -66,11 +64,9 @@ extension NodeStore {
         try pool.read { db in
             try Row.fetchAll(
                 db,
-                sql: """
-                    SELECT quiz_id, max(score) AS score, max_score, count(*) AS n FROM attempt
-                    WHERE learner_id = ? GROUP BY quiz_id, max_score ORDER BY quiz_id
-                    """, arguments: [learnerID]
-            ).map { BestScore(quizID: $0["quiz_id"], score: $0["score"], maxScore: $0["max_score"], attempts: $0["n"]) }
+                sql: "SELECT quiz_id, best_score, max_score FROM quiz_best WHERE learner_id = ? ORDER BY quiz_id",
+                arguments: [learnerID]
+            ).map { BestScore(quizID: $0["quiz_id"], score: $0["best_score"], maxScore: $0["max_score"]) }
         }
     }
 }

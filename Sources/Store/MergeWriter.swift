@@ -9,34 +9,42 @@ struct MergeWriter {
     enum Outcome { case merged, attemptConflict }
 
     let db: Database
-    private let progress: Statement
-    private let attemptInsert: Statement
-    private let enrollment: Statement
-    private let certificate: Statement
+    private let progress: FastStatement
+    private let attemptInsert: FastStatement
+    private let enrollment: FastStatement
+    private let certificate: FastStatement
+    private let quizBest: FastStatement
 
     init(_ db: Database) throws {
         self.db = db
-        progress = try db.makeStatement(
+        quizBest = try FastStatement(
+            db,
             sql: """
+                INSERT INTO quiz_best (learner_id, quiz_id, best_score, max_score) VALUES (?, ?, ?, ?)
+                ON CONFLICT(learner_id, quiz_id) DO UPDATE SET best_score = excluded.best_score, max_score = excluded.max_score
+                WHERE excluded.best_score * max_score > best_score * excluded.max_score
+                """)
+        progress = try FastStatement(
+            db,             sql: """
                 INSERT INTO progress (learner_id, lesson_id, percent, completed_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT(learner_id, lesson_id) DO UPDATE SET
                   percent = max(percent, excluded.percent),
                   completed_at = coalesce(min(completed_at, excluded.completed_at), completed_at, excluded.completed_at)
                 """)
-        attemptInsert = try db.makeStatement(
-            sql: """
+        attemptInsert = try FastStatement(
+            db,             sql: """
                 INSERT INTO attempt (attempt_id, learner_id, quiz_id, answers, score, max_score, started_at, finished_at)
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
                 WHERE NOT EXISTS (SELECT 1 FROM attempt_conflict WHERE attempt_id = ?1)
                 ON CONFLICT(attempt_id) DO NOTHING
                 """)
-        enrollment = try db.makeStatement(
-            sql: """
+        enrollment = try FastStatement(
+            db,             sql: """
                 INSERT INTO enrollment (learner_id, course_id, length) VALUES (?, ?, ?)
                 ON CONFLICT(learner_id, course_id) DO UPDATE SET length = max(length, excluded.length)
                 """)
-        certificate = try db.makeStatement(
-            sql: """
+        certificate = try FastStatement(
+            db,             sql: """
                 INSERT INTO certificate (certificate_id, learner_id, course_id, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(certificate_id) DO UPDATE SET
                   issued_at = min(issued_at, excluded.issued_at),
@@ -52,20 +60,38 @@ struct MergeWriter {
             let merged = try LearnerRow.fetch(db, id: c.learnerID).map { $0.merged(with: incoming) } ?? incoming
             try LearnerRow.save(merged, db)
         case .enrollment(let r):
-            enrollment.setUncheckedArguments([r.learnerID, r.courseID, Int64(bitPattern: r.length)])
+            enrollment.bind(1, r.learnerID)
+            enrollment.bind(2, r.courseID)
+            enrollment.bind(3, Int64(bitPattern: r.length))
             try enrollment.execute()
         case .progress(let r):
-            progress.setUncheckedArguments([r.learnerID, r.lessonID, r.percent, r.completedAt])
+            progress.bind(1, r.learnerID)
+            progress.bind(2, r.lessonID)
+            progress.bind(3, r.percent)
+            progress.bind(4, r.completedAt)
             try progress.execute()
         case .attempt(let r):
-            attemptInsert.setUncheckedArguments([
-                r.attemptID, r.learnerID, r.quizID, AttemptRow.encodeAnswers(r.answers), r.score, r.maxScore,
-                r.startedAt, r.finishedAt,
-            ])
-            try attemptInsert.execute()
-            if db.changesCount == 0 { return try resolveAttemptCollision(r) }
+            let s = attemptInsert
+            s.bind(1, r.attemptID)
+            s.bind(2, r.learnerID)
+            s.bind(3, r.quizID)
+            s.bind(4, AttemptRow.answerBytes(r.answers))
+            s.bind(5, r.score)
+            s.bind(6, r.maxScore)
+            s.bind(7, r.startedAt)
+            s.bind(8, r.finishedAt)
+            if try s.execute() == 0 { return try resolveAttemptCollision(r) }
+            quizBest.bind(1, r.learnerID)
+            quizBest.bind(2, r.quizID)
+            quizBest.bind(3, r.score)
+            quizBest.bind(4, r.maxScore)
+            try quizBest.execute()
         case .certificate(let r):
-            certificate.setUncheckedArguments([r.certificateID, r.learnerID, r.courseID, r.issuedAt, r.revokedAt])
+            certificate.bind(1, r.certificateID)
+            certificate.bind(2, r.learnerID)
+            certificate.bind(3, r.courseID)
+            certificate.bind(4, r.issuedAt)
+            certificate.bind(5, r.revokedAt)
             try certificate.execute()
         }
         return .merged
@@ -79,9 +105,20 @@ struct MergeWriter {
         {
             return .attemptConflict
         }
-        if let existing = try AttemptRow.fetch(db, id: r.attemptID), existing == r { return .merged }
+        guard let existing = try AttemptRow.fetch(db, id: r.attemptID) else { return .attemptConflict }
+        if existing == r { return .merged }
         try db.execute(sql: "DELETE FROM attempt WHERE attempt_id = ?", arguments: [r.attemptID])
         try db.execute(sql: "INSERT INTO attempt_conflict (attempt_id) VALUES (?)", arguments: [r.attemptID])
+        // The set-aside attempt may have been the best: rebuild that one derived row. A scan,
+        // but only on an integrity violation.
+        let key: StatementArguments = [existing.learnerID, existing.quizID]
+        try db.execute(sql: "DELETE FROM quiz_best WHERE learner_id = ? AND quiz_id = ?", arguments: key)
+        try db.execute(
+            sql: """
+                INSERT INTO quiz_best (learner_id, quiz_id, best_score, max_score)
+                SELECT learner_id, quiz_id, score, max_score FROM attempt WHERE learner_id = ? AND quiz_id = ?
+                ORDER BY score * 1.0 / max_score DESC LIMIT 1
+                """, arguments: key)
         return .attemptConflict
     }
 }
@@ -128,10 +165,10 @@ enum LearnerRow {
 /// Row mapping for attempts.
 enum AttemptRow {
     /// Answers as the same varint bytes the wire uses: compact and exact.
-    static func encodeAnswers(_ answers: [Int]) -> Data {
+    static func answerBytes(_ answers: [Int]) -> [UInt8] {
         var w = ByteWriter(capacity: answers.count + 2)
         for a in answers { w.zigzag(Int64(a)) }
-        return Data(w.bytes)
+        return w.bytes
     }
 
     static func decodeAnswers(_ data: Data) -> [Int] {

@@ -127,7 +127,8 @@ extension NodeStore {
             return (.progress(r), .recorded)
         case .attempt(let id, let quiz, let answers, let score, let maxScore, let started, let finished):
             _ = try learner(id)
-            let attemptID = RecordID.uuidV7(milliseconds: UInt64(max(0, now)), random: SystemRandomNumberGenerator())
+            var system = SystemRandomNumberGenerator()
+            let attemptID = RecordID.uuidV7(milliseconds: UInt64(max(0, now)), using: &system)
             let r = AttemptRecord(
                 attemptID: attemptID, learnerID: id, quizID: quiz, answers: answers, score: score,
                 maxScore: maxScore, startedAt: started, finishedAt: finished)

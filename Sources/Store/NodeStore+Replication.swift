@@ -1,5 +1,7 @@
 import Foundation
 import Sodium
+import Dispatch
+import Synchronization
 public import Merge
 import GRDB
 
@@ -120,21 +122,23 @@ extension NodeStore {
     public func apply(_ batches: [Batch]) throws -> ApplyReport {
         let validator = Validator(curriculum: validatorIndex, now: now())
         let me = try currentOrigin()
-        // Signatures are checked before the write lock is taken: they are the slow part.
-        let verified = batches.map { $0.origin == me || $0.hasValidSignature }
+        // Hashing, signature checks and decoding need no lock: do them first, on every core,
+        // so the write transaction holds the lock only for SQL.
+        let prepared = PreparedBatch.prepareAll(batches, localOrigin: me)
         return try pool.write { db in
             var report = ApplyReport()
             var ctx = try LocalWriteContext(db)
             var writer = try MergeWriter(db)
             var origins = [Origin: (no: Int64, quarantine: String?)]()
-            for (batch, valid) in zip(batches, verified) {
+            for p in prepared {
+                let batch = p.batch
                 guard batch.lastSeq >= batch.firstSeq, batch.firstSeq >= 1,
                       batch.lastSeq - batch.firstSeq < UInt64(ChangeCodec.maxChangesPerBatch)
                 else {
                     report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .malformedRange))
                     continue
                 }
-                guard valid else {
+                guard p.signatureValid else {
                     report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .badSignature))
                     continue
                 }
@@ -145,7 +149,7 @@ extension NodeStore {
                         .init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .originQuarantined(why)))
                     continue
                 }
-                let id = batch.id
+                let id = p.id
                 switch try Self.overlap(db, originNo: o.no, batch: batch, id: id) {
                 case .duplicate:
                     report.duplicateBatches += 1
@@ -170,7 +174,7 @@ extension NodeStore {
                 try Self.insertBatch(db, batch, originNo: o.no, id: id, receivedAt: validator.now)
                 report.appliedBatches += 1
                 try mergeBody(
-                    batch, originNo: o.no, db: db, writer: &writer, clock: &ctx.clock, validator: validator,
+                    p, originNo: o.no, db: db, writer: &writer, clock: &ctx.clock, validator: validator,
                     report: &report)
                 if let why = try Self.advance(db, originNo: o.no) {
                     try Self.quarantineOrigin(db, o.no, why)
@@ -184,17 +188,15 @@ extension NodeStore {
     }
 
     private func mergeBody(
-        _ batch: Batch, originNo: Int64, db: Database, writer: inout MergeWriter, clock: inout HybridLogicalClock,
+        _ prepared: PreparedBatch, originNo: Int64, db: Database, writer: inout MergeWriter, clock: inout HybridLogicalClock,
         validator: Validator, report: inout ApplyReport
     ) throws {
         let physical = UInt64(max(0, validator.now))
+        let batch = prepared.batch
         let changes: [Change]
-        do {
-            changes = try ChangeCodec.decode(batch.body)
-            guard changes.count == batch.changeCount else {
-                throw DecodeError.invalidValue(field: "change count (\(changes.count), range says \(batch.changeCount))")
-            }
-        } catch {
+        switch prepared.changes {
+        case .success(let decoded): changes = decoded
+        case .failure(let error):
             // Signed by its origin yet undecodable: keep the evidence, block nothing.
             try Self.quarantine(
                 db, originNo: originNo, seq: batch.firstSeq, hlc: .zero, kind: 0, code: "malformed_batch",
@@ -426,6 +428,41 @@ extension NodeStore {
             try ctx.persist(db)
             return resolved
         }
+    }
+}
+
+/// A batch with the work that needs no database done: its id, its signature check, its
+/// decoded changes.
+struct PreparedBatch: Sendable {
+    let batch: Batch
+    let id: Data
+    let signatureValid: Bool
+    let changes: Result<[Change], DecodeError>
+
+    init(_ batch: Batch, localOrigin: Origin) {
+        self.batch = batch
+        let header = batch.header
+        id = Blake2b.hash(header)
+        signatureValid = batch.origin == localOrigin
+            || Ed25519.verify(signature: batch.signature, message: header, publicKey: batch.origin.node.bytes)
+        changes = Result { () throws(DecodeError) -> [Change] in
+            let decoded = try ChangeCodec.decode(batch.body)
+            guard decoded.count == batch.changeCount else {
+                throw DecodeError.invalidValue(field: "change count (\(decoded.count), range says \(batch.changeCount))")
+            }
+            return decoded
+        }
+    }
+
+    /// Prepares batches concurrently; results keep the input order.
+    static func prepareAll(_ batches: [Batch], localOrigin: Origin) -> [PreparedBatch] {
+        guard batches.count > 1 else { return batches.map { PreparedBatch($0, localOrigin: localOrigin) } }
+        let slots = Mutex([PreparedBatch?](repeating: nil, count: batches.count))
+        DispatchQueue.concurrentPerform(iterations: batches.count) { i in
+            let p = PreparedBatch(batches[i], localOrigin: localOrigin)
+            slots.withLock { $0[i] = p }
+        }
+        return slots.withLock { $0.map { $0! } }
     }
 }
 

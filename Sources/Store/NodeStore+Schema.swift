@@ -160,7 +160,15 @@ extension NodeStore {
                   CHECK (score BETWEEN 0 AND max_score),
                   CHECK (finished_at >= started_at)
                 ) WITHOUT ROWID;
-                CREATE INDEX attempt_learner_quiz ON attempt(learner_id, quiz_id, score);
+                -- Derived, never replicated: each learner's best attempt per quiz, kept in the merge
+                -- transaction (cheaper than an index over every attempt; see BENCHMARKS.md).
+                CREATE TABLE quiz_best (
+                  learner_id TEXT NOT NULL,
+                  quiz_id TEXT NOT NULL,
+                  best_score INTEGER NOT NULL,
+                  max_score INTEGER NOT NULL CHECK (max_score > 0),
+                  PRIMARY KEY (learner_id, quiz_id)
+                ) WITHOUT ROWID;
                 -- Attempt ids seen with two different contents: set aside on every replica alike.
                 CREATE TABLE attempt_conflict (
                   attempt_id TEXT PRIMARY KEY

@@ -1,1 +1,28 @@
-@main struct HocVu { static func main() {} }
+import ArgumentParser
+import Logging
+
+/// `hocvu`: one executable for every role — site and hub daemons, keys, enrollment, releases,
+/// status, reports and benchmarks.
+@main
+struct HocVu: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "hocvu",
+        abstract: "Offline-first sync of the \"Bình dân học vụ số\" curriculum and learner results.",
+        discussion: """
+            A site daemon at each commune office keeps the curriculum and its learners' results in SQLite and
+            replicates with the national hub. See README.md and docs/ for the whole picture.
+            """,
+        version: version,
+        subcommands: [Bench.self])
+}
+
+extension HocVu {
+    /// Logs go to stderr, where journald collects them under systemd.
+    static func makeLogger(_ label: String, level: Logger.Level = .info) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = level
+        return logger
+    }
+}

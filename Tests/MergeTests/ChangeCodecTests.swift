@@ -66,11 +66,11 @@ struct ChangeCodecTests {
     @Test("UUIDv7 ids are time-ordered and well-formed")
     func uuidV7() {
         var rng = SeededGenerator(seed: 9)
-        let a = RecordID.uuidV7(milliseconds: 1_000, random: rng)
-        _ = rng.next()
-        let b = RecordID.uuidV7(milliseconds: 1_001, random: rng)
+        let a = RecordID.uuidV7(milliseconds: 1_000, using: &rng)
+        let b = RecordID.uuidV7(milliseconds: 1_001, using: &rng)
+        let c = RecordID.uuidV7(milliseconds: 1_001, using: &rng)
         #expect(RecordID.isUUIDv7(a) && RecordID.isUUIDv7(b))
-        #expect(a < b)
+        #expect(a < b && b != c, "same millisecond must still differ in its random bits")
         #expect(!RecordID.isUUIDv7("not-a-uuid"))
         #expect(!RecordID.isUUIDv7(a.uppercased()))
     }

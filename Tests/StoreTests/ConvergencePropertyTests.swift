@@ -88,5 +88,21 @@ struct ConvergencePropertyTests {
             for c in try ChangeCodec.decode(b.body) { model.apply(c, from: b.origin.node) }
         }
         #expect(digests.first == Blake2b.hash(model.canonicalBytes()), "store differs from the model (seed \(seed))")
+
+        // Derived best scores, kept incrementally, equal a fresh computation over the model's attempts.
+        var best = [String: [String: (Int, Int)]]()
+        for case .value(let a) in model.attempts.values {
+            let current = best[a.learnerID, default: [:]][a.quizID]
+            if current.map({ a.score * $0.1 > $0.0 * a.maxScore }) ?? true {
+                best[a.learnerID, default: [:]][a.quizID] = (a.score, a.maxScore)
+            }
+        }
+        for r in replicas {
+            for (learner, quizzes) in best {
+                let expected = quizzes.map { BestScore(quizID: $0.key, score: $0.value.0, maxScore: $0.value.1) }
+                    .sorted { $0.quizID < $1.quizID }
+                #expect(try r.store.bestScores(learnerID: learner) == expected, "derived best score drifted (seed \(seed))")
+            }
+        }
     }
 }

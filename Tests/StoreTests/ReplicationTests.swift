@@ -144,7 +144,8 @@ struct ReplicationTests {
         defer { a.dir.remove(); b.dir.remove() }
         let x = RemoteSigner(), y = RemoteSigner()
         let lid = Identity.learnerID(nationalID: nationalID(3))
-        let id = RecordID.uuidV7(milliseconds: 1_000, random: SeededGenerator(seed: 1))
+        var rng = SeededGenerator(seed: 1)
+        let id = RecordID.uuidV7(milliseconds: 1_000, using: &rng)
         func attempt(_ score: Int) -> Change {
             Change(hlc: .zero, record: .attempt(AttemptRecord(
                 attemptID: id, learnerID: lid, quizID: "ksn-101-quiz", answers: [0, 0, 0, 0, 0], score: score,

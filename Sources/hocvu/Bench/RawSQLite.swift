@@ -1,0 +1,55 @@
+import CSQLite
+import Foundation
+
+/// The baseline: the same rows through plain prepared INSERTs on the C API, one transaction,
+/// the same pragmas as the store (WAL, synchronous=FULL).
+struct RawSQLite {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    let db: OpaquePointer
+
+    init(path: String) throws {
+        var handle: OpaquePointer?
+        guard sqlite3_open(path, &handle) == SQLITE_OK, let handle else {
+            throw Failure(description: "cannot open \(path)")
+        }
+        db = handle
+        try exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+    }
+
+    func close() { sqlite3_close(db) }
+
+    func exec(_ sql: String) throws {
+        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
+            throw Failure(description: String(cString: sqlite3_errmsg(db)))
+        }
+    }
+
+    /// Runs `sql` once per row, binding each row's values (Int64, String or Data) in order.
+    func insertAll(_ sql: String, rows: Int, bind: (OpaquePointer, Int) -> Void) throws {
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK, let stmt else {
+            throw Failure(description: String(cString: sqlite3_errmsg(db)))
+        }
+        defer { sqlite3_finalize(stmt) }
+        for i in 0..<rows {
+            bind(stmt, i)
+            guard sqlite3_step(stmt) == SQLITE_DONE else { throw Failure(description: String(cString: sqlite3_errmsg(db))) }
+            sqlite3_reset(stmt)
+        }
+    }
+
+    static func bind(_ stmt: OpaquePointer, _ index: Int32, _ value: String) {
+        sqlite3_bind_text(stmt, index, value, -1, CSQLite_TRANSIENT())
+    }
+
+    static func bind(_ stmt: OpaquePointer, _ index: Int32, _ value: Int64?) {
+        if let value { sqlite3_bind_int64(stmt, index, value) } else { sqlite3_bind_null(stmt, index) }
+    }
+
+    static func bind(_ stmt: OpaquePointer, _ index: Int32, _ value: Data) {
+        value.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
+    }
+}
