@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# First command of the README: install what hocvu needs on Debian 12, build it, and show what it does.
+# Safe to run again. Needs root (or sudo) for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libsqlite3-dev libzmq3-dev libsodium-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "==> installing ${missing[*]}"
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+command -v swift >/dev/null || { echo "swift 6.x is not on PATH; install the Swift toolchain first (swift.org)" >&2; exit 1; }
+
+echo "==> building hocvu (release; the first build takes a few minutes)"
+swift build -c release --product hocvu
+
+echo
+.build/release/hocvu --help
+echo
+echo "==> a short run of the merge benchmark (100,000 changes; see BENCHMARKS.md for the full one)"
+.build/release/hocvu bench merge --changes 100000 --repetitions 1 2>/dev/null
+echo
+echo "Next: README.md (layout), docs/ (data model, merge rules), BENCHMARKS.md."
