@@ -37,10 +37,12 @@ let package = Package(
         .target(
             name: "Store", dependencies: ["Merge", "Sodium", "CSQLite", grdb],
             resources: [.copy("Resources/vn-admin-units-2025.json")], swiftSettings: settings),
+        // libzmq sockets, CURVE and the ZAP handler; the only importer of CZeroMQ.
+        .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Store", "Merge", "Sodium", "TestSupport", "CSQLite", log,
+                "Store", "Merge", "Sodium", "Transport", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),
@@ -48,6 +50,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),
         .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
     ]
 )

@@ -73,3 +73,38 @@ public enum Ed25519 {
         return crypto_sign_verify_detached([UInt8](signature), m, UInt64(m.count), [UInt8](publicKey)) == 0
     }
 }
+
+/// An X25519 key pair (`crypto_box`): a node's CURVE transport key for ZeroMQ.
+///
+/// Kept apart from the Ed25519 identity key, as libsodium advises, so transport keys can rotate
+/// without re-enrolling the node's identity.
+public struct BoxKeyPair: Sendable {
+    public static let keyLength = Int(crypto_box_PUBLICKEYBYTES)
+
+    public let publicKey: Data
+    public let secretKey: Data
+
+    public static func generate() -> BoxKeyPair {
+        Sodium.ensureInitialized()
+        var pk = [UInt8](repeating: 0, count: keyLength)
+        var sk = [UInt8](repeating: 0, count: keyLength)
+        crypto_box_keypair(&pk, &sk)
+        return BoxKeyPair(publicKey: Data(pk), secretKey: Data(sk))
+    }
+
+    /// Rebuilds the pair from its 32-byte secret key.
+    public init(secretKey: Data) throws {
+        guard secretKey.count == Self.keyLength else {
+            throw SodiumError.invalidKeyLength(expected: Self.keyLength, actual: secretKey.count)
+        }
+        Sodium.ensureInitialized()
+        var pk = [UInt8](repeating: 0, count: Self.keyLength)
+        crypto_scalarmult_base(&pk, [UInt8](secretKey))
+        self.init(publicKey: Data(pk), secretKey: secretKey)
+    }
+
+    private init(publicKey: Data, secretKey: Data) {
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
+}
