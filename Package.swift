@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // Thin system-library modules; no pkgConfig for libzmq (its .pc drags in krb5 flags).
@@ -37,12 +38,17 @@ let package = Package(
         .target(
             name: "Store", dependencies: ["Merge", "Sodium", "CSQLite", grdb],
             resources: [.copy("Resources/vn-admin-units-2025.json")], swiftSettings: settings),
+        // The versioned wire schema (generated protobuf, committed) and its checked codec.
+        .target(
+            name: "Wire",
+            dependencies: ["Merge", "Store", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: [], swiftSettings: settings),
         // libzmq sockets, CURVE and the ZAP handler; the only importer of CZeroMQ.
         .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Store", "Merge", "Sodium", "Transport", "TestSupport", "CSQLite", log,
+                "Store", "Merge", "Sodium", "Transport", "Wire", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),
@@ -51,6 +57,7 @@ let package = Package(
         .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
     ]
 )

@@ -1,0 +1,143 @@
+public import Foundation
+import Merge
+import Store
+import SwiftProtobuf
+
+/// Encodes and decodes `[envelope][payload]` messages, enforcing every limit before parsing.
+public enum WireCodec {
+    typealias PB = Hocvu_Wire_V1_Envelope
+
+    public static func encode(_ message: WireMessage, id: UInt64) -> [Data] {
+        var envelope = Hocvu_Wire_V1_Envelope()
+        envelope.major = ProtocolVersion.major
+        envelope.minor = ProtocolVersion.minor
+        envelope.messageID = id
+        let payload: Data
+        do {
+            switch message {
+            case .hello(let h):
+                envelope.kind = .hello
+                var p = Hocvu_Wire_V1_Hello()
+                p.node = h.origin.node.bytes
+                p.epoch = h.origin.epoch
+                p.clockMs = h.clockMilliseconds
+                p.releaseVersion = h.releaseVersion
+                p.knowledge = entries(h.knowledge)
+                payload = try p.serializedData()
+            case .welcome(let w):
+                envelope.kind = .welcome
+                var p = Hocvu_Wire_V1_Welcome()
+                p.clockMs = w.clockMilliseconds
+                p.have = entries(w.have)
+                p.credit = w.credit
+                p.releaseVersion = w.releaseVersion
+                payload = try p.serializedData()
+            case .batches(let batches):
+                envelope.kind = .batches
+                var p = Hocvu_Wire_V1_Batches()
+                p.batches = batches.map { b in
+                    var x = Hocvu_Wire_V1_Batch()
+                    x.node = b.origin.node.bytes
+                    x.epoch = b.origin.epoch
+                    x.firstSeq = b.firstSeq
+                    x.lastSeq = b.lastSeq
+                    x.previousID = b.previousID
+                    x.body = b.body
+                    x.signature = b.signature
+                    return x
+                }
+                payload = try p.serializedData()
+            case .ack(let a):
+                envelope.kind = .ack
+                var p = Hocvu_Wire_V1_Ack()
+                p.ackedMessageID = a.ackedMessageID
+                p.have = entries(a.have)
+                p.credit = a.credit
+                p.refused = a.refused.map { var r = Hocvu_Wire_V1_Refused(); r.reason = $0; return r }
+                payload = try p.serializedData()
+            case .refuse(let code, let reason, let retry):
+                envelope.kind = .refuse
+                var p = Hocvu_Wire_V1_Refuse()
+                p.code = Hocvu_Wire_V1_Refuse.Code(rawValue: code.rawValue) ?? .unspecified
+                p.reason = reason
+                p.retryAfterS = retry
+                payload = try p.serializedData()
+            }
+            return [try envelope.serializedData(), payload]
+        } catch {
+            // Serializing a well-formed message to bytes cannot fail (no required fields, no Any).
+            preconditionFailure("protobuf serialization failed: \(error)")
+        }
+    }
+
+    /// Decodes a received message.
+    /// - Returns: the sender's message id and the message.
+    public static func decode(_ frames: [Data]) throws(WireError) -> (id: UInt64, message: WireMessage) {
+        guard frames.count == 2 else { throw .frameCount(frames.count) }
+        guard frames[0].count <= WireLimits.maxEnvelopeBytes else { throw .envelopeTooLarge(frames[0].count) }
+        guard frames[1].count <= WireLimits.maxPayloadBytes else { throw .payloadTooLarge(frames[1].count) }
+        let envelope: Hocvu_Wire_V1_Envelope
+        do { envelope = try Hocvu_Wire_V1_Envelope(serializedBytes: frames[0]) } catch { throw .malformedEnvelope }
+        guard envelope.major == ProtocolVersion.major else { throw .unsupportedMajor(envelope.major) }
+        let payload = frames[1]
+        func parse<M: SwiftProtobuf.Message>(_ type: M.Type, _ name: String) throws(WireError) -> M {
+            do { return try M(serializedBytes: payload) } catch { throw .malformedPayload(name) }
+        }
+        switch envelope.kind {
+        case .hello:
+            let p = try parse(Hocvu_Wire_V1_Hello.self, "Hello")
+            guard let node = NodeID(bytes: p.node) else { throw .invalidField("Hello.node") }
+            return (envelope.messageID, .hello(.init(
+                origin: Origin(node: node, epoch: p.epoch), clockMilliseconds: p.clockMs,
+                releaseVersion: p.releaseVersion, knowledge: try vector(p.knowledge))))
+        case .welcome:
+            let p = try parse(Hocvu_Wire_V1_Welcome.self, "Welcome")
+            return (envelope.messageID, .welcome(.init(
+                clockMilliseconds: p.clockMs, have: try vector(p.have), credit: p.credit, releaseVersion: p.releaseVersion)))
+        case .batches:
+            let p = try parse(Hocvu_Wire_V1_Batches.self, "Batches")
+            guard p.batches.count <= WireLimits.maxBatchesPerMessage else { throw .tooManyBatches(p.batches.count) }
+            var out = [Batch]()
+            for b in p.batches {
+                guard let node = NodeID(bytes: b.node) else { throw .invalidField("Batch.node") }
+                guard b.previousID.count == 32 else { throw .invalidField("Batch.previous_id") }
+                guard b.signature.count == 64 else { throw .invalidField("Batch.signature") }
+                guard b.firstSeq >= 1, b.lastSeq >= b.firstSeq else { throw .invalidField("Batch.seq range") }
+                out.append(Batch(
+                    origin: Origin(node: node, epoch: b.epoch), firstSeq: b.firstSeq, lastSeq: b.lastSeq,
+                    previousID: b.previousID, body: b.body, signature: b.signature))
+            }
+            return (envelope.messageID, .batches(out))
+        case .ack:
+            let p = try parse(Hocvu_Wire_V1_Ack.self, "Ack")
+            return (envelope.messageID, .ack(.init(
+                ackedMessageID: p.ackedMessageID, have: try vector(p.have), credit: p.credit,
+                refused: p.refused.map(\.reason))))
+        case .refuse:
+            let p = try parse(Hocvu_Wire_V1_Refuse.self, "Refuse")
+            let code = WireMessage.RefuseCode(rawValue: p.code.rawValue) ?? .protocolViolation
+            return (envelope.messageID, .refuse(code: code, reason: String(p.reason.prefix(500)), retryAfterSeconds: p.retryAfterS))
+        case .unspecified, .UNRECOGNIZED:
+            throw .unknownKind(envelope.kind.rawValue)
+        }
+    }
+
+    static func entries(_ vv: VersionVector) -> [Hocvu_Wire_V1_OriginSeq] {
+        vv.entries.sorted { $0.key < $1.key }.map {
+            var e = Hocvu_Wire_V1_OriginSeq()
+            e.node = $0.key.node.bytes
+            e.epoch = $0.key.epoch
+            e.seq = $0.value
+            return e
+        }
+    }
+
+    static func vector(_ entries: [Hocvu_Wire_V1_OriginSeq]) throws(WireError) -> VersionVector {
+        var vv = VersionVector()
+        for e in entries {
+            guard let node = NodeID(bytes: e.node) else { throw .invalidField("OriginSeq.node") }
+            vv[Origin(node: node, epoch: e.epoch)] = e.seq
+        }
+        return vv
+    }
+}

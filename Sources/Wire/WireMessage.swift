@@ -1,0 +1,98 @@
+public import Foundation
+public import Merge
+public import Store
+import SwiftProtobuf
+
+/// Protocol version this build speaks. Majors differ ⇒ refuse; minors are additive.
+public enum ProtocolVersion {
+    public static let major: UInt32 = 1
+    public static let minor: UInt32 = 0
+}
+
+/// Limits on what a peer may send; anything over is dropped and counted.
+public enum WireLimits {
+    public static let maxEnvelopeBytes = 256
+    /// A frame must fit `ZMQ_MAXMSGSIZE` on the receiving socket.
+    public static let maxPayloadBytes = 1 << 20
+    public static let maxBatchesPerMessage = 256
+}
+
+/// One protocol message, in Swift terms.
+public enum WireMessage: Equatable, Sendable {
+    public struct Hello: Equatable, Sendable {
+        public var origin: Origin
+        public var clockMilliseconds: Int64
+        public var releaseVersion: UInt64
+        public var knowledge: VersionVector
+        public init(origin: Origin, clockMilliseconds: Int64, releaseVersion: UInt64, knowledge: VersionVector) {
+            self.origin = origin; self.clockMilliseconds = clockMilliseconds
+            self.releaseVersion = releaseVersion; self.knowledge = knowledge
+        }
+    }
+
+    public struct Welcome: Equatable, Sendable {
+        public var clockMilliseconds: Int64
+        public var have: VersionVector
+        public var credit: UInt32
+        public var releaseVersion: UInt64
+        public init(clockMilliseconds: Int64, have: VersionVector, credit: UInt32, releaseVersion: UInt64) {
+            self.clockMilliseconds = clockMilliseconds; self.have = have; self.credit = credit
+            self.releaseVersion = releaseVersion
+        }
+    }
+
+    public struct Ack: Equatable, Sendable {
+        public var ackedMessageID: UInt64
+        public var have: VersionVector
+        public var credit: UInt32
+        public var refused: [String]
+        public init(ackedMessageID: UInt64, have: VersionVector, credit: UInt32, refused: [String] = []) {
+            self.ackedMessageID = ackedMessageID; self.have = have; self.credit = credit; self.refused = refused
+        }
+    }
+
+    public enum RefuseCode: Int, Sendable {
+        case unsupportedVersion = 1, notEnrolled, revoked, wrongIdentity, malformed, busy, protocolViolation
+    }
+
+    case hello(Hello)
+    case welcome(Welcome)
+    case batches([Batch])
+    case ack(Ack)
+    case refuse(code: RefuseCode, reason: String, retryAfterSeconds: UInt32)
+}
+
+/// Why a message was dropped. Each is counted and logged with the peer's identity.
+public enum WireError: Error, Equatable, CustomStringConvertible {
+    case frameCount(Int)
+    case envelopeTooLarge(Int)
+    case payloadTooLarge(Int)
+    case malformedEnvelope
+    case unsupportedMajor(UInt32)
+    case unknownKind(Int)
+    case malformedPayload(String)
+    case invalidField(String)
+    case tooManyBatches(Int)
+
+    public var description: String {
+        switch self {
+        case .frameCount(let n): "message has \(n) frames; exactly 2 ([envelope][payload]) are allowed"
+        case .envelopeTooLarge(let n): "envelope is \(n) bytes (limit \(WireLimits.maxEnvelopeBytes))"
+        case .payloadTooLarge(let n): "payload is \(n) bytes (limit \(WireLimits.maxPayloadBytes))"
+        case .malformedEnvelope: "envelope is not a valid protobuf Envelope"
+        case .unsupportedMajor(let m): "protocol major version \(m) is not supported (this node speaks \(ProtocolVersion.major))"
+        case .unknownKind(let k): "unknown message kind \(k)"
+        case .malformedPayload(let what): "payload is not a valid \(what)"
+        case .invalidField(let f): "field \(f) has an invalid value"
+        case .tooManyBatches(let n): "\(n) batches in one message (limit \(WireLimits.maxBatchesPerMessage))"
+        }
+    }
+
+    /// The refusal to send back, for errors the peer should hear about.
+    public var refusal: WireMessage? {
+        switch self {
+        case .unsupportedMajor: .refuse(code: .unsupportedVersion, reason: description, retryAfterSeconds: 0)
+        default: nil
+        }
+    }
+}

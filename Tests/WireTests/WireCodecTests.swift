@@ -1,0 +1,90 @@
+import Foundation
+import Merge
+import Sodium
+import Store
+import TestSupport
+import Testing
+import Wire
+
+@Suite("Wire codec")
+struct WireCodecTests {
+    static let key = SigningKeyPair.generate()
+    static let origin = Origin(node: NodeID(bytes: key.publicKey)!, epoch: 42)
+    static let batch = Batch.seal(
+        changes: [Change(hlc: .zero, record: .enrollment(EnrollmentRecord(learnerID: "l", courseID: "c", length: 1)))],
+        origin: origin, firstSeq: 1, previousID: Batch.zeroID, signer: key)
+
+    static let messages: [WireMessage] = [
+        .hello(.init(origin: origin, clockMilliseconds: 123, releaseVersion: 2, knowledge: VersionVector([origin: 9]))),
+        .welcome(.init(clockMilliseconds: 5, have: VersionVector([origin: 3]), credit: 8, releaseVersion: 1)),
+        .batches([batch, batch]),
+        .ack(.init(ackedMessageID: 77, have: VersionVector([origin: 1]), credit: 8, refused: ["bad signature"])),
+        .refuse(code: .revoked, reason: "site revoked", retryAfterSeconds: 0),
+    ]
+
+    @Test("every message kind round-trips", arguments: 0..<5)
+    func roundTrip(_ i: Int) throws {
+        let frames = WireCodec.encode(Self.messages[i], id: 1_000 + UInt64(i))
+        #expect(frames.count == 2)
+        let (id, decoded) = try WireCodec.decode(frames)
+        #expect(id == 1_000 + UInt64(i))
+        #expect(decoded == Self.messages[i])
+    }
+
+    @Test("wrong frame counts are refused")
+    func frameCounts() {
+        let frames = WireCodec.encode(Self.messages[0], id: 1)
+        #expect(throws: WireError.frameCount(1)) { try WireCodec.decode([frames[0]]) }
+        #expect(throws: WireError.frameCount(3)) { try WireCodec.decode(frames + [Data()]) }
+        #expect(throws: WireError.frameCount(0)) { try WireCodec.decode([]) }
+    }
+
+    @Test("oversized frames are refused before parsing")
+    func oversized() {
+        let frames = WireCodec.encode(Self.messages[0], id: 1)
+        #expect(throws: WireError.payloadTooLarge(WireLimits.maxPayloadBytes + 1)) {
+            try WireCodec.decode([frames[0], Data(count: WireLimits.maxPayloadBytes + 1)])
+        }
+        #expect(throws: WireError.envelopeTooLarge(1_000)) { try WireCodec.decode([Data(count: 1_000), frames[1]]) }
+    }
+
+    @Test("an unknown major version gets a clear refusal to send back")
+    func unknownMajor() throws {
+        var frames = WireCodec.encode(Self.messages[0], id: 1)
+        // Envelope field 1 (major) is the first byte pair: tag 0x08, value 1. Make it 2.
+        #expect(frames[0][0] == 0x08 && frames[0][1] == 0x01)
+        frames[0][1] = 0x02
+        do {
+            _ = try WireCodec.decode(frames)
+            Issue.record("accepted major 2")
+        } catch {
+            #expect(error == .unsupportedMajor(2))
+            guard case .refuse(.unsupportedVersion, let reason, _)? = error.refusal else {
+                Issue.record("no refusal"); return
+            }
+            #expect(reason.contains("major version 2"))
+        }
+    }
+
+    @Test("malformed payloads and bad field sizes are refused, never a crash", arguments: 0..<3)
+    func garbage(seed: UInt64) {
+        var rng = SeededGenerator(seed: seed)
+        for i in 0..<300 {
+            var frames = WireCodec.encode(Self.messages[i % Self.messages.count], id: 1)
+            let f = Int.random(in: 0...1, using: &rng)
+            if !frames[f].isEmpty {
+                for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                    frames[f][Int.random(in: 0..<frames[f].count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                }
+            }
+            _ = try? WireCodec.decode(frames)
+        }
+        let bad = WireCodec.encode(.hello(.init(origin: Self.origin, clockMilliseconds: 0, releaseVersion: 0, knowledge: .init())), id: 1)
+        #expect(throws: WireError.malformedPayload("Batches")) {
+            // A Hello payload under a Batches envelope.
+            let env = WireCodec.encode(.batches([]), id: 1)[0]
+            _ = try WireCodec.decode([env, Data([0xFF, 0xFF, 0xFF])])
+        }
+        _ = bad
+    }
+}
