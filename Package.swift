@@ -45,10 +45,13 @@ let package = Package(
             exclude: [], swiftSettings: settings),
         // libzmq sockets, CURVE and the ZAP handler; the only importer of CZeroMQ.
         .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: settings),
+        // The hub and site sync engines: session state machines and the loops that run them.
+        .target(
+            name: "Node", dependencies: ["Store", "Wire", "Transport", "Sodium", "Merge", log], swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Store", "Merge", "Sodium", "Transport", "Wire", "TestSupport", "CSQLite", log,
+                "Store", "Merge", "Sodium", "Transport", "Wire", "Node", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),
@@ -57,6 +60,7 @@ let package = Package(
         .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Store", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
     ]

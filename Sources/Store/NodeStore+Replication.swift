@@ -324,7 +324,9 @@ extension NodeStore {
 
     /// Batches a peer with version vector `peer` lacks, oldest first per origin, up to
     /// `maxBytes` of bodies (at least one batch). Quarantined origins are not forwarded.
-    public func batches(after peer: VersionVector, maxBytes: Int = 64 << 20) throws -> [Batch] {
+    public func batches(
+        after peer: VersionVector, maxBytes: Int = 64 << 20, including: (Origin) -> Bool = { _ in true }
+    ) throws -> [Batch] {
         try pool.read { db in
             var out = [Batch]()
             var bytes = 0
@@ -333,6 +335,7 @@ extension NodeStore {
             for o in origins {
                 guard let node = NodeID(bytes: o["node_id"]) else { continue }
                 let origin = Origin(node: node, epoch: UInt64(bitPattern: o["epoch"]))
+                guard including(origin) else { continue }
                 let rows = try Row.fetchCursor(
                     db,
                     sql: """

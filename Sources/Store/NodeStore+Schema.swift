@@ -183,6 +183,20 @@ extension NodeStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v2: hub enrollment registry") { db in
+            try db.execute(sql: """
+                -- Hub only: which commune each site key pair belongs to. A revoked row stays, so a
+                -- revoked key can never be enrolled again by mistake.
+                CREATE TABLE enrolled_site (
+                  commune_code INTEGER PRIMARY KEY REFERENCES commune(code),
+                  identity_key BLOB NOT NULL UNIQUE CHECK (length(identity_key) = 32),
+                  transport_key BLOB NOT NULL UNIQUE CHECK (length(transport_key) = 32),
+                  enrolled_at INTEGER NOT NULL,
+                  revoked_at INTEGER,
+                  last_heard_at INTEGER
+                );
+                """)
+        }
         return m
     }
 }

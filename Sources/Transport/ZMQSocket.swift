@@ -197,3 +197,41 @@ public func zmqPoll(
     let ready = items.map { $0.revents & Int16(ZMQ_POLLIN) != 0 }
     return (Array(ready[0..<sockets.count]), Array(ready[sockets.count...]))
 }
+
+/// Connection events a socket monitor reports.
+public enum ZMQEvent: Equatable, Sendable {
+    case handshakeSucceeded
+    case disconnected
+    case handshakeFailed
+    case other(UInt16)
+}
+
+extension ZMQSocket {
+    /// Starts a monitor on this socket and returns the PAIR socket its events arrive on.
+    public func monitor(_ context: ZMQContext) throws -> ZMQSocket {
+        let endpoint = "inproc://hocvu-monitor-\(UInt(bitPattern: handle))"
+        let events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        guard zmq_socket_monitor(handle, endpoint, events) == 0 else { throw ZMQError(operation: "zmq_socket_monitor") }
+        let pair = try ZMQSocket(context, .pair)
+        try pair.connect(endpoint)
+        return pair
+    }
+
+    /// Reads every waiting monitor event (on a socket returned by ``monitor(_:)``).
+    public func receiveEvents() throws -> [ZMQEvent] {
+        var out = [ZMQEvent]()
+        while let m = try receive(maxFrames: 2) {
+            guard let f = m.frames.first, f.count >= 2 else { continue }
+            let code = UInt16(f[f.startIndex]) | UInt16(f[f.startIndex + 1]) << 8
+            switch Int32(code) {
+            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded)
+            case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: out.append(.handshakeFailed)
+            default: out.append(.other(code))
+            }
+        }
+        return out
+    }
+}

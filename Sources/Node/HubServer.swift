@@ -1,0 +1,273 @@
+public import Foundation
+public import Logging
+public import Sodium
+public import Store
+import Merge
+import Synchronization
+import Transport
+import Wire
+
+/// The hub's sync engine: one CURVE ROUTER behind a ZAP handler that admits enrolled, unrevoked
+/// site keys; merges batches from many sites per transaction and acknowledges after commit.
+///
+/// The sockets live on one dedicated thread (libzmq sockets are not thread-safe); the store is
+/// used from that thread too, so a slow commit delays sockets, never corrupts them.
+public final class HubServer: Sendable {
+    public struct Configuration: Sendable {
+        public var bind: String
+        public var transportKeys: BoxKeyPair
+        /// BATCHES messages a site may have unacknowledged.
+        public var credit: UInt32 = 8
+        public var maxMessagesPerTransaction = 512
+        public init(bind: String, transportKeys: BoxKeyPair) {
+            self.bind = bind
+            self.transportKeys = transportKeys
+        }
+    }
+
+    /// Counters an operator and tests read; computed from what happened, never reset.
+    public struct Stats: Sendable, Equatable {
+        public var messagesReceived = 0
+        public var dropped: [String: Int] = [:]
+        public var batchesApplied = 0
+        public var batchesRefused = 0
+        public var changesMerged = 0
+        public var changesQuarantined = 0
+        public var transactions = 0
+        public var zapAllowed = 0
+        public var zapDenied = 0
+        public var connectedCommunes: Set<Int> = []
+        public var alerts: [String] = []
+    }
+
+    public let store: NodeStore
+    let configuration: Configuration
+    let logger: Logger
+    let stopping = Atomic<Bool>(false)
+    let state = Mutex<(stats: Stats, endpoint: String?, finished: Bool)>((Stats(), nil, false))
+
+    public init(store: NodeStore, configuration: Configuration, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public var stats: Stats { state.withLock { $0.stats } }
+
+    /// Binds and starts serving on a dedicated thread.
+    /// - Returns: the endpoint actually bound.
+    public func start() throws -> String {
+        let ready = DispatchSemaphore(value: 0)
+        let startError = Mutex<(any Error)?>(nil)
+        let thread = Thread { [self] in
+            do {
+                try self.serve { ready.signal() }
+            } catch {
+                startError.withLock { $0 = error }
+                ready.signal()
+                logger.critical("Hub loop stopped", metadata: ["error": "\(error)"])
+            }
+            state.withLock { $0.finished = true }
+        }
+        thread.name = "hocvu-hub"
+        thread.start()
+        ready.wait()
+        if let e = startError.withLock({ $0 }) { throw e }
+        return state.withLock { $0.endpoint! }
+    }
+
+    /// Asks the loop to finish its current transaction and stop; waits up to `timeout` seconds.
+    public func stop(timeout: Double = 5) {
+        stopping.store(true, ordering: .relaxed)
+        let end = Date().addingTimeInterval(timeout)
+        while !state.withLock({ $0.finished }) && Date() < end { usleep(10_000) }
+    }
+
+    private func count(_ f: (inout Stats) -> Void) { state.withLock { f(&$0.stats) } }
+
+    private func serve(ready: () -> Void) throws {
+        let context = try ZMQContext(maxSockets: 65_536)
+        let zap = try ZAPHandler(context, domain: "hocvu")  // before any CURVE socket binds
+        let router = try ZMQSocket(context, .router)
+        try router.makeCurveServer(secretKey: configuration.transportKeys.secretKey, zapDomain: "hocvu")
+        try router.setMaxFrameSize(Int64(WireLimits.maxPayloadBytes + 4_096))
+        try router.setRouterMandatory()
+        try router.setHeartbeat(interval: 10_000, timeout: 30_000)
+        try router.setBacklog(1_024)
+        try router.setHighWaterMarks(send: 10_000, receive: 100_000)
+        let endpoint = try router.bind(configuration.bind)
+        state.withLock { $0.endpoint = endpoint }
+        logger.info("Hub listening", metadata: ["endpoint": "\(endpoint)"])
+        ready()
+
+        var registry = Registry(try store.enrollments())
+        var dataVersion = try store.dataVersion()
+        var sessions: [Data: Int] = [:]  // routing id → commune
+
+        func send(_ routing: Data, _ message: WireMessage, id: UInt64) {
+            do {
+                if try !router.send([routing] + WireCodec.encode(message, id: id)) { count { $0.dropped["send-would-block", default: 0] += 1 } }
+            } catch let e as ZMQError where e.hostUnreachable {
+                sessions[routing] = nil
+            } catch {
+                logger.warning("Send failed", metadata: ["error": "\(error)"])
+            }
+        }
+
+        while !stopping.load(ordering: .relaxed) {
+            let readable = try zmqPoll([router, zap.socket], timeoutMilliseconds: 100)
+
+            // Enrollment changes made by `hocvu hub enroll/revoke` (another connection).
+            let v = try store.dataVersion()
+            if v != dataVersion {
+                dataVersion = v
+                registry = Registry(try store.enrollments())
+                for (routing, commune) in sessions where registry.byCommune[commune]?.isRevoked ?? true {
+                    send(routing, .refuse(code: .revoked, reason: "this site's enrollment was revoked", retryAfterSeconds: 0), id: 0)
+                    sessions[routing] = nil
+                }
+            }
+
+            if readable.sockets[1] {
+                let decisions = try zap.handlePending { key in
+                    guard let e = registry.byTransportKey[key] else { return .deny(reason: "transport key not enrolled") }
+                    guard !e.isRevoked else { return .deny(reason: "site revoked") }
+                    return .allow(userID: key.hexString)
+                }
+                count { s in
+                    for d in decisions {
+                        if case .allow = d { s.zapAllowed += 1 } else { s.zapDenied += 1 }
+                    }
+                }
+            }
+            guard readable.sockets[0] else { continue }
+
+            var uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])] = []
+            var received = 0
+            while received < configuration.maxMessagesPerTransaction, let m = try router.receive(maxFrames: 4) {
+                received += 1
+                count { $0.messagesReceived += 1 }
+                let routing = m.frames[0]
+                // The peer is who the ZAP handler authenticated, never what it says it is.
+                guard let user = m.userID, let key = Data(hex: user), let e = registry.byTransportKey[key] else {
+                    count { $0.dropped["unauthenticated", default: 0] += 1 }
+                    continue
+                }
+                if e.isRevoked {
+                    send(routing, .refuse(code: .revoked, reason: "this site's enrollment was revoked", retryAfterSeconds: 0), id: 0)
+                    continue
+                }
+                let decoded: (id: UInt64, message: WireMessage)
+                do {
+                    decoded = try WireCodec.decode(Array(m.frames.dropFirst()))
+                } catch {
+                    count { $0.dropped[error.statsKey, default: 0] += 1 }
+                    logger.warning(
+                        "Dropped malformed message",
+                        metadata: ["site.commune": "\(e.communeCode)", "reason": "\(error)"])
+                    if let refusal = error.refusal { send(routing, refusal, id: 0) }
+                    continue
+                }
+                switch decoded.message {
+                case .hello(let hello):
+                    guard hello.origin.node.bytes == e.identityKey else {
+                        send(routing, .refuse(code: .wrongIdentity, reason: "HELLO names an identity key not enrolled for this transport key", retryAfterSeconds: 0), id: decoded.id)
+                        count { $0.dropped["wrong-identity", default: 0] += 1 }
+                        continue
+                    }
+                    sessions[routing] = e.communeCode
+                    let have = try store.versionVector().restricted(toNode: hello.origin.node)
+                    let welcome = WireMessage.Welcome(
+                        clockMilliseconds: NodeStore.systemNow(), have: have, credit: configuration.credit,
+                        releaseVersion: try store.curriculumVersion() ?? 0)
+                    send(routing, .welcome(welcome), id: decoded.id)
+                    count { $0.connectedCommunes.insert(e.communeCode) }
+                    logger.info("Site connected", metadata: ["site.commune": "\(e.communeCode)"])
+                case .batches(let batches):
+                    guard sessions[routing] == e.communeCode else {
+                        send(routing, .refuse(code: .protocolViolation, reason: "send HELLO first", retryAfterSeconds: 0), id: decoded.id)
+                        count { $0.dropped["batches-before-hello", default: 0] += 1 }
+                        continue
+                    }
+                    uploads.append((routing, decoded.id, e.communeCode, batches))
+                default:
+                    count { $0.dropped["unexpected-kind", default: 0] += 1 }
+                }
+            }
+            guard !uploads.isEmpty else { continue }
+            try merge(uploads, registry: registry, send: send)
+        }
+        logger.info("Hub stopped")
+    }
+
+    /// One transaction for every upload drained this round; then one ACK per message.
+    private func merge(
+        _ uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])], registry: Registry,
+        send: (Data, WireMessage, UInt64) -> Void
+    ) throws {
+        var refusedByMessage = [Int: [String]]()
+        var accepted = [Batch]()
+        for (i, u) in uploads.enumerated() {
+            let identity = registry.byCommune[u.commune]!.identityKey
+            for b in u.batches {
+                // A site may upload only its own origin's batches (relays come later).
+                if b.origin.node.bytes == identity {
+                    accepted.append(b)
+                } else {
+                    refusedByMessage[i, default: []].append("batch \(b.origin)#\(b.firstSeq): origin is not the sending site")
+                }
+            }
+        }
+        let report = try store.apply(accepted)
+        let vv = try store.versionVector()
+        try store.markHeard(Set(uploads.map(\.commune)))
+        let refusedByOrigin = Dictionary(grouping: report.refused, by: { $0.origin.node })
+        count { s in
+            s.transactions += 1
+            s.batchesApplied += report.appliedBatches
+            s.batchesRefused += report.refused.count + refusedByMessage.values.reduce(0) { $0 + $1.count }
+            s.changesMerged += report.mergedChanges
+            s.changesQuarantined += report.quarantinedChanges
+            s.alerts += report.newlyQuarantinedOrigins.map { "origin \($0) quarantined: equivocation or broken hash chain" }
+        }
+        for origin in report.newlyQuarantinedOrigins {
+            logger.critical("Origin quarantined: equivocation or broken hash chain", metadata: ["origin": "\(origin)"])
+        }
+        for (i, u) in uploads.enumerated() {
+            let identity = registry.byCommune[u.commune]!.identityKey
+            let node = NodeID(bytes: identity)!
+            let refused = (refusedByMessage[i] ?? []) + (refusedByOrigin[node] ?? []).map { "batch #\($0.firstSeq): \($0.reason)" }
+            let ack = WireMessage.Ack(
+                ackedMessageID: u.id, have: vv.restricted(toNode: node), credit: configuration.credit, refused: refused)
+            send(u.routing, .ack(ack), u.id)
+        }
+    }
+}
+
+/// Enrollments indexed the two ways the hub looks them up.
+struct Registry {
+    let byTransportKey: [Data: Enrollment]
+    let byCommune: [Int: Enrollment]
+    init(_ all: [Enrollment]) {
+        byTransportKey = Dictionary(all.map { ($0.transportKey, $0) }, uniquingKeysWith: { a, _ in a })
+        byCommune = Dictionary(all.map { ($0.communeCode, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
+extension VersionVector {
+    /// The entries of one node's origins (all its epochs).
+    func restricted(toNode node: NodeID) -> VersionVector {
+        VersionVector(entries.filter { $0.key.node == node })
+    }
+}
+
+extension WireError {
+    var statsKey: String {
+        switch self {
+        case .frameCount: "wrong-frame-count"
+        case .envelopeTooLarge, .payloadTooLarge, .tooManyBatches: "oversized"
+        case .unsupportedMajor: "unsupported-version"
+        default: "malformed"
+        }
+    }
+}

@@ -1,0 +1,115 @@
+public import Foundation
+import GRDB
+public import Merge
+
+/// A site as the hub knows it: its commune and its two public keys.
+public struct Enrollment: Equatable, Sendable {
+    public let communeCode: Int
+    public let identityKey: Data
+    public let transportKey: Data
+    public let enrolledAt: Int64
+    public let revokedAt: Int64?
+    public let lastHeardAt: Int64?
+
+    public var isRevoked: Bool { revokedAt != nil }
+}
+
+/// Why an enrollment was refused.
+public enum EnrollmentError: Error, Equatable, CustomStringConvertible {
+    case unknownCommune(Int)
+    case badKey(String)
+    case alreadyEnrolled(Int)
+    case keyInUse
+    case notEnrolled(Int)
+
+    public var description: String {
+        switch self {
+        case .unknownCommune(let c): "commune code \(c) is not one of the 3,321 official communes"
+        case .badKey(let which): "\(which) must be 32 bytes (64 hex characters) as printed by `hocvu keygen`"
+        case .alreadyEnrolled(let c): "commune \(c) is already enrolled; revoke it first to enroll new keys"
+        case .keyInUse: "one of these keys is already enrolled (or was revoked) for another commune"
+        case .notEnrolled(let c): "commune \(c) is not enrolled"
+        }
+    }
+}
+
+extension NodeStore {
+    /// Hub: enrolls the site of `communeCode` with its identity (Ed25519) and transport (CURVE) keys.
+    public func enroll(communeCode: Int, identityKey: Data, transportKey: Data) throws {
+        guard identityKey.count == 32 else { throw EnrollmentError.badKey("identity key") }
+        guard transportKey.count == 32 else { throw EnrollmentError.badKey("transport key") }
+        guard validatorIndex.communes.contains(communeCode) else { throw EnrollmentError.unknownCommune(communeCode) }
+        let at = now()
+        try pool.write { db in
+            if let existing = try Row.fetchOne(
+                db, sql: "SELECT revoked_at FROM enrolled_site WHERE commune_code = ?", arguments: [communeCode])
+            {
+                guard (existing["revoked_at"] as Int64?) != nil else { throw EnrollmentError.alreadyEnrolled(communeCode) }
+                try db.execute(sql: "DELETE FROM enrolled_site WHERE commune_code = ?", arguments: [communeCode])
+            }
+            do {
+                try db.execute(
+                    sql: """
+                        INSERT INTO enrolled_site (commune_code, identity_key, transport_key, enrolled_at)
+                        VALUES (?, ?, ?, ?)
+                        """, arguments: [communeCode, identityKey, transportKey, at])
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+                throw EnrollmentError.keyInUse
+            }
+        }
+    }
+
+    /// Hub: revokes the site of `communeCode`. Its keys are refused from now on.
+    public func revoke(communeCode: Int) throws {
+        let at = now()
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE enrolled_site SET revoked_at = coalesce(revoked_at, ?) WHERE commune_code = ?",
+                arguments: [at, communeCode])
+            guard db.changesCount == 1 else { throw EnrollmentError.notEnrolled(communeCode) }
+        }
+    }
+
+    /// Every enrollment, revoked ones included.
+    public func enrollments() throws -> [Enrollment] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM enrolled_site ORDER BY commune_code").map {
+                Enrollment(
+                    communeCode: $0["commune_code"], identityKey: $0["identity_key"], transportKey: $0["transport_key"],
+                    enrolledAt: $0["enrolled_at"], revokedAt: $0["revoked_at"], lastHeardAt: $0["last_heard_at"])
+            }
+        }
+    }
+
+    /// Hub: records that these communes were heard from now (a fact for staleness reports).
+    public func markHeard(_ communes: Set<Int>) throws {
+        guard !communes.isEmpty else { return }
+        let at = now()
+        try pool.write { db in
+            for c in communes {
+                try db.execute(sql: "UPDATE enrolled_site SET last_heard_at = ? WHERE commune_code = ?", arguments: [at, c])
+            }
+        }
+    }
+
+    /// A number that changes whenever another connection commits: lets a daemon notice an
+    /// enrollment change made by the CLI without polling tables.
+    public func dataVersion() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+    }
+
+    /// Batches of this node's own origins (all epochs) that `peer` lacks, up to `maxBytes`.
+    public func ownBatches(after peer: VersionVector, maxBytes: Int) throws -> [Batch] {
+        let mine = node
+        return try batches(after: peer, maxBytes: maxBytes) { $0.node == mine }
+    }
+}
+
+extension NodeStore {
+    /// Row count of a replicated table, for tests and reports.
+    public func attemptsCountForTests(_ table: String) throws -> Int {
+        let allowed = ["learner", "enrollment", "progress", "attempt", "certificate", "batch", "quarantine"]
+        precondition(allowed.contains(table), "not a countable table")
+        return try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0 }
+    }
+}
