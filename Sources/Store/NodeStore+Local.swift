@@ -63,6 +63,7 @@ extension NodeStore {
             var writer = try MergeWriter(db)
             let pending = try db.makeStatement(sql: "INSERT INTO pending_change (seq, body) VALUES (?, ?)")
             var outcomes = [LocalOutcome]()
+            var facts = FactKeeper()
             for event in events {
                 let stamp: HLCTimestamp
                 do { stamp = try ctx.clock.tick(now: physical) } catch let e as ClockError { throw StoreError.clock(e.description) }
@@ -72,12 +73,14 @@ extension NodeStore {
                 try validator.validate(record)
                 let change = Change(hlc: stamp, record: record)
                 _ = try writer.merge(change, from: node)
+                facts.touch(record.learnerID)
                 var w = ByteWriter()
                 ChangeCodec.encode(change, into: &w)
                 pending.setUncheckedArguments([ctx.nextSeq, Data(w.bytes)])
                 try pending.execute()
                 ctx.nextSeq += 1
             }
+            try facts.flush(db)
             try ctx.persist(db)
             return outcomes
         }

@@ -130,6 +130,7 @@ extension NodeStore {
             var ctx = try LocalWriteContext(db)
             var writer = try MergeWriter(db)
             var origins = [Origin: (no: Int64, quarantine: String?)]()
+            var facts = FactKeeper()
             for p in prepared {
                 let batch = p.batch
                 guard batch.lastSeq >= batch.firstSeq, batch.firstSeq >= 1,
@@ -175,13 +176,14 @@ extension NodeStore {
                 report.appliedBatches += 1
                 try mergeBody(
                     p, originNo: o.no, db: db, writer: &writer, clock: &ctx.clock, validator: validator,
-                    report: &report)
+                    report: &report, facts: &facts)
                 if let why = try Self.advance(db, originNo: o.no) {
                     try Self.quarantineOrigin(db, o.no, why)
                     origins[batch.origin] = (o.no, why)
                     report.newlyQuarantinedOrigins.append(batch.origin)
                 }
             }
+            try facts.flush(db)
             try ctx.persist(db)
             return report
         }
@@ -189,7 +191,7 @@ extension NodeStore {
 
     private func mergeBody(
         _ prepared: PreparedBatch, originNo: Int64, db: Database, writer: inout MergeWriter, clock: inout HybridLogicalClock,
-        validator: Validator, report: inout ApplyReport
+        validator: Validator, report: inout ApplyReport, facts: inout FactKeeper
     ) throws {
         let physical = UInt64(max(0, validator.now))
         let batch = prepared.batch
@@ -212,9 +214,11 @@ extension NodeStore {
                 }
                 try validator.validate(change.record)
                 if try writer.merge(change, from: batch.origin.node) == .attemptConflict {
+                    facts.touch(change.record.learnerID)  // its best score may have been set aside
                     throw ValidationError.attemptConflict(change.record.attemptIDForLog)
                 }
                 try? clock.observe(remote: change.hlc, now: physical)
+                facts.touch(change.record.learnerID)
                 report.mergedChanges += 1
             } catch let error as ValidationError {
                 var w = ByteWriter()
@@ -404,6 +408,7 @@ extension NodeStore {
             var writer = try MergeWriter(db)
             var ctx = try LocalWriteContext(db)
             var resolved = 0
+            var facts = FactKeeper()
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -424,10 +429,12 @@ extension NodeStore {
                 } catch { continue }
                 guard try writer.merge(change, from: node) == .merged else { continue }
                 try? ctx.clock.observe(remote: change.hlc, now: physical)
+                facts.touch(change.record.learnerID)
                 try db.execute(
                     sql: "UPDATE quarantine SET resolved_at = ? WHERE id = ?", arguments: [validator.now, r["id"] as Int64])
                 resolved += 1
             }
+            try facts.flush(db)
             try ctx.persist(db)
             return resolved
         }

@@ -197,6 +197,39 @@ extension NodeStore {
                 );
                 """)
         }
+        m.registerMigration("v3: derived learner facts and commune totals") { db in
+            try db.execute(sql: """
+                -- Derived, never replicated. Per learner: where they count and what they hold;
+                -- per commune: the sums. Kept in the merge transaction for learners whose records
+                -- changed, so national figures are current without rescanning results.
+                CREATE TABLE learner_fact (
+                  learner_id TEXT PRIMARY KEY,
+                  home_commune INTEGER,
+                  enrolled INTEGER NOT NULL CHECK (enrolled IN (0, 1)),
+                  certified INTEGER NOT NULL CHECK (certified IN (0, 1))
+                ) WITHOUT ROWID;
+                CREATE TABLE learner_course_fact (
+                  learner_id TEXT NOT NULL,
+                  course_id TEXT NOT NULL,
+                  enrolled INTEGER NOT NULL CHECK (enrolled IN (0, 1)),
+                  completed INTEGER NOT NULL CHECK (completed IN (0, 1)),
+                  PRIMARY KEY (learner_id, course_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE commune_totals (
+                  commune_code INTEGER PRIMARY KEY REFERENCES commune(code),
+                  learners INTEGER NOT NULL DEFAULT 0 CHECK (learners >= 0),
+                  enrolled INTEGER NOT NULL DEFAULT 0 CHECK (enrolled >= 0),
+                  certified INTEGER NOT NULL DEFAULT 0 CHECK (certified >= 0)
+                );
+                CREATE TABLE commune_course_totals (
+                  commune_code INTEGER NOT NULL REFERENCES commune(code),
+                  course_id TEXT NOT NULL,
+                  enrolled INTEGER NOT NULL DEFAULT 0 CHECK (enrolled >= 0),
+                  completed INTEGER NOT NULL DEFAULT 0 CHECK (completed >= 0),
+                  PRIMARY KEY (commune_code, course_id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }

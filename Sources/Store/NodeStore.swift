@@ -166,6 +166,8 @@ public final class NodeStore: Sendable {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO curriculum_release (singleton, version, installed_at) VALUES (1, ?, ?)",
                 arguments: [Int64(c.version), installed])
+            // What "complete" means may have changed (a new required lesson): rare, so rebuild.
+            try FactKeeper.rebuildAll(db)
         }
         try reloadCurriculumIndex()
     }

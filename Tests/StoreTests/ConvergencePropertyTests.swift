@@ -89,6 +89,17 @@ struct ConvergencePropertyTests {
         }
         #expect(digests.first == Blake2b.hash(model.canonicalBytes()), "store differs from the model (seed \(seed))")
 
+        // Totals kept incrementally equal those of a store that received everything at once.
+        let fresh = try Replica(clock: clock)
+        defer { fresh.dir.remove() }
+        _ = try fresh.store.apply(replicas[0].store.batches(after: VersionVector()))
+        let expectedReport = try fresh.store.nationalReport()
+        for r in replicas {
+            let got = try r.store.nationalReport()
+            #expect(got.national == expectedReport.national && got.communes == expectedReport.communes,
+                    "incremental totals drifted (seed \(seed))")
+        }
+
         // Derived best scores, kept incrementally, equal a fresh computation over the model's attempts.
         var best = [String: [String: (Int, Int)]]()
         for case .value(let a) in model.attempts.values {
