@@ -3,122 +3,164 @@ import GRDB
 /// Keeps the derived per-learner facts and per-commune totals current.
 ///
 /// The merge path marks each learner whose records changed; ``flush(_:)`` then recomputes those
-/// learners' facts from their own rows (primary-key range reads), compares with what was stored,
-/// and applies the difference to the commune totals — all inside the same transaction. Nothing
-/// is rebuilt by scanning every result.
+/// learners' facts from their own rows (a few primary-key range reads, with the curriculum's
+/// shape taken from memory), compares with what was stored, and applies the difference to the
+/// commune totals — all inside the same transaction. Nothing is rebuilt by scanning every result.
+/// It reads through ``FastStatement`` like the merge path: per-query GRDB overhead was most of
+/// its cost (BENCHMARKS.md).
 ///
 /// The rules: a learner counts at their **home commune** (last-writer-wins profile field);
 /// *enrolled* = at least one active enrollment; *certified* = at least one unrevoked certificate;
 /// a course is *completed* by the rule in ``CourseStatus``.
 struct FactKeeper {
     private(set) var dirty: Set<String> = []
+    let curriculum: CurriculumIndex
+
+    init(curriculum: CurriculumIndex) { self.curriculum = curriculum }
 
     mutating func touch(_ learnerID: String) { dirty.insert(learnerID) }
 
     struct Fact: Equatable {
         var home: Int?
-        var enrolled = false
         var certified = false
-        var courses: [String: (enrolled: Bool, completed: Bool)] = [:]
+        /// Course → flags; only courses with either flag.
+        var courses: [String: Flags] = [:]
+        var enrolled: Bool { courses.values.contains { $0.enrolled } }
 
-        static func == (a: Fact, b: Fact) -> Bool {
-            a.home == b.home && a.enrolled == b.enrolled && a.certified == b.certified
-                && a.courses.count == b.courses.count
-                && a.courses.allSatisfy { k, v in b.courses[k].map { $0 == v } ?? false }
+        struct Flags: Equatable {
+            var enrolled = false
+            var completed = false
+        }
+
+        /// Stored compactly in one row: "course:EC;course:E-;…" sorted.
+        var encodedCourses: String {
+            courses.keys.sorted().map { k in
+                let f = courses[k]!
+                return "\(k):\(f.enrolled ? "E" : "-")\(f.completed ? "C" : "-")"
+            }.joined(separator: ";")
+        }
+
+        static func decodeCourses(_ s: String) -> [String: Flags] {
+            var out = [String: Flags]()
+            for part in s.split(separator: ";") {
+                guard let colon = part.lastIndex(of: ":") else { continue }
+                let flags = part[part.index(after: colon)...]
+                out[String(part[..<colon])] = Flags(enrolled: flags.first == "E", completed: flags.last == "C")
+            }
+            return out
+        }
+    }
+
+    /// Statements prepared once per flush.
+    private final class Statements {
+        let stored, home, enrollments, progress, best, certified, saveFact, ensureTotals, addTotals, ensureCourse,
+            addCourse: FastStatement
+        init(_ db: Database) throws {
+            stored = try FastStatement(db, sql: "SELECT home_commune, certified, courses FROM learner_fact WHERE learner_id = ?")
+            home = try FastStatement(db, sql: "SELECT home_commune FROM learner WHERE learner_id = ?")
+            enrollments = try FastStatement(db, sql: "SELECT course_id FROM enrollment WHERE learner_id = ? AND length % 2 = 1")
+            progress = try FastStatement(db, sql: "SELECT lesson_id FROM progress WHERE learner_id = ? AND completed_at IS NOT NULL")
+            best = try FastStatement(db, sql: "SELECT quiz_id, best_score, max_score FROM quiz_best WHERE learner_id = ?")
+            certified = try FastStatement(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM certificate WHERE learner_id = ? AND revoked_at IS NULL)")
+            saveFact = try FastStatement(
+                db, sql: "INSERT OR REPLACE INTO learner_fact (learner_id, home_commune, certified, courses) VALUES (?, ?, ?, ?)")
+            // Ensure the rows, then add: CHECK (>= 0) is evaluated on an upsert's proposed row, so a
+            // negative delta cannot ride an INSERT ... ON CONFLICT.
+            ensureTotals = try FastStatement(db, sql: "INSERT OR IGNORE INTO commune_totals (commune_code) VALUES (?)")
+            addTotals = try FastStatement(
+                db,
+                sql: "UPDATE commune_totals SET learners = learners + ?, enrolled = enrolled + ?, certified = certified + ? WHERE commune_code = ?")
+            ensureCourse = try FastStatement(
+                db, sql: "INSERT OR IGNORE INTO commune_course_totals (commune_code, course_id) VALUES (?, ?)")
+            addCourse = try FastStatement(
+                db,
+                sql: "UPDATE commune_course_totals SET enrolled = enrolled + ?, completed = completed + ? WHERE commune_code = ? AND course_id = ?")
         }
     }
 
     mutating func flush(_ db: Database) throws {
         guard !dirty.isEmpty else { return }
+        let s = try Statements(db)
         for learner in dirty {
-            let old = try Self.stored(db, learner)
-            let new = try Self.compute(db, learner)
+            let old = try stored(s, learner)
+            let new = try compute(s, learner)
             guard old != new else { continue }
-            try Self.apply(db, learner: learner, old: old, sign: -1)
-            try Self.apply(db, learner: learner, old: new, sign: +1)
-            try Self.store(db, learner, new)
+            try add(s, old, sign: -1)
+            try add(s, new, sign: +1)
+            s.saveFact.bind(1, learner)
+            s.saveFact.bind(2, new.home.map(Int64.init))
+            s.saveFact.bind(3, new.certified ? 1 : 0)
+            s.saveFact.bind(4, new.encodedCourses)
+            try s.saveFact.execute()
         }
         dirty.removeAll(keepingCapacity: true)
     }
 
     /// Recomputes every learner (after a curriculum change moved what "complete" means).
-    static func rebuildAll(_ db: Database) throws {
-        var keeper = FactKeeper()
+    static func rebuildAll(_ db: Database, curriculum: CurriculumIndex) throws {
+        var keeper = FactKeeper(curriculum: curriculum)
         for id in try String.fetchAll(db, sql: "SELECT learner_id FROM learner") { keeper.touch(id) }
         try keeper.flush(db)
     }
 
-    static func stored(_ db: Database, _ learner: String) throws -> Fact? {
-        guard let row = try Row.fetchOne(
-            db, sql: "SELECT home_commune, enrolled, certified FROM learner_fact WHERE learner_id = ?",
-            arguments: [learner])
-        else { return nil }
-        var f = Fact(home: row["home_commune"], enrolled: row["enrolled"], certified: row["certified"])
-        for r in try Row.fetchAll(
-            db, sql: "SELECT course_id, enrolled, completed FROM learner_course_fact WHERE learner_id = ?",
-            arguments: [learner])
-        {
-            f.courses[r["course_id"]] = (r["enrolled"], r["completed"])
+    private func stored(_ s: Statements, _ learner: String) throws -> Fact? {
+        var fact: Fact?
+        s.stored.bind(1, learner)
+        try s.stored.forEachRow { c in
+            fact = Fact(home: c.isNull(0) ? nil : c.int(0), certified: c.int(1) == 1, courses: Fact.decodeCourses(c.text(2)))
         }
-        return f
+        return fact
     }
 
-    static func compute(_ db: Database, _ learner: String) throws -> Fact {
+    private func compute(_ s: Statements, _ learner: String) throws -> Fact {
         var f = Fact()
-        f.home = try Int.fetchOne(db, sql: "SELECT home_commune FROM learner WHERE learner_id = ?", arguments: [learner])
-        for course in try String.fetchAll(
-            db, sql: "SELECT course_id FROM enrollment WHERE learner_id = ? AND length % 2 = 1", arguments: [learner])
-        {
-            f.courses[course, default: (false, false)].enrolled = true
-            f.enrolled = true
+        s.home.bind(1, learner)
+        try s.home.forEachRow { c in f.home = c.isNull(0) ? nil : c.int(0) }
+        s.enrollments.bind(1, learner)
+        try s.enrollments.forEachRow { c in f.courses[c.text(0), default: .init()].enrolled = true }
+        var done = Set<String>()
+        s.progress.bind(1, learner)
+        try s.progress.forEachRow { c in done.insert(c.text(0)) }
+        var passed = Set<String>()
+        s.best.bind(1, learner)
+        try s.best.forEachRow { c in
+            let quiz = c.text(0)
+            guard let course = curriculum.quizzes[quiz]?.courseID, let rule = curriculum.rules[course] else { return }
+            if c.int(1) * 100 >= rule.passPercent * c.int(2) { passed.insert(quiz) }
         }
-        // Courses the learner has any result in, then the completion rule for each.
-        let touched = try String.fetchAll(
-            db,
-            sql: """
-                SELECT DISTINCT l.course_id FROM progress p JOIN lesson l USING (lesson_id)
-                WHERE p.learner_id = ?1 AND p.completed_at IS NOT NULL
-                UNION SELECT DISTINCT q.course_id FROM quiz_best b JOIN quiz q USING (quiz_id) WHERE b.learner_id = ?1
-                """, arguments: [learner])
-        for course in touched where try CourseStatus.fetch(db, learnerID: learner, courseID: course).isComplete {
-            f.courses[course, default: (false, false)].completed = true
+        var candidates = Set(done.compactMap { curriculum.lessonCourse[$0] })
+        for q in passed { if let c = curriculum.quizzes[q]?.courseID { candidates.insert(c) } }
+        for course in candidates {
+            guard let rule = curriculum.rules[course], !(rule.requiredLessons.isEmpty && rule.quizzes.isEmpty) else { continue }
+            if rule.requiredLessons.isSubset(of: done) && rule.quizzes.allSatisfy(passed.contains) {
+                f.courses[course, default: .init()].completed = true
+            }
         }
-        f.certified = try Bool.fetchOne(
-            db, sql: "SELECT EXISTS (SELECT 1 FROM certificate WHERE learner_id = ? AND revoked_at IS NULL)",
-            arguments: [learner]) ?? false
+        s.certified.bind(1, learner)
+        try s.certified.forEachRow { c in f.certified = c.int(0) == 1 }
         return f
     }
 
     /// Adds (`sign` +1) or removes (-1) one learner's contribution to their commune's totals.
-    static func apply(_ db: Database, learner: String, old fact: Fact?, sign: Int) throws {
+    private func add(_ s: Statements, _ fact: Fact?, sign: Int) throws {
         guard let fact, let home = fact.home else { return }
-        // Ensure the rows, then add: CHECK (>= 0) is evaluated on an upsert's proposed row, so a
-        // negative delta cannot ride an INSERT ... ON CONFLICT.
-        try db.execute(sql: "INSERT OR IGNORE INTO commune_totals (commune_code) VALUES (?)", arguments: [home])
-        try db.execute(
-            sql: "UPDATE commune_totals SET learners = learners + ?, enrolled = enrolled + ?, certified = certified + ? WHERE commune_code = ?",
-            arguments: [sign, fact.enrolled ? sign : 0, fact.certified ? sign : 0, home])
-        for (course, c) in fact.courses where c.enrolled || c.completed {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO commune_course_totals (commune_code, course_id) VALUES (?, ?)",
-                arguments: [home, course])
-            try db.execute(
-                sql: """
-                    UPDATE commune_course_totals SET enrolled = enrolled + ?, completed = completed + ?
-                    WHERE commune_code = ? AND course_id = ?
-                    """, arguments: [c.enrolled ? sign : 0, c.completed ? sign : 0, home, course])
-        }
-    }
-
-    static func store(_ db: Database, _ learner: String, _ f: Fact) throws {
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO learner_fact (learner_id, home_commune, enrolled, certified) VALUES (?, ?, ?, ?)",
-            arguments: [learner, f.home, f.enrolled, f.certified])
-        try db.execute(sql: "DELETE FROM learner_course_fact WHERE learner_id = ?", arguments: [learner])
-        for (course, c) in f.courses {
-            try db.execute(
-                sql: "INSERT INTO learner_course_fact (learner_id, course_id, enrolled, completed) VALUES (?, ?, ?, ?)",
-                arguments: [learner, course, c.enrolled, c.completed])
+        s.ensureTotals.bind(1, home)
+        try s.ensureTotals.execute()
+        s.addTotals.bind(1, sign)
+        s.addTotals.bind(2, fact.enrolled ? sign : 0)
+        s.addTotals.bind(3, fact.certified ? sign : 0)
+        s.addTotals.bind(4, home)
+        try s.addTotals.execute()
+        for (course, c) in fact.courses {
+            s.ensureCourse.bind(1, home)
+            s.ensureCourse.bind(2, course)
+            try s.ensureCourse.execute()
+            s.addCourse.bind(1, c.enrolled ? sign : 0)
+            s.addCourse.bind(2, c.completed ? sign : 0)
+            s.addCourse.bind(3, home)
+            s.addCourse.bind(4, course)
+            try s.addCourse.execute()
         }
     }
 }

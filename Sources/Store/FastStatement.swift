@@ -49,6 +49,31 @@ final class FastStatement {
         value.withUnsafeBytes { sqlite3_bind_blob(handle, i, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
     }
 
+    /// The current row's columns, valid inside ``forEachRow(_:)``.
+    struct Columns {
+        let handle: OpaquePointer
+        func isNull(_ i: Int32) -> Bool { sqlite3_column_type(handle, i) == SQLITE_NULL }
+        func int(_ i: Int32) -> Int { Int(sqlite3_column_int64(handle, i)) }
+        func text(_ i: Int32) -> String {
+            guard let p = sqlite3_column_text(handle, i) else { return "" }
+            return String(cString: p)
+        }
+    }
+
+    /// Steps through every result row.
+    func forEachRow(_ body: (Columns) throws -> Void) throws {
+        defer { sqlite3_reset(handle) }
+        while true {
+            let rc = sqlite3_step(handle)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else {
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(connection)), sql: sql)
+            }
+            try body(Columns(handle: handle))
+        }
+    }
+
     /// Runs the statement to completion.
     /// - Returns: the number of rows it changed.
     @discardableResult

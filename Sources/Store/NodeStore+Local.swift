@@ -63,7 +63,7 @@ extension NodeStore {
             var writer = try MergeWriter(db)
             let pending = try db.makeStatement(sql: "INSERT INTO pending_change (seq, body) VALUES (?, ?)")
             var outcomes = [LocalOutcome]()
-            var facts = FactKeeper()
+            var facts = FactKeeper(curriculum: validator.curriculum)
             for event in events {
                 let stamp: HLCTimestamp
                 do { stamp = try ctx.clock.tick(now: physical) } catch let e as ClockError { throw StoreError.clock(e.description) }

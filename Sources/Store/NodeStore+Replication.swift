@@ -130,7 +130,7 @@ extension NodeStore {
             var ctx = try LocalWriteContext(db)
             var writer = try MergeWriter(db)
             var origins = [Origin: (no: Int64, quarantine: String?)]()
-            var facts = FactKeeper()
+            var facts = FactKeeper(curriculum: validator.curriculum)
             for p in prepared {
                 let batch = p.batch
                 guard batch.lastSeq >= batch.firstSeq, batch.firstSeq >= 1,
@@ -408,7 +408,7 @@ extension NodeStore {
             var writer = try MergeWriter(db)
             var ctx = try LocalWriteContext(db)
             var resolved = 0
-            var facts = FactKeeper()
+            var facts = FactKeeper(curriculum: validator.curriculum)
             let rows = try Row.fetchAll(
                 db,
                 sql: """

@@ -205,15 +205,9 @@ extension NodeStore {
                 CREATE TABLE learner_fact (
                   learner_id TEXT PRIMARY KEY,
                   home_commune INTEGER,
-                  enrolled INTEGER NOT NULL CHECK (enrolled IN (0, 1)),
-                  certified INTEGER NOT NULL CHECK (certified IN (0, 1))
-                ) WITHOUT ROWID;
-                CREATE TABLE learner_course_fact (
-                  learner_id TEXT NOT NULL,
-                  course_id TEXT NOT NULL,
-                  enrolled INTEGER NOT NULL CHECK (enrolled IN (0, 1)),
-                  completed INTEGER NOT NULL CHECK (completed IN (0, 1)),
-                  PRIMARY KEY (learner_id, course_id)
+                  certified INTEGER NOT NULL CHECK (certified IN (0, 1)),
+                  -- "course:EC;…": per course, Enrolled and/or Completed (see FactKeeper.Fact).
+                  courses TEXT NOT NULL
                 ) WITHOUT ROWID;
                 CREATE TABLE commune_totals (
                   commune_code INTEGER PRIMARY KEY REFERENCES commune(code),

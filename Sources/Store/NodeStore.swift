@@ -166,10 +166,11 @@ public final class NodeStore: Sendable {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO curriculum_release (singleton, version, installed_at) VALUES (1, ?, ?)",
                 arguments: [Int64(c.version), installed])
-            // What "complete" means may have changed (a new required lesson): rare, so rebuild.
-            try FactKeeper.rebuildAll(db)
         }
         try reloadCurriculumIndex()
+        // What "complete" means may have changed (a new required lesson): rare, so rebuild.
+        let index = validatorIndex
+        try pool.write { db in try FactKeeper.rebuildAll(db, curriculum: index) }
     }
 
     /// The installed curriculum version, if any.
@@ -181,7 +182,15 @@ public final class NodeStore: Sendable {
         let fresh = try pool.read { db in
             var idx = CurriculumIndex()
             idx.courses = Set(try String.fetchAll(db, sql: "SELECT course_id FROM course"))
-            idx.lessons = Set(try String.fetchAll(db, sql: "SELECT lesson_id FROM lesson"))
+            for r in try Row.fetchAll(db, sql: "SELECT lesson_id, course_id, required FROM lesson") {
+                let lesson: String = r["lesson_id"], course: String = r["course_id"]
+                idx.lessons.insert(lesson)
+                idx.lessonCourse[lesson] = course
+                if r["required"] as Bool { idx.rules[course, default: .init()].requiredLessons.insert(lesson) }
+            }
+            for r in try Row.fetchAll(db, sql: "SELECT course_id, pass_percent FROM course") {
+                idx.rules[r["course_id"], default: .init()].passPercent = r["pass_percent"]
+            }
             idx.communes = Set(try Int.fetchAll(db, sql: "SELECT code FROM commune"))
             let rows = try Row.fetchAll(
                 db,
@@ -191,6 +200,7 @@ public final class NodeStore: Sendable {
                     """)
             for r in rows {
                 idx.quizzes[r["quiz_id"]] = .init(courseID: r["course_id"], maxScore: r["max_score"], questions: r["n"])
+                idx.rules[r["course_id"], default: .init()].quizzes.append(r["quiz_id"])
             }
             return idx
         }
