@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Node
+import Store
+import Merge
+import Sodium
+
+struct StoreOptions: ParsableArguments {
+    @Option(help: "The node's SQLite database.")
+    var db = "/var/lib/hocvu/hocvu.sqlite"
+
+    @Option(help: "Directory holding identity.key and transport.key.")
+    var keys = "/etc/hocvu/keys"
+
+    func open() throws -> (NodeStore, KeyFiles) { try openStore(db: db, keys: keys) }
+}
+
+func openStore(db: String, keys: String) throws -> (NodeStore, KeyFiles) {
+    let k = try KeyFiles.load(from: keys)
+    return (try NodeStore(path: db, identity: k.identity), k)
+}
+
+extension HocVu {
+    struct Hub: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the national hub and administer site enrollment.",
+            subcommands: [Run.self, Enroll.self, Revoke.self, Sites.self, Report.self])
+    }
+}
+
+extension HocVu.Hub {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Serve sites until SIGTERM or SIGINT.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "ZeroMQ endpoint to bind (CURVE; no plaintext listener exists).")
+        var bind = "tcp://0.0.0.0:7400"
+
+        func run() throws {
+            let logger = HocVu.makeLogger("hocvu.hub")
+            let (db, keys) = try store.open()
+            let hub = HubServer(store: db, configuration: .init(bind: bind, transportKeys: keys.transport), logger: logger)
+            let endpoint = try hub.start()
+            logger.info("Hub ready", metadata: ["endpoint": "\(endpoint)", "hub.transport_key": "\(keys.transport.publicKey.hexString)"])
+            HocVu.waitForTermination()
+            hub.stop()
+        }
+    }
+
+    struct Enroll: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enroll a commune's site with the public keys `hocvu keygen` printed.")
+        @Option(help: "The hub's database.") var db = "/var/lib/hocvu/hocvu.sqlite"
+        @Option(help: "Official commune code (see the admin-units list).") var commune: Int
+        @Option(help: "The site's identity public key (hex).") var identity: String
+        @Option(help: "The site's transport public key (hex).") var transport: String
+        @Option(help: "Directory holding the hub's keys.") var keys = "/etc/hocvu/keys"
+
+        func run() throws {
+            let (store, _) = try openStore(db: db, keys: keys)
+            try store.enroll(
+                communeCode: commune, identityKey: try publicKey(identity, name: "--identity"),
+                transportKey: try publicKey(transport, name: "--transport"))
+            print("enrolled commune \(commune); a running hub admits it at once")
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a commune's site: its connection is refused from now on.")
+        @Option(help: "The hub's database.") var db = "/var/lib/hocvu/hocvu.sqlite"
+        @Option(help: "Official commune code.") var commune: Int
+        @Option(help: "Directory holding the hub's keys.") var keys = "/etc/hocvu/keys"
+
+        func run() throws {
+            let (store, _) = try openStore(db: db, keys: keys)
+            try store.revoke(communeCode: commune)
+            print("revoked commune \(commune); a running hub refuses it within a second")
+        }
+    }
+
+    struct Sites: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List enrolled sites and when each was last heard from.")
+        @OptionGroup var store: StoreOptions
+
+        func run() throws {
+            let (db, _) = try store.open()
+            for e in try db.enrollments() {
+                let heard = e.lastHeardAt.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "never"
+                print("\(e.communeCode)\t\(e.isRevoked ? "revoked" : "active")\tlast heard \(heard)\tidentity \(e.identityKey.hexString.prefix(16))…")
+            }
+        }
+    }
+
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "National results per commune, province and nation against the 40 % (2025) and 100 % (2026) targets.")
+        enum Format: String, ExpressibleByArgument { case table, json, csv }
+        @OptionGroup var store: StoreOptions
+        @Option(help: "table, json or csv.") var format: Format = .table
+        @Option(help: "A site not heard from for this many days is stale.") var staleAfterDays = 7
+
+        func run() throws {
+            let (db, _) = try store.open()
+            let report = try db.nationalReport(staleAfter: Int64(staleAfterDays) * 86_400)
+            print(ReportFormatter.render(report, format: format))
+        }
+    }
+}
+
+extension HocVu {
+    /// Blocks until SIGTERM or SIGINT.
+    static func waitForTermination() {
+        let done = DispatchSemaphore(value: 0)
+        var sources = [any DispatchSourceSignal]()
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig)
+            s.setEventHandler { done.signal() }
+            s.resume()
+            sources.append(s)
+        }
+        done.wait()
+        _ = sources
+    }
+}

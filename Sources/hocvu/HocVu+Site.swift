@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Node
+import Store
+
+extension HocVu {
+    struct Site: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self])
+    }
+}
+
+extension HocVu.Site {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Sync with the hub until SIGTERM or SIGINT.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The hub's endpoint, e.g. tcp://hub.example:7400.") var hub: String
+        @Option(help: "The hub's transport public key (hex), pinned: no other server is trusted.") var hubKey: String
+
+        func run() throws {
+            let logger = HocVu.makeLogger("hocvu.site")
+            let (db, keys) = try store.open()
+            let client = try SiteClient(
+                store: db,
+                configuration: .init(hubEndpoint: hub, hubTransportKey: try publicKey(hubKey, name: "--hub-key"), transportKeys: keys.transport),
+                logger: logger)
+            try client.start()
+            logger.info("Site syncing", metadata: ["hub": "\(hub)"])
+            HocVu.waitForTermination()
+            client.stop()
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record learner events from a JSON Lines file (docs/import-format.md); report bad lines.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The JSON Lines file.") var file: String
+
+        func run() throws {
+            let (db, _) = try store.open()
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("cannot read \(file) as UTF-8 text")
+            }
+            let (recorded, errors) = try db.importEvents(text)
+            for e in errors { FileHandle.standardError.write(Data("\(file): \(e)\n".utf8)) }
+            print("\(recorded) events recorded, \(errors.count) lines refused")
+            if !errors.isEmpty { throw ExitCode(2) }
+        }
+    }
+}
+
+extension HocVu {
+    /// Until signed releases exist (curriculum release issue), install a curriculum file directly.
+    struct Curriculum: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Curriculum tools (a stand-in until signed releases): print the sample, install a file.",
+            subcommands: [Sample.self, Install.self])
+
+        struct Sample: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Print the sample Vietnamese curriculum as JSON.")
+            func run() throws {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try enc.encode(TestSupportBridge.sample), as: UTF8.self))
+            }
+        }
+
+        struct Install: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Install a curriculum JSON file into a node's database.")
+            @OptionGroup var store: StoreOptions
+            @Argument(help: "Curriculum JSON (see `hocvu curriculum sample`).") var file: String
+            func run() throws {
+                let (db, _) = try store.open()
+                let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                let c = try JSONDecoder().decode(Store.Curriculum.self, from: data)
+                try db.installCurriculum(c)
+                print("installed curriculum version \(c.version): \(c.courses.count) courses")
+            }
+        }
+    }
+}

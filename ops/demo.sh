@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# A hub and three commune sites on loopback: keys, enrollment, curriculum, learner events, sync,
+# and the national report. Everything lives in ./demo (deleted and recreated). Needs a built hocvu.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${HOCVU:-.build/release/hocvu}
+[ -x "$bin" ] || { echo "build first: swift build -c release --product hocvu" >&2; exit 1; }
+
+rm -rf demo && mkdir -p demo/hub demo/site-70 demo/site-73 demo/site-4
+say() { printf '\n==> %s\n' "$*"; }
+
+say "keys for the hub and three sites (Phường Hoàn Kiếm 70, Phường Cửa Nam 73, Phường Ba Đình 4)"
+"$bin" keygen --dir demo/hub/keys | tee demo/hub/keys.txt
+for c in 70 73 4; do "$bin" keygen --dir "demo/site-$c/keys" > "demo/site-$c/keys.txt"; done
+hubkey=$(awk '/^transport/ {print $2}' demo/hub/keys.txt)
+
+say "curriculum (sample, in Vietnamese) on every node — signed releases replace this step later"
+"$bin" curriculum sample > demo/curriculum.json
+"$bin" curriculum install --db demo/hub/hub.sqlite --keys demo/hub/keys demo/curriculum.json
+for c in 70 73 4; do "$bin" curriculum install --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" demo/curriculum.json; done
+
+say "enroll the three sites at the hub"
+for c in 70 73 4; do
+  "$bin" hub enroll --db demo/hub/hub.sqlite --keys demo/hub/keys --commune "$c" \
+    --identity "$(awk '/^identity/ {print $2}' "demo/site-$c/keys.txt")" \
+    --transport "$(awk '/^transport/ {print $2}' "demo/site-$c/keys.txt")"
+done
+
+say "learner events at each site (one line is deliberately bad: it is reported, the rest kept)"
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ); start=$(date -u -d '-20 min' +%Y-%m-%dT%H:%M:%SZ)
+for c in 70 73 4; do
+  f="demo/site-$c/events.jsonl"; : > "$f"
+  for i in $(seq 1 12); do
+    nid=$(printf '0012%02d%06d' "$((c % 100))" "$i")
+    echo "{\"type\":\"learner\",\"national_id\":\"$nid\",\"full_name\":\"Học viên $i\",\"role\":\"civil_servant\",\"unit\":\"UBND\",\"home_commune\":$c}" >> "$f"
+    echo "{\"type\":\"enroll\",\"national_id\":\"$nid\",\"course\":\"ksn-101\"}" >> "$f"
+    if [ $((i % 3)) -ne 0 ]; then  # two in three learners finish the course
+      for l in ksn-101-l1 ksn-101-l2; do echo "{\"type\":\"progress\",\"national_id\":\"$nid\",\"lesson\":\"$l\",\"percent\":100,\"at\":\"$now\"}" >> "$f"; done
+      echo "{\"type\":\"attempt\",\"national_id\":\"$nid\",\"quiz\":\"ksn-101-quiz\",\"answers\":[1,2,3,0,1],\"score\":9,\"max_score\":10,\"started_at\":\"$start\",\"finished_at\":\"$now\"}" >> "$f"
+      [ $((i % 2)) -eq 0 ] && echo "{\"type\":\"certify\",\"national_id\":\"$nid\",\"course\":\"ksn-101\"}" >> "$f"
+    fi
+  done
+  echo '{"type":"progress","national_id":"12345","lesson":"ksn-101-l1","percent":140}' >> "$f"
+  "$bin" site import --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" "$f" || true
+done
+
+say "start the hub and the sites"
+"$bin" hub run --db demo/hub/hub.sqlite --keys demo/hub/keys --bind tcp://127.0.0.1:7400 2> demo/hub/log &
+pids=($!)
+for c in 70 73 4; do
+  "$bin" site run --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" --hub tcp://127.0.0.1:7400 --hub-key "$hubkey" 2> "demo/site-$c/log" &
+  pids+=($!)
+done
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+sleep 4
+kill -TERM "${pids[@]}"; wait || true; trap - EXIT
+
+say "national report (the hub's view)"
+"$bin" hub report --db demo/hub/hub.sqlite --keys demo/hub/keys
+echo
+echo "Also: '$bin hub report --format json|csv', '$bin hub sites', logs in demo/*/log, docs/ for how it works."
