@@ -21,9 +21,4 @@ echo "==> building hocvu (release; the first build takes a few minutes)"
 swift build -c release --product hocvu
 
 echo
-.build/release/hocvu --help
-echo
-echo "==> a short run of the merge benchmark (100,000 changes; see BENCHMARKS.md for the full one)"
-.build/release/hocvu bench merge --changes 100000 --repetitions 1 2>/dev/null
-echo
-echo "Next: README.md (layout), docs/ (data model, merge rules), BENCHMARKS.md."
+./ops/demo.sh
