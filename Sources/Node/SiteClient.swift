@@ -132,7 +132,11 @@ public final class SiteClient: Sendable {
             if readable.fds[0] || now - lastTick >= 1_000 {
                 lastTick = now
                 // 256 changes per batch stay far below a frame, whatever their text fields hold.
-                if try store.sealPending(maxChanges: 256) > 0 { actions += session.localChangesAvailable() }
+                try store.sealPending(maxChanges: 256)
+                // Decide from facts, not from who sealed: anything of ours beyond what was sent goes.
+                let mine = store.node
+                let held = VersionVector(try store.versionVector().entries.filter { $0.key.node == mine })
+                if !session.sentUpTo.dominates(held) { actions += session.localChangesAvailable() }
                 actions += session.tick(
                     now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
             }

@@ -5,7 +5,7 @@ extension HocVu {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure hocvu against raw baselines in the same run (see BENCHMARKS.md).",
-            subcommands: [Merge.self])
+            subcommands: [Merge.self, Ingest.self])
     }
 }
 
@@ -45,5 +45,45 @@ extension HocVu.Bench {
         }
 
         private func fmt(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+    }
+}
+
+extension HocVu.Bench {
+    struct Ingest: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sites → hub over CURVE on loopback: ingest vs raw SQLite, bytes per result, latency, no-op round.")
+
+        @Option(help: "Results (quiz attempts, each by a newly registered learner) in all.")
+        var results = 100_000
+
+        @Option(help: "Number of sites.")
+        var sites = 10
+
+        @Option(help: "Write → hub latency samples.")
+        var latencySamples = 200
+
+        @Option(help: "Working directory (a subdirectory is created and removed).")
+        var directory = FileManager.default.temporaryDirectory.path
+
+        func run() async throws {
+            let r = try IngestBenchmark(results: results, sites: sites, directory: directory, latencySamples: latencySamples).run {
+                FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8))
+            }
+            func pct(_ xs: [Double], _ p: Double) -> Double { let s = xs.sorted(); return s[min(s.count - 1, Int(Double(s.count) * p))] }
+            let ingestRate = Double(r.results) / r.ingestSeconds
+            let rawRate = Double(r.results) / r.rawSeconds
+            print("""
+                | what | value |
+                | --- | ---: |
+                | results ingested (\(sites) sites, signed, CURVE, tcp loopback) | \(r.results) |
+                | ingest: hub holds all, seconds | \(String(format: "%.2f", r.ingestSeconds)) |
+                | ingest rate, results/s | \(Int(ingestRate)) |
+                | raw SQLite INSERT of the same rows, results/s | \(Int(rawRate)) |
+                | ingest / raw | \(String(format: "%.1f %%", ingestRate / rawRate * 100)) |
+                | bytes on the wire per result (loopback tx, both directions) | \(String(format: "%.0f", Double(r.wireBytes) / Double(r.results))) |
+                | write → visible at hub, p50 / p99 (ms) | \(String(format: "%.1f / %.1f", pct(r.latenciesMs, 0.5), pct(r.latenciesMs, 0.99))) |
+                | no-op sync round (HELLO → WELCOME), p50 / p99 (ms) | \(String(format: "%.2f / %.2f", pct(r.noopRoundsMs, 0.5), pct(r.noopRoundsMs, 0.99))) |
+                """)
+        }
     }
 }

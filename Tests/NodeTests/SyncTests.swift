@@ -147,15 +147,22 @@ struct SyncTests {
         s0.client?.wake()
         #expect(try eventually(3) { try fleet.hubStore.count("learner") == 61 })
 
+        // Batches sealed by someone else (another process, a CLI import) are uploaded too:
+        // the site decides from what its store holds, not from who sealed it.
+        try recordResults(s0.store, commune: s0.commune, first: 550, count: 1)
+        try s0.store.sealPending()
+        s0.client?.wake()
+        #expect(try eventually(3) { try fleet.hubStore.count("learner") == 62 })
+
         // A site killed and restarted resumes without resending what was acknowledged.
         s0.client?.stop()
         try recordResults(s0.store, commune: s0.commune, first: 600, count: 5)
         let appliedBefore = fleet.hub.stats.batchesApplied
         try fleet.startSite(s0)
         #expect(try eventually { try fleet.hubHasAll(of: s0) })
-        #expect(try fleet.hubStore.count("learner") == 66)
+        #expect(try fleet.hubStore.count("learner") == 67)
         #expect(fleet.hub.stats.batchesApplied - appliedBefore >= 1)
-        #expect(try fleet.hubStore.count("attempt") == 66)
+        #expect(try fleet.hubStore.count("attempt") == 67)
 
         // The hub restarts on the same port and database; sites reconnect and carry on.
         let port = fleet.endpoint
@@ -166,7 +173,7 @@ struct SyncTests {
         try recordResults(fleet.sites[1].store, commune: 73, first: 1_700, count: 3)
         fleet.sites[1].client?.wake()
         #expect(try eventually(15) { try fleet.hubHasAll(of: fleet.sites[1]) })
-        #expect(try fleet.hubStore.count("learner") == 69)
+        #expect(try fleet.hubStore.count("learner") == 70)
     }
 
     @Test("replays are no-ops, another site's batches are refused, junk is dropped while others sync")

@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import Merge
+import Node
+import Sodium
+import Store
+import TestSupport
+import Transport
+import Wire
+
+/// Replication benchmarks on tcp loopback (a result = one quiz attempt; each learner registers once and makes four), signed and over CURVE:
+/// ingest from N sites vs raw SQLite INSERTs of the same rows; bytes on the wire per result;
+/// write → visible-at-hub latency; a no-op sync round.
+struct IngestBenchmark {
+    let results: Int
+    let sites: Int
+    let directory: String
+    let latencySamples: Int
+
+    struct Report {
+        var results = 0
+        var ingestSeconds = 0.0
+        var rawSeconds = 0.0
+        var wireBytes = 0
+        var latenciesMs: [Double] = []
+        var noopRoundsMs: [Double] = []
+    }
+
+    func run(log: (String) -> Void) throws -> Report {
+        var report = Report()
+        let dir = "\(directory)/hocvu-bench-ingest"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Problems (a stopped loop, a refusal) still show; routine connection logs do not.
+        let logger = HocVu.makeLogger("hocvu.bench", level: .warning)
+        let curriculum = SampleCurriculum.make()
+        let quiz = curriculum.courses[0].quizzes[0]
+        let communes = try AdminUnits.bundled().provinces.flatMap(\.communes).map(\.code)
+
+        let hubStore = try NodeStore(path: "\(dir)/hub.sqlite", identity: .generate())
+        try hubStore.installCurriculum(curriculum)
+        let hubKeys = BoxKeyPair.generate()
+
+        // Each site: its learners (one result each = one attempt), recorded and sealed locally first.
+        log("recording \(results) results at \(sites) sites…")
+        var siteStores = [(NodeStore, BoxKeyPair, Int)]()
+        let perSite = results / sites
+        var rows = [AttemptRecord]()
+        for s in 0..<sites {
+            let identity = SigningKeyPair.generate()
+            let transport = BoxKeyPair.generate()
+            let commune = communes[s % communes.count]
+            let store = try NodeStore(path: "\(dir)/site-\(s).sqlite", identity: identity)
+            try store.installCurriculum(curriculum)
+            try hubStore.enroll(communeCode: commune, identityKey: identity.publicKey, transportKey: transport.publicKey)
+            let now = NodeStore.systemNow()
+            // Each learner registers once and makes four quiz attempts (four results).
+            var i = 0
+            while i < perSite {
+                var events = [LocalEvent]()
+                let n = min(2_000, perSite - i)
+                for k in stride(from: i, to: i + n, by: 4) {
+                    let nid = String(format: "%03d%09d", s, k)
+                    events.append(.registerLearner(nationalID: nid, fullName: "Học viên", role: .civilServant, unit: "UBND", homeCommune: commune))
+                    for a in k..<min(k + 4, i + n) {
+                        events.append(.attempt(
+                            learnerID: Identity.learnerID(nationalID: nid), quizID: quiz.id, answers: [0, 1, 2, 3, 0],
+                            score: (a * 7) % 11, maxScore: quiz.maxScore, startedAt: now - 60_000, finishedAt: now))
+                    }
+                }
+                for case .attempt(let id) in try store.record(events) {
+                    rows.append(AttemptRecord(
+                        attemptID: id, learnerID: "", quizID: quiz.id, answers: [0, 1, 2, 3, 0], score: 0, maxScore: 10,
+                        startedAt: now - 60_000, finishedAt: now))
+                }
+                i += n
+            }
+            try store.sealPending(maxChanges: 256)
+            siteStores.append((store, transport, commune))
+        }
+        report.results = perSite * sites
+
+        // Ingest: start the hub and every site at once; stop the clock when the hub holds everything.
+        let hub = HubServer(store: hubStore, configuration: .init(bind: "tcp://127.0.0.1:*", transportKeys: hubKeys), logger: logger)
+        let endpoint = try hub.start()
+        let wire0 = try loopbackBytes()
+        log("ingesting over CURVE…")
+        let t0 = ContinuousClock.now
+        var clients = [SiteClient]()
+        for (store, keys, _) in siteStores {
+            var config = SiteClient.Configuration(hubEndpoint: endpoint, hubTransportKey: hubKeys.publicKey, transportKeys: keys)
+            config.reconnectBase = 100
+            let c = try SiteClient(store: store, configuration: config, logger: logger)
+            try c.start()
+            clients.append(c)
+        }
+        let targets = try siteStores.map { try $0.0.versionVector() }
+        while true {
+            let vv = try hubStore.versionVector()
+            if targets.allSatisfy({ vv.dominates($0) }) { break }
+            usleep(2_000)
+        }
+        report.ingestSeconds = (ContinuousClock.now - t0).seconds
+        report.wireBytes = try loopbackBytes() - wire0
+
+        // Latency: one result at a time at a connected site, until the hub holds it.
+        log("measuring write → hub latency (\(latencySamples) samples)…")
+        for k in 0..<latencySamples {
+            let (store, _, commune) = siteStores[k % siteStores.count]
+            let nid = String(format: "9%02d%09d", k % siteStores.count, k)
+            let start = ContinuousClock.now
+            try store.record([.registerLearner(nationalID: nid, fullName: "Học viên", role: .other, unit: "UBND", homeCommune: commune)])
+            clients[k % clients.count].wake()
+            try store.sealPending(maxChanges: 256)
+            let want = try store.versionVector()
+            while !(try hubStore.versionVector().dominates(want.restricted(to: store.node))) { usleep(200) }
+            report.latenciesMs.append((ContinuousClock.now - start).seconds * 1_000)
+            usleep(20_000)
+        }
+        for c in clients { c.stop() }
+
+        // A no-op round: HELLO → WELCOME on an open connection, nothing to send.
+        log("measuring no-op sync rounds…")
+        let (store0, keys0, _) = siteStores[0]
+        let context = try ZMQContext()
+        let dealer = try ZMQSocket(context, .dealer)
+        try dealer.makeCurveClient(publicKey: keys0.publicKey, secretKey: keys0.secretKey, serverKey: hubKeys.publicKey)
+        try dealer.connect(endpoint)
+        let hello = WireMessage.hello(.init(
+            origin: try store0.currentOrigin(), clockMilliseconds: NodeStore.systemNow(), releaseVersion: 1,
+            knowledge: try store0.versionVector()))
+        for i in 0..<101 {
+            let t = ContinuousClock.now
+            _ = try dealer.send(WireCodec.encode(hello, id: UInt64(i + 1)))
+            var got = false
+            while !got {
+                _ = try zmqPoll([dealer], timeoutMilliseconds: 1_000)
+                if let m = try dealer.receive(), case .welcome = try WireCodec.decode(m.frames).message { got = true }
+            }
+            if i > 0 { report.noopRoundsMs.append((ContinuousClock.now - t).seconds * 1_000) }  // first includes the handshake
+        }
+        dealer.close()
+        hub.stop()
+
+        // Raw baseline: the same attempt rows, bare table, prepared INSERTs, one transaction.
+        log("raw baseline…")
+        let raw = try RawSQLite(path: "\(dir)/raw.sqlite")
+        defer { raw.close() }
+        try raw.exec("""
+            CREATE TABLE attempt (attempt_id TEXT PRIMARY KEY, learner_id TEXT, quiz_id TEXT, answers BLOB, score INTEGER,
+              max_score INTEGER, started_at INTEGER, finished_at INTEGER) WITHOUT ROWID;
+            """)
+        let t1 = ContinuousClock.now
+        try raw.exec("BEGIN")
+        try raw.insertAll("INSERT INTO attempt VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows: rows.count) { s, i in
+            let a = rows[i]
+            RawSQLite.bind(s, 1, a.attemptID); RawSQLite.bind(s, 2, Identity.learnerID(nationalID: String(i)))
+            RawSQLite.bind(s, 3, a.quizID); RawSQLite.bind(s, 4, Data([0, 2, 4, 6, 0]))
+            RawSQLite.bind(s, 5, Int64(a.score)); RawSQLite.bind(s, 6, Int64(a.maxScore))
+            RawSQLite.bind(s, 7, a.startedAt); RawSQLite.bind(s, 8, a.finishedAt)
+        }
+        try raw.exec("COMMIT")
+        report.rawSeconds = (ContinuousClock.now - t1).seconds
+        try? FileManager.default.removeItem(atPath: dir)
+        return report
+    }
+
+    /// Bytes sent on the loopback interface so far (TCP/IP headers included: what a link carries).
+    private func loopbackBytes() throws -> Int {
+        let text = try String(contentsOfFile: "/proc/net/dev", encoding: .utf8)
+        for line in text.split(separator: "\n") where line.trimmingCharacters(in: .whitespaces).hasPrefix("lo:") {
+            let fields = line.split(separator: ":")[1].split(separator: " ")
+            return Int(fields[8]) ?? 0  // transmit bytes
+        }
+        return 0
+    }
+}
+
+extension VersionVector {
+    func restricted(to node: NodeID) -> VersionVector { VersionVector(entries.filter { $0.key.node == node }) }
+}
