@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 // InternalImportsByDefault keeps C and GRDB types out of public APIs unless imported `public`.
@@ -65,3 +66,10 @@ let package = Package(
         .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
     ]
 )
+
+// The libFuzzer harness exists only when asked for (ops/fuzz.sh sets HOCVU_FUZZ): it has no main of
+// its own (libFuzzer provides it), so ordinary builds must not try to link it.
+if ProcessInfo.processInfo.environment["HOCVU_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(name: "FuzzDecoders", dependencies: ["Wire", "Merge"], path: "Fuzz/Sources/FuzzDecoders"))
+}

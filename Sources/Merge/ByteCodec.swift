@@ -8,6 +8,7 @@ public enum DecodeError: Error, Equatable, CustomStringConvertible {
     case unknownRole(String)
     case trailingBytes(Int)
     case invalidValue(field: String)
+    case nonCanonical(field: String)
 
     public var description: String {
         switch self {
@@ -19,6 +20,7 @@ public enum DecodeError: Error, Equatable, CustomStringConvertible {
         case .unknownRole(let r): "unknown role \"\(r)\""
         case .trailingBytes(let n): "\(n) unexpected bytes after the last record"
         case .invalidValue(let f): "\(f) has an impossible value"
+        case .nonCanonical(let f): "\(f) uses an overlong encoding"
         }
     }
 }
@@ -81,7 +83,12 @@ public struct ByteReader {
             let b = try u8(field)
             if shift == 63 && b > 1 { throw .varintOverflow(field: field) }
             result |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return result }
+            if b & 0x80 == 0 {
+                // A zero final byte after the first is an overlong encoding: refuse it, so every
+                // value has exactly one encoding and signed bytes are canonical (found by fuzzing).
+                if b == 0 && shift > 0 { throw .nonCanonical(field: field) }
+                return result
+            }
             shift += 7
             if shift > 63 { throw .varintOverflow(field: field) }
         }

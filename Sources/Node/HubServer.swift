@@ -17,8 +17,11 @@ public final class HubServer: Sendable {
         public var bind: String
         public var transportKeys: BoxKeyPair
         /// BATCHES messages a site may have unacknowledged.
-        public var credit: UInt32 = 8
+        public var credit: UInt32 = 4
         public var maxMessagesPerTransaction = 512
+        /// Changes merged per transaction at most: bounds how long a commit holds the loop, so
+        /// acknowledgements keep flowing and sites never time out into resending.
+        public var maxChangesPerTransaction = 40_000
         public init(bind: String, transportKeys: BoxKeyPair) {
             self.bind = bind
             self.transportKeys = transportKeys
@@ -144,7 +147,10 @@ public final class HubServer: Sendable {
 
             var uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])] = []
             var received = 0
-            while received < configuration.maxMessagesPerTransaction, let m = try router.receive(maxFrames: 4) {
+            var changes = 0
+            while received < configuration.maxMessagesPerTransaction, changes < configuration.maxChangesPerTransaction,
+                  let m = try router.receive(maxFrames: 4)
+            {
                 received += 1
                 count { $0.messagesReceived += 1 }
                 let routing = m.frames[0]
@@ -190,6 +196,7 @@ public final class HubServer: Sendable {
                         continue
                     }
                     uploads.append((routing, decoded.id, e.communeCode, batches))
+                    changes += batches.reduce(0) { $0 + $1.changeCount }
                 default:
                     count { $0.dropped["unexpected-kind", default: 0] += 1 }
                 }

@@ -19,7 +19,8 @@ public final class SiteClient: Sendable {
         /// libzmq doubles it up to `reconnectMax` (3,321 sites must not reconnect in one second).
         public var reconnectBase: Int32 = 1_000
         public var reconnectMax: Int32 = 300_000
-        public var maxPayloadBytes = WireLimits.maxPayloadBytes - 64 * 1_024
+        /// Bytes of batches per message: with the hub's credit this bounds what is in flight.
+        public var maxPayloadBytes = 256 * 1_024
         public init(hubEndpoint: String, hubTransportKey: Data, transportKeys: BoxKeyPair) {
             self.hubEndpoint = hubEndpoint
             self.hubTransportKey = hubTransportKey

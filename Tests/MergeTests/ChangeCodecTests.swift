@@ -63,6 +63,13 @@ struct ChangeCodecTests {
         #expect(throws: DecodeError.trailingBytes(1)) { try ChangeCodec.decode(ChangeCodec.encode([]) + [0]) }
     }
 
+    @Test("overlong varints are refused: one encoding per value (found by the fuzzer)")
+    func overlongVarint() throws {
+        #expect(throws: DecodeError.nonCanonical(field: "change count")) { try ChangeCodec.decode([0x80, 0x00]) }
+        #expect(throws: DecodeError.nonCanonical(field: "change count")) { try ChangeCodec.decode([0x81, 0x80, 0x00]) }
+        #expect(try ChangeCodec.decode([0x00]) == [])
+    }
+
     @Test("UUIDv7 ids are time-ordered and well-formed")
     func uuidV7() {
         var rng = SeededGenerator(seed: 9)
