@@ -126,7 +126,9 @@ struct MergeWriter {
 /// Row mapping for learners (per-field register columns).
 enum LearnerRow {
     static func fetch(_ db: Database, id: String) throws -> LearnerRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM learner WHERE learner_id = ?", arguments: [id]).map(decode)
+        // Cached: a hub merges a learner change for every registration; compiling this each time
+        // was most of the ingest's cost (BENCHMARKS.md).
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM learner WHERE learner_id = ?"), arguments: [id]).map(decode)
     }
 
     static func decode(_ row: Row) -> LearnerRecord {
@@ -146,12 +148,13 @@ enum LearnerRow {
 
     static func save(_ r: LearnerRecord, _ db: Database) throws {
         func stamp<V>(_ reg: LWWRegister<V>?) -> Int64? { reg.map { Int64(bitPattern: $0.stamp.rawValue) } }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT OR REPLACE INTO learner (learner_id, national_id, full_name, full_name_hlc, full_name_node,
                   role, role_hlc, role_node, unit, unit_hlc, unit_node, home_commune, home_commune_hlc, home_commune_node)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+                """
+        ).execute(
             arguments: [
                 r.learnerID, r.nationalID,
                 r.fullName?.value, stamp(r.fullName), r.fullName?.node.bytes,
