@@ -16,6 +16,11 @@ public struct VersionVector: Hashable, Sendable {
         other.entries.allSatisfy { self[$0.key] >= $0.value }
     }
 
+    /// The entries of one node's origins (all its epochs).
+    public func restricted(to node: NodeID) -> VersionVector {
+        VersionVector(entries.filter { $0.key.node == node })
+    }
+
     /// Pointwise maximum (the join of version vectors).
     public func merged(with other: VersionVector) -> VersionVector {
         var out = self

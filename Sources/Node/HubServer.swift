@@ -182,7 +182,7 @@ public final class HubServer: Sendable {
                         continue
                     }
                     sessions[routing] = e.communeCode
-                    let have = try store.versionVector().restricted(toNode: hello.origin.node)
+                    let have = try store.versionVector().restricted(to: hello.origin.node)
                     let welcome = WireMessage.Welcome(
                         clockMilliseconds: NodeStore.systemNow(), have: have, credit: configuration.credit,
                         releaseVersion: try store.curriculumVersion() ?? 0)
@@ -245,7 +245,7 @@ public final class HubServer: Sendable {
             let node = NodeID(bytes: identity)!
             let refused = (refusedByMessage[i] ?? []) + (refusedByOrigin[node] ?? []).map { "batch #\($0.firstSeq): \($0.reason)" }
             let ack = WireMessage.Ack(
-                ackedMessageID: u.id, have: vv.restricted(toNode: node), credit: configuration.credit, refused: refused)
+                ackedMessageID: u.id, have: vv.restricted(to: node), credit: configuration.credit, refused: refused)
             send(u.routing, .ack(ack), u.id)
         }
     }
@@ -258,13 +258,6 @@ struct Registry {
     init(_ all: [Enrollment]) {
         byTransportKey = Dictionary(all.map { ($0.transportKey, $0) }, uniquingKeysWith: { a, _ in a })
         byCommune = Dictionary(all.map { ($0.communeCode, $0) }, uniquingKeysWith: { a, _ in a })
-    }
-}
-
-extension VersionVector {
-    /// The entries of one node's origins (all its epochs).
-    func restricted(toNode node: NodeID) -> VersionVector {
-        VersionVector(entries.filter { $0.key.node == node })
     }
 }
 

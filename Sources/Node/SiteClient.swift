@@ -135,8 +135,7 @@ public final class SiteClient: Sendable {
                 // 256 changes per batch stay far below a frame, whatever their text fields hold.
                 try store.sealPending(maxChanges: 256)
                 // Decide from facts, not from who sealed: anything of ours beyond what was sent goes.
-                let mine = store.node
-                let held = VersionVector(try store.versionVector().entries.filter { $0.key.node == mine })
+                let held = try store.versionVector().restricted(to: store.node)
                 if !session.sentUpTo.dominates(held) { actions += session.localChangesAvailable() }
                 actions += session.tick(
                     now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)

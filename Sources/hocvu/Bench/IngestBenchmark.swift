@@ -175,7 +175,3 @@ struct IngestBenchmark {
         return 0
     }
 }
-
-extension VersionVector {
-    func restricted(to node: NodeID) -> VersionVector { VersionVector(entries.filter { $0.key.node == node }) }
-}
