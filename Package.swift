@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),
         .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium", "TestSupport"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium", "Merge"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Store", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),

@@ -225,9 +225,8 @@ public final class HubServer: Sendable {
                 }
             }
         }
-        let report = try store.apply(accepted)
+        let report = try store.apply(accepted, heardFrom: Set(uploads.map(\.commune)))
         let vv = try store.versionVector()
-        try store.markHeard(Set(uploads.map(\.commune)))
         let refusedByOrigin = Dictionary(grouping: report.refused, by: { $0.origin.node })
         count { s in
             s.transactions += 1

@@ -135,10 +135,11 @@ public final class SiteClient: Sendable {
                 // 256 changes per batch stay far below a frame, whatever their text fields hold.
                 try store.sealPending(maxChanges: 256)
                 // Decide from facts, not from who sealed: anything of ours beyond what was sent goes.
-                let held = try store.versionVector().restricted(to: store.node)
-                if !session.sentUpTo.dominates(held) { actions += session.localChangesAvailable() }
-                actions += session.tick(
-                    now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
+                let knowledge = try store.versionVector()
+                if !session.sentUpTo.dominates(knowledge.restricted(to: store.node)) {
+                    actions += session.localChangesAvailable()
+                }
+                actions += session.tick(now: now, knowledge: knowledge, releaseVersion: try store.curriculumVersion() ?? 0)
             }
             while !actions.isEmpty {
                 let action = actions.removeFirst()

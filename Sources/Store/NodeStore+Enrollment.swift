@@ -85,10 +85,12 @@ extension NodeStore {
     public func markHeard(_ communes: Set<Int>) throws {
         guard !communes.isEmpty else { return }
         let at = now()
-        try pool.write { db in
-            for c in communes {
-                try db.execute(sql: "UPDATE enrolled_site SET last_heard_at = ? WHERE commune_code = ?", arguments: [at, c])
-            }
+        try pool.write { db in try Self.markHeard(db, communes, at: at) }
+    }
+
+    static func markHeard(_ db: Database, _ communes: Set<Int>, at: Int64) throws {
+        for c in communes {
+            try db.execute(sql: "UPDATE enrolled_site SET last_heard_at = ? WHERE commune_code = ?", arguments: [at, c])
         }
     }
 

@@ -118,8 +118,9 @@ extension NodeStore {
 
     /// Applies remote batches in one transaction: verified, deduplicated, merged. Idempotent:
     /// a batch already held is a no-op. A well-formed but invalid record is quarantined and the
-    /// rest of its batch still applies.
-    public func apply(_ batches: [Batch]) throws -> ApplyReport {
+    /// rest of its batch still applies. A hub passes the communes the batches came from as
+    /// `heardFrom`, recorded in the same transaction (one commit per round, not two).
+    public func apply(_ batches: [Batch], heardFrom: Set<Int> = []) throws -> ApplyReport {
         let validator = Validator(curriculum: validatorIndex, now: now())
         let me = try currentOrigin()
         // Hashing, signature checks and decoding need no lock: do them first, on every core,
@@ -184,6 +185,7 @@ extension NodeStore {
                 }
             }
             try facts.flush(db)
+            try Self.markHeard(db, heardFrom, at: validator.now)
             try ctx.persist(db)
             return report
         }

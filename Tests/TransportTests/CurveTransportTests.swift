@@ -1,4 +1,5 @@
 import Foundation
+import Merge
 import Sodium
 import Testing
 import Transport
@@ -46,10 +47,6 @@ func client(_ server: TestServer, keys: BoxKeyPair, serverKey: Data? = nil) thro
     try s.makeCurveClient(publicKey: keys.publicKey, secretKey: keys.secretKey, serverKey: serverKey ?? server.keys.publicKey)
     try s.connect(server.endpoint)
     return s
-}
-
-extension Data {
-    var hexString: String { map { String(format: "%02x", $0) }.joined() }
 }
 
 @Suite("CURVE transport with a ZAP handler, over tcp loopback")

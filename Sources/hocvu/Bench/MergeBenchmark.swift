@@ -116,23 +116,14 @@ struct MergeBenchmark {
         try removeDatabase(rawPath)
         let raw = try RawSQLite(path: rawPath)
         defer { raw.close() }
+        try raw.createAttemptTable()
         try raw.exec("""
-            CREATE TABLE attempt (attempt_id TEXT PRIMARY KEY, learner_id TEXT, quiz_id TEXT, answers BLOB, score INTEGER,
-              max_score INTEGER, started_at INTEGER, finished_at INTEGER) WITHOUT ROWID;
             CREATE TABLE progress (learner_id TEXT, lesson_id TEXT, percent INTEGER, completed_at INTEGER,
               PRIMARY KEY (learner_id, lesson_id)) WITHOUT ROWID;
             """)
         let t1 = ContinuousClock.now
         try raw.exec("BEGIN")
-        try raw.insertAll("INSERT INTO attempt VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows: attempts.count) { s, i in
-            let a = attempts[i]
-            RawSQLite.bind(s, 1, a.attemptID); RawSQLite.bind(s, 2, a.learnerID); RawSQLite.bind(s, 3, a.quizID)
-            var w = ByteWriter()
-            for x in a.answers { w.zigzag(Int64(x)) }
-            RawSQLite.bind(s, 4, Data(w.bytes))
-            RawSQLite.bind(s, 5, Int64(a.score)); RawSQLite.bind(s, 6, Int64(a.maxScore))
-            RawSQLite.bind(s, 7, a.startedAt); RawSQLite.bind(s, 8, a.finishedAt)
-        }
+        try raw.insertAttempts(attempts)
         try raw.insertAll("INSERT INTO progress VALUES (?, ?, ?, ?)", rows: progress.count) { s, i in
             let p = progress[i]
             RawSQLite.bind(s, 1, p.learnerID); RawSQLite.bind(s, 2, p.lessonID)

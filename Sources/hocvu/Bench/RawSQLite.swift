@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Merge
 
 /// The baseline: the same rows through plain prepared INSERTs on the C API, one transaction,
 /// the same pragmas as the store (WAL, synchronous=FULL).
@@ -51,5 +52,26 @@ struct RawSQLite {
 
     static func bind(_ stmt: OpaquePointer, _ index: Int32, _ value: Data) {
         value.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
+    }
+
+    /// The attempt table both benchmarks use as the raw baseline: same columns and key as the store's.
+    func createAttemptTable() throws {
+        try exec("""
+            CREATE TABLE attempt (attempt_id TEXT PRIMARY KEY, learner_id TEXT, quiz_id TEXT, answers BLOB, score INTEGER,
+              max_score INTEGER, started_at INTEGER, finished_at INTEGER) WITHOUT ROWID;
+            """)
+    }
+
+    /// Inserts attempts with prepared statements (answers encoded as the store encodes them).
+    func insertAttempts(_ rows: [AttemptRecord]) throws {
+        try insertAll("INSERT INTO attempt VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows: rows.count) { s, i in
+            let a = rows[i]
+            Self.bind(s, 1, a.attemptID); Self.bind(s, 2, a.learnerID); Self.bind(s, 3, a.quizID)
+            var w = ByteWriter()
+            for x in a.answers { w.zigzag(Int64(x)) }
+            Self.bind(s, 4, Data(w.bytes))
+            Self.bind(s, 5, Int64(a.score)); Self.bind(s, 6, Int64(a.maxScore))
+            Self.bind(s, 7, a.startedAt); Self.bind(s, 8, a.finishedAt)
+        }
     }
 }
