@@ -39,20 +39,23 @@ let package = Package(
         .target(
             name: "Store", dependencies: ["Merge", "Sodium", "CSQLite", grdb],
             resources: [.copy("Resources/vn-admin-units-2025.json")], swiftSettings: settings),
+        // Signed curriculum releases: chunking, manifests, trust (k of n), the fetch state
+        // machine (pure), and the chunk files (I/O, one file).
+        .target(name: "Release", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),
         // The versioned wire schema (generated protobuf, committed) and its checked codec.
         .target(
             name: "Wire",
-            dependencies: ["Merge", "Store", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["Merge", "Store", "Release", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: [], swiftSettings: settings),
         // libzmq sockets, CURVE and the ZAP handler; the only importer of CZeroMQ.
         .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: settings),
         // The hub and site sync engines: session state machines and the loops that run them.
         .target(
-            name: "Node", dependencies: ["Store", "Wire", "Transport", "Sodium", "Merge", log], swiftSettings: settings),
+            name: "Node", dependencies: ["Store", "Release", "Wire", "Transport", "Sodium", "Merge", log], swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Store", "Merge", "Sodium", "Transport", "Wire", "Node", "TestSupport", "CSQLite", log,
+                "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),
@@ -60,8 +63,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),
         .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(name: "ReleaseTests", dependencies: ["Release", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium", "Merge"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Store", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
     ]

@@ -3,6 +3,7 @@ public import Logging
 public import Sodium
 public import Store
 import Merge
+public import Release
 import Synchronization
 import Transport
 import Wire
@@ -22,9 +23,25 @@ public final class HubServer: Sendable {
         /// Changes merged per transaction at most: bounds how long a commit holds the loop, so
         /// acknowledgements keep flowing and sites never time out into resending.
         public var maxChangesPerTransaction = 40_000
+        /// Curriculum releases: the pinned admin keys and where chunks live. Without it the hub
+        /// neither accepts nor serves releases.
+        public var releases: ReleaseSettings?
         public init(bind: String, transportKeys: BoxKeyPair) {
             self.bind = bind
             self.transportKeys = transportKeys
+        }
+    }
+
+    public struct ReleaseSettings: Sendable {
+        public var trust: TrustPolicy
+        public var chunkDirectory: String
+        /// Sites fetching chunks at once; others are told when to come back.
+        public var maxConcurrentTransfers = 64
+        public var transferIdleMilliseconds: Int64 = 10_000
+        public var retryAfterSeconds: UInt32 = 20
+        public init(trust: TrustPolicy, chunkDirectory: String) {
+            self.trust = trust
+            self.chunkDirectory = chunkDirectory
         }
     }
 
@@ -41,6 +58,12 @@ public final class HubServer: Sendable {
         public var zapDenied = 0
         public var connectedCommunes: Set<Int> = []
         public var alerts: [String] = []
+        public var releaseVersion: UInt64 = 0
+        public var releasesRefused = 0
+        public var chunksServed = 0
+        public var chunkBytesServed = 0
+        public var chunksReceived = 0
+        public var transfersDeferred = 0
     }
 
     public let store: NodeStore
@@ -103,6 +126,16 @@ public final class HubServer: Sendable {
         logger.info("Hub listening", metadata: ["endpoint": "\(endpoint)"])
         ready()
 
+        var releases = try configuration.releases.map { r in
+            try HubReleases(
+                trust: r.trust, chunks: ChunkStore(directory: r.chunkDirectory),
+                limits: .init(
+                    maxConcurrentTransfers: r.maxConcurrentTransfers, transferIdleMilliseconds: r.transferIdleMilliseconds,
+                    retryAfterSeconds: r.retryAfterSeconds),
+                store: store, logger: logger)
+        }
+        let adminKeys = configuration.releases?.trust.transportKeys ?? []
+        count { $0.releaseVersion = releases?.currentVersion ?? 0 }
         var registry = Registry(try store.enrollments())
         var dataVersion = try store.dataVersion()
         var sessions: [Data: Int] = [:]  // routing id → commune
@@ -133,6 +166,7 @@ public final class HubServer: Sendable {
 
             if readable.sockets[1] {
                 let decisions = try zap.handlePending { key in
+                    if adminKeys.contains(key) { return .allow(userID: "admin:" + key.hexString) }
                     guard let e = registry.byTransportKey[key] else { return .deny(reason: "transport key not enrolled") }
                     guard !e.isRevoked else { return .deny(reason: "site revoked") }
                     return .allow(userID: key.hexString)
@@ -154,6 +188,10 @@ public final class HubServer: Sendable {
                 received += 1
                 count { $0.messagesReceived += 1 }
                 let routing = m.frames[0]
+                if let user = m.userID, user.hasPrefix("admin:") {
+                    try handleAdmin(Array(m.frames.dropFirst()), from: routing, releases: &releases, send: send)
+                    continue
+                }
                 // The peer is who the ZAP handler authenticated, never what it says it is.
                 guard let user = m.userID, let key = Data(hex: user), let e = registry.byTransportKey[key] else {
                     count { $0.dropped["unauthenticated", default: 0] += 1 }
@@ -187,6 +225,7 @@ public final class HubServer: Sendable {
                         clockMilliseconds: NodeStore.systemNow(), have: have, credit: configuration.credit,
                         releaseVersion: try store.curriculumVersion() ?? 0)
                     send(routing, .welcome(welcome), id: decoded.id)
+                    if let offer = releases?.offer(forSiteAt: hello.releaseVersion) { send(routing, offer, id: 0) }
                     count { $0.connectedCommunes.insert(e.communeCode) }
                     logger.info("Site connected", metadata: ["site.commune": "\(e.communeCode)"])
                 case .batches(let batches):
@@ -197,14 +236,78 @@ public final class HubServer: Sendable {
                     }
                     uploads.append((routing, decoded.id, e.communeCode, batches))
                     changes += batches.reduce(0) { $0 + $1.changeCount }
+                case .chunkRequest(let hashes):
+                    guard sessions[routing] == e.communeCode, releases != nil else {
+                        count { $0.dropped["chunk-request-refused", default: 0] += 1 }
+                        continue
+                    }
+                    serveChunks(hashes, to: routing, releases: &releases!, send: send)
                 default:
                     count { $0.dropped["unexpected-kind", default: 0] += 1 }
+                }
+            }
+            if releases != nil {
+                let step = try releases!.advancePublishing(now: NodeStore.systemNow(), store: store)
+                if let admin = step.admin { for m in step.toAdmin { send(admin, m, id: 0) } }
+                if let announce = step.announce {
+                    count { $0.releaseVersion = releases!.currentVersion }
+                    for routing in sessions.keys { send(routing, announce, id: 0) }
                 }
             }
             guard !uploads.isEmpty else { continue }
             try merge(uploads, registry: registry, send: send)
         }
         logger.info("Hub stopped")
+    }
+
+    /// Messages from an admin's connection (admitted by the trust file's transport keys): publishing.
+    private func handleAdmin(
+        _ frames: [Data], from routing: Data, releases: inout HubReleases?, send: (Data, WireMessage, UInt64) -> Void
+    ) throws {
+        let decoded: (id: UInt64, message: WireMessage)
+        do { decoded = try WireCodec.decode(frames) } catch {
+            count { $0.dropped[error.statsKey, default: 0] += 1 }
+            return
+        }
+        guard releases != nil else {
+            send(routing, .refuse(code: .releaseRefused, reason: "this hub is not configured for releases (no trust file)", retryAfterSeconds: 0), decoded.id)
+            return
+        }
+        switch decoded.message {
+        case .releaseOffer(let release):
+            let replies = releases!.adminOffered(release, from: routing, now: NodeStore.systemNow())
+            if !replies.isEmpty { count { $0.releasesRefused += 1 } }
+            for r in replies { send(routing, r, decoded.id) }
+        case .chunk(let hash, let data):
+            do {
+                if try releases!.adminSentChunk(hash: hash, data: data, from: routing) { count { $0.chunksReceived += 1 } }
+            } catch {
+                // Disk full or unwritable: say so to the admin; nothing is installed half-way.
+                logger.error("Cannot store a published chunk", metadata: ["error": "\(error)"])
+                send(routing, .refuse(code: .releaseRefused, reason: "the hub cannot store chunks: \(error)", retryAfterSeconds: 0), 0)
+            }
+        default:
+            count { $0.dropped["unexpected-kind", default: 0] += 1 }
+        }
+    }
+
+    private func serveChunks(_ hashes: [String], to routing: Data, releases: inout HubReleases, send: (Data, WireMessage, UInt64) -> Void) {
+        switch releases.siteRequested(hashes, from: routing, now: NodeStore.systemNow()) {
+        case .tryLater(let seconds):
+            count { $0.transfersDeferred += 1 }
+            send(routing, .tryLater(seconds: seconds, reason: "the hub is serving its limit of \(releases.limits.maxConcurrentTransfers) release transfers"), 0)
+        case .send(let held):
+            for hash in held {
+                do {
+                    let data = try releases.chunks.read(hash)
+                    send(routing, .chunk(hash: hash, data: data), 0)
+                    count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
+                } catch {
+                    logger.error("Cannot read a chunk to serve", metadata: ["error": "\(error)"])
+                }
+            }
+            if held.count < hashes.count { count { $0.dropped["unknown-chunk", default: 0] += hashes.count - held.count } }
+        }
     }
 
     /// One transaction for every upload drained this round; then one ACK per message.

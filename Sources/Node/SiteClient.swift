@@ -3,6 +3,7 @@ public import Logging
 public import Sodium
 public import Store
 public import Merge
+public import Release
 import Synchronization
 import Transport
 import Wire
@@ -21,6 +22,14 @@ public final class SiteClient: Sendable {
         public var reconnectMax: Int32 = 300_000
         /// Bytes of batches per message: with the hub's credit this bounds what is in flight.
         public var maxPayloadBytes = 256 * 1_024
+        /// Curriculum releases: the pinned trust file and where chunks live. Without it the site
+        /// ignores release offers.
+        public var trust: TrustPolicy?
+        public var chunkDirectory: String?
+        /// Chunk requests outstanding at once (credit towards the hub).
+        public var fetchWindow = 8
+        /// Cap on release download speed, for offices whose one link also carries other work.
+        public var fetchBytesPerSecond: Int?
         public init(hubEndpoint: String, hubTransportKey: Data, transportKeys: BoxKeyPair) {
             self.hubEndpoint = hubEndpoint
             self.hubTransportKey = hubTransportKey
@@ -37,6 +46,12 @@ public final class SiteClient: Sendable {
         public var clockOffsetMilliseconds: Int64?
         public var refused: String?
         public var uploadsSent = 0
+        public var installedRelease: UInt64?
+        public var fetchingRelease: UInt64?
+        public var chunksRemaining = 0
+        public var chunksFetched = 0
+        public var chunkBytesFetched = 0
+        public var releaseRefusal: String?
     }
 
     public let store: NodeStore
@@ -93,9 +108,11 @@ public final class SiteClient: Sendable {
         try dealer.connect(configuration.hubEndpoint)
 
         var session = SiteSession(origin: try store.currentOrigin())
+        var releases = try openReleases()
         var lastTick: Int64 = 0
         while !stopping.load(ordering: .relaxed) {
-            let readable = try zmqPoll([dealer, monitor], fds: [wakePipe.readFD], timeoutMilliseconds: 1_000)
+            let fetching = releases?.download.current != nil
+            let readable = try zmqPoll([dealer, monitor], fds: [wakePipe.readFD], timeoutMilliseconds: fetching ? 100 : 1_000)
             let now = NodeStore.systemNow()
             var actions = [SiteSession.Action]()
             if readable.fds[0] { wakePipe.drain() }
@@ -109,6 +126,7 @@ public final class SiteClient: Sendable {
                     case .disconnected:
                         setConnected(false)
                         session.disconnected()
+                        releases?.download.connectionLost()
                     case .handshakeFailed:
                         logger.warning("Hub refused the secure handshake: is this site enrolled, and is the hub key right?")
                     case .other:
@@ -124,6 +142,7 @@ public final class SiteClient: Sendable {
                             logger.error("Hub refused this site", metadata: ["code": "\(code)", "reason": "\(reason)"])
                         }
                         actions += session.received(message, now: now)
+                        if releases != nil { try handleRelease(message, &releases!, now: now) }
                     } catch {
                         logger.warning("Dropped malformed message from hub", metadata: ["reason": "\(error)"])
                     }
@@ -154,14 +173,120 @@ public final class SiteClient: Sendable {
                     return
                 }
             }
+            if releases != nil, session.state == .ready {
+                try fetchAndInstall(&releases!, dealer: dealer, now: now)
+            }
             let s = session
+            let r = releases
             state.withLock {
+                $0.status.installedRelease = r?.download.installedVersion
+                $0.status.fetchingRelease = r?.download.fetchingVersion
+                $0.status.chunksRemaining = r?.download.current?.fetch.remaining ?? 0
+                $0.status.releaseRefusal = r?.download.lastRefusal?.description
                 $0.status.lastHeardFromHub = s.lastHeard
                 $0.status.unacknowledgedMessages = s.unacknowledgedMessages
                 $0.status.hubHas = s.hubHas
                 $0.status.clockOffsetMilliseconds = s.clockOffset
             }
         }
+    }
+
+    /// A site's release machinery: the pure download state and the chunk files.
+    struct SiteReleases {
+        var download: ReleaseDownload
+        let chunks: ChunkStore
+        /// For the optional rate cap: bytes asked for since `since`.
+        var requestedBytes = 0
+        var since: Int64 = 0
+    }
+
+    private func openReleases() throws -> SiteReleases? {
+        guard let trust = configuration.trust, let dir = configuration.chunkDirectory else { return nil }
+        var r = SiteReleases(
+            download: ReleaseDownload(trust: trust, installedVersion: try store.curriculumVersion() ?? 0, window: configuration.fetchWindow),
+            chunks: try ChunkStore(directory: dir))
+        // A release staged before a restart resumes at once, from the chunks already on disk.
+        if let staged = try store.stagedRelease(),
+           let sigs = try? JSONDecoder().decode([ReleaseSignature].self, from: staged.signatures)
+        {
+            try accept(SignedRelease(manifestBytes: staged.manifest, signatures: sigs), &r, now: NodeStore.systemNow())
+        }
+        return r
+    }
+
+    private func handleRelease(_ message: WireMessage, _ r: inout SiteReleases, now: Int64) throws {
+        switch message {
+        case .releaseOffer(let release):
+            try accept(release, &r, now: now)
+        case .chunk(let hash, let data):
+            switch r.download.received(hash: hash, bytes: data) {
+            case .verified:
+                do {
+                    try r.chunks.write(hash, data)
+                    r.download.stored(hash)
+                    state.withLock { $0.status.chunksFetched += 1; $0.status.chunkBytesFetched += data.count }
+                } catch {
+                    // Left outstanding: asked for again after the fetch timeout. Sync goes on.
+                    logger.error("Cannot store a release chunk; will retry", metadata: ["error": "\(error)"])
+                }
+            case .mismatch(let refusal):
+                logger.warning("Dropped a release chunk", metadata: ["reason": "\(refusal)"])
+            case .unexpected:
+                break
+            }
+        case .tryLater(let seconds, let reason):
+            r.download.tryLater(now: now, seconds: seconds)
+            logger.info("Hub deferred the release download", metadata: ["retry_after_s": "\(seconds)", "reason": "\(reason)"])
+        case .refuse(.releaseRefused, let reason, _):
+            logger.error("Hub refused a release request", metadata: ["reason": "\(reason)"])
+        default:
+            break
+        }
+    }
+
+    private func accept(_ release: SignedRelease, _ r: inout SiteReleases, now: Int64) throws {
+        switch r.download.offered(release, nowSeconds: now / 1_000) {
+        case .alreadyHave:
+            return
+        case .refuse(let refusal):
+            // Nothing is staged or fetched; the installed release stays.
+            logger.error("Refused a release", metadata: ["reason": "\(refusal)"])
+        case .fetch(let manifest):
+            try store.stageRelease(version: manifest.version, manifest: release.manifestBytes, signatures: release.signaturesJSON)
+            let missing = r.chunks.missing(manifest.chunks)
+            r.download.begin(release, manifest: manifest, missing: missing)
+            r.requestedBytes = 0
+            r.since = now
+            logger.info(
+                "Fetching release",
+                metadata: [
+                    "release.version": "\(manifest.version)", "chunks.missing": "\(missing.count)",
+                    "chunks.total": "\(manifest.chunks.count)", "bytes.missing": "\(missing.reduce(0) { $0 + $1.size })",
+                ])
+        }
+    }
+
+    /// Asks for more chunks within the window (and the rate cap); switches when all are present.
+    private func fetchAndInstall(_ r: inout SiteReleases, dealer: ZMQSocket, now: Int64) throws {
+        if let (release, manifest) = r.download.readyToInstall {
+            try store.installRelease(manifest.curriculum, manifest: release.manifestBytes, signatures: release.signaturesJSON)
+            r.download.didInstall(manifest.version)
+            try store.retryQuarantine()
+            // Chunks of older releases are no longer referenced: collect them now.
+            let removed = r.chunks.collect(keeping: Set(manifest.chunks.map(\.hash)))
+            logger.notice(
+                "Release installed", metadata: ["release.version": "\(manifest.version)", "chunks.collected": "\(removed)"])
+            return
+        }
+        var budget = Int.max
+        if let rate = configuration.fetchBytesPerSecond {
+            budget = Int(Double(rate) * Double(now - r.since) / 1_000) + rate / 10 - r.requestedBytes
+        }
+        let hashes = r.download.nextRequests(now: now, byteBudget: budget)
+        guard !hashes.isEmpty else { return }
+        let sizes = Dictionary(r.download.current!.manifest.chunks.map { ($0.hash, $0.size) }, uniquingKeysWith: { a, _ in a })
+        r.requestedBytes += hashes.reduce(0) { $0 + (sizes[$1] ?? 0) }
+        _ = try dealer.send(WireCodec.encode(.chunkRequest(hashes), id: 0))
     }
 
     private func setConnected(_ c: Bool) { state.withLock { $0.status.connected = c } }

@@ -92,12 +92,16 @@ public struct SiteSession: Sendable {
             case .busy:
                 disconnected()
                 return []
+            case .releaseRefused:
+                return []  // about a release, not this connection
             default:
                 state = .refused("\(code): \(reason)")
                 return [.stop(reason: reason)]
             }
         case .hello, .batches:
             return []  // not for a site
+        case .releaseOffer, .chunkRequest, .chunk, .tryLater, .published:
+            return []  // releases: the client's ReleaseDownload
         }
     }
 

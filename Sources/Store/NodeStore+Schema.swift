@@ -224,6 +224,19 @@ extension NodeStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v4: signed release manifests") { db in
+            try db.execute(sql: """
+                -- The signed manifest of the installed release, and of one being fetched. A release
+                -- becomes 'installed' in the same transaction that switches the curriculum.
+                CREATE TABLE release_manifest (
+                  version INTEGER PRIMARY KEY CHECK (version >= 1),
+                  manifest BLOB NOT NULL,
+                  signatures BLOB NOT NULL,
+                  state TEXT NOT NULL CHECK (state IN ('fetching', 'installed')),
+                  received_at INTEGER NOT NULL
+                );
+                """)
+        }
         return m
     }
 }

@@ -1,5 +1,6 @@
 public import Foundation
 import Merge
+import Release
 import Store
 import SwiftProtobuf
 
@@ -62,6 +63,39 @@ public enum WireCodec {
                 p.reason = reason
                 p.retryAfterS = retry
                 payload = try p.serializedData()
+            case .releaseOffer(let r):
+                envelope.kind = .releaseOffer
+                var p = Hocvu_Wire_V1_ReleaseOffer()
+                p.manifest = r.manifestBytes
+                p.signatures = r.signatures.map {
+                    var s = Hocvu_Wire_V1_ReleaseSignature()
+                    s.key = Data(hex: $0.key) ?? Data()
+                    s.signature = Data(hex: $0.signature) ?? Data()
+                    return s
+                }
+                payload = try p.serializedData()
+            case .chunkRequest(let hashes):
+                envelope.kind = .chunkRequest
+                var p = Hocvu_Wire_V1_ChunkRequest()
+                p.hashes = hashes.map { Data(hex: $0) ?? Data() }
+                payload = try p.serializedData()
+            case .chunk(let hash, let data):
+                envelope.kind = .chunk
+                var p = Hocvu_Wire_V1_Chunk()
+                p.hash = Data(hex: hash) ?? Data()
+                p.data = data
+                payload = try p.serializedData()
+            case .tryLater(let seconds, let reason):
+                envelope.kind = .tryLater
+                var p = Hocvu_Wire_V1_TryLater()
+                p.retryAfterS = seconds
+                p.reason = reason
+                payload = try p.serializedData()
+            case .published(let version):
+                envelope.kind = .published
+                var p = Hocvu_Wire_V1_Published()
+                p.version = version
+                payload = try p.serializedData()
             }
             return [try envelope.serializedData(), payload]
         } catch {
@@ -117,6 +151,32 @@ public enum WireCodec {
             let p = try parse(Hocvu_Wire_V1_Refuse.self, "Refuse")
             let code = WireMessage.RefuseCode(rawValue: p.code.rawValue) ?? .protocolViolation
             return (envelope.messageID, .refuse(code: code, reason: String(p.reason.prefix(500)), retryAfterSeconds: p.retryAfterS))
+        case .releaseOffer:
+            let p = try parse(Hocvu_Wire_V1_ReleaseOffer.self, "ReleaseOffer")
+            guard p.signatures.count <= WireLimits.maxSignatures else { throw .tooManyItems("signatures", p.signatures.count) }
+            var sigs = [ReleaseSignature]()
+            for s in p.signatures {
+                guard s.key.count == 32 else { throw .invalidField("ReleaseSignature.key") }
+                guard s.signature.count == 64 else { throw .invalidField("ReleaseSignature.signature") }
+                sigs.append(ReleaseSignature(key: s.key.hexString, signature: s.signature.hexString))
+            }
+            return (envelope.messageID, .releaseOffer(SignedRelease(manifestBytes: p.manifest, signatures: sigs)))
+        case .chunkRequest:
+            let p = try parse(Hocvu_Wire_V1_ChunkRequest.self, "ChunkRequest")
+            guard p.hashes.count <= WireLimits.maxChunksPerRequest else { throw .tooManyItems("chunk names", p.hashes.count) }
+            guard p.hashes.allSatisfy({ $0.count == 32 }) else { throw .invalidField("ChunkRequest.hashes") }
+            return (envelope.messageID, .chunkRequest(p.hashes.map(\.hexString)))
+        case .chunk:
+            let p = try parse(Hocvu_Wire_V1_Chunk.self, "Chunk")
+            guard p.hash.count == 32 else { throw .invalidField("Chunk.hash") }
+            guard p.data.count <= Chunker.maximumSize else { throw .invalidField("Chunk.data size") }
+            return (envelope.messageID, .chunk(hash: p.hash.hexString, data: p.data))
+        case .tryLater:
+            let p = try parse(Hocvu_Wire_V1_TryLater.self, "TryLater")
+            return (envelope.messageID, .tryLater(seconds: p.retryAfterS, reason: String(p.reason.prefix(500))))
+        case .published:
+            let p = try parse(Hocvu_Wire_V1_Published.self, "Published")
+            return (envelope.messageID, .published(version: p.version))
         case .unspecified, .UNRECOGNIZED:
             throw .unknownKind(envelope.kind.rawValue)
         }

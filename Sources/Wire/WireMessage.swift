@@ -1,20 +1,24 @@
 public import Foundation
 public import Merge
+public import Release
 public import Store
 import SwiftProtobuf
 
 /// Protocol version this build speaks. Majors differ ⇒ refuse; minors are additive.
 public enum ProtocolVersion {
     public static let major: UInt32 = 1
-    public static let minor: UInt32 = 0
+    /// 1: curriculum releases (RELEASE_OFFER, CHUNK_REQUEST, CHUNK, TRY_LATER, PUBLISHED).
+    public static let minor: UInt32 = 1
 }
 
 /// Limits on what a peer may send; anything over is dropped and counted.
 public enum WireLimits {
     public static let maxEnvelopeBytes = 256
     /// A frame must fit `ZMQ_MAXMSGSIZE` on the receiving socket.
-    public static let maxPayloadBytes = 1 << 20
+    public static let maxPayloadBytes = (1 << 20) + 1_024  // a 1 MiB chunk and its name
     public static let maxBatchesPerMessage = 256
+    public static let maxChunksPerRequest = 64
+    public static let maxSignatures = 64
 }
 
 /// One protocol message, in Swift terms.
@@ -53,6 +57,8 @@ public enum WireMessage: Equatable, Sendable {
 
     public enum RefuseCode: Int, Sendable {
         case unsupportedVersion = 1, notEnrolled, revoked, wrongIdentity, malformed, busy, protocolViolation
+        /// A release was refused; the connection stays up.
+        case releaseRefused
     }
 
     case hello(Hello)
@@ -60,6 +66,13 @@ public enum WireMessage: Equatable, Sendable {
     case batches([Batch])
     case ack(Ack)
     case refuse(code: RefuseCode, reason: String, retryAfterSeconds: UInt32)
+    /// A signed release manifest (hub → site to announce, admin → hub to publish).
+    case releaseOffer(SignedRelease)
+    /// Chunk names (BLAKE2b-256, hex) the sender wants.
+    case chunkRequest([String])
+    case chunk(hash: String, data: Data)
+    case tryLater(seconds: UInt32, reason: String)
+    case published(version: UInt64)
 }
 
 /// Why a message was dropped. Each is counted and logged with the peer's identity.
@@ -73,6 +86,7 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
     case malformedPayload(String)
     case invalidField(String)
     case tooManyBatches(Int)
+    case tooManyItems(String, Int)
 
     public var description: String {
         switch self {
@@ -85,6 +99,7 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
         case .malformedPayload(let what): "payload is not a valid \(what)"
         case .invalidField(let f): "field \(f) has an invalid value"
         case .tooManyBatches(let n): "\(n) batches in one message (limit \(WireLimits.maxBatchesPerMessage))"
+        case .tooManyItems(let what, let n): "\(n) \(what) in one message (over the limit)"
         }
     }
 

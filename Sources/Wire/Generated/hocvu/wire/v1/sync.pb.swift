@@ -57,6 +57,13 @@ nonisolated struct Hocvu_Wire_V1_Envelope: Sendable {
     case batches // = 3
     case ack // = 4
     case refuse // = 5
+
+    /// Minor 1: curriculum releases (docs/releases.md).
+    case releaseOffer // = 6
+    case chunkRequest // = 7
+    case chunk // = 8
+    case tryLater // = 9
+    case published // = 10
     case UNRECOGNIZED(Int)
 
     init() {
@@ -71,6 +78,11 @@ nonisolated struct Hocvu_Wire_V1_Envelope: Sendable {
       case 3: self = .batches
       case 4: self = .ack
       case 5: self = .refuse
+      case 6: self = .releaseOffer
+      case 7: self = .chunkRequest
+      case 8: self = .chunk
+      case 9: self = .tryLater
+      case 10: self = .published
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -83,6 +95,11 @@ nonisolated struct Hocvu_Wire_V1_Envelope: Sendable {
       case .batches: return 3
       case .ack: return 4
       case .refuse: return 5
+      case .releaseOffer: return 6
+      case .chunkRequest: return 7
+      case .chunk: return 8
+      case .tryLater: return 9
+      case .published: return 10
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -95,6 +112,11 @@ nonisolated struct Hocvu_Wire_V1_Envelope: Sendable {
       .batches,
       .ack,
       .refuse,
+      .releaseOffer,
+      .chunkRequest,
+      .chunk,
+      .tryLater,
+      .published,
     ]
 
   }
@@ -259,6 +281,9 @@ nonisolated struct Hocvu_Wire_V1_Refuse: Sendable {
     case malformed // = 5
     case busy // = 6
     case `protocol` // = 7
+
+    /// not fatal to the connection: the release was not applied
+    case releaseRefused // = 8
     case UNRECOGNIZED(Int)
 
     init() {
@@ -275,6 +300,7 @@ nonisolated struct Hocvu_Wire_V1_Refuse: Sendable {
       case 5: self = .malformed
       case 6: self = .busy
       case 7: self = .protocol
+      case 8: self = .releaseRefused
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -289,6 +315,7 @@ nonisolated struct Hocvu_Wire_V1_Refuse: Sendable {
       case .malformed: return 5
       case .busy: return 6
       case .protocol: return 7
+      case .releaseRefused: return 8
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -303,9 +330,98 @@ nonisolated struct Hocvu_Wire_V1_Refuse: Sendable {
       .malformed,
       .busy,
       .protocol,
+      .releaseRefused,
     ]
 
   }
+
+  init() {}
+}
+
+/// A signed release manifest: hub → site (announce), admin → hub (publish). The manifest bytes are
+/// exactly what the admins signed; receivers verify them before acting on anything inside.
+nonisolated struct Hocvu_Wire_V1_ReleaseOffer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var manifest: Data = Data()
+
+  var signatures: [Hocvu_Wire_V1_ReleaseSignature] = []
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+nonisolated struct Hocvu_Wire_V1_ReleaseSignature: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Ed25519 public key, 32 bytes
+  var key: Data = Data()
+
+  /// 64 bytes
+  var signature: Data = Data()
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+/// The fetcher asks for chunks by BLAKE2b-256 name (32 bytes each), at most its window at once.
+nonisolated struct Hocvu_Wire_V1_ChunkRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var hashes: [Data] = []
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+/// One chunk (at most 1 MiB), answering a ChunkRequest.
+nonisolated struct Hocvu_Wire_V1_Chunk: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var hash: Data = Data()
+
+  var data: Data = Data()
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+/// The server is at its limit of concurrent transfers: ask again after retry_after_s.
+nonisolated struct Hocvu_Wire_V1_TryLater: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var retryAfterS: UInt32 = 0
+
+  var reason: String = String()
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+/// Hub → admin: the release is complete at the hub, installed there, and being announced.
+nonisolated struct Hocvu_Wire_V1_Published: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var version: UInt64 = 0
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
 }
@@ -360,7 +476,7 @@ nonisolated extension Hocvu_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftProtob
 }
 
 nonisolated extension Hocvu_Wire_V1_Envelope.Kind: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}HELLO\0\u{1}WELCOME\0\u{1}BATCHES\0\u{1}ACK\0\u{1}REFUSE\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}HELLO\0\u{1}WELCOME\0\u{1}BATCHES\0\u{1}ACK\0\u{1}REFUSE\0\u{1}RELEASE_OFFER\0\u{1}CHUNK_REQUEST\0\u{1}CHUNK\0\u{1}TRY_LATER\0\u{1}PUBLISHED\0")
 }
 
 nonisolated extension Hocvu_Wire_V1_OriginSeq: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -719,5 +835,205 @@ nonisolated extension Hocvu_Wire_V1_Refuse: SwiftProtobuf.Message, SwiftProtobuf
 }
 
 nonisolated extension Hocvu_Wire_V1_Refuse.Code: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CODE_UNSPECIFIED\0\u{1}UNSUPPORTED_VERSION\0\u{1}NOT_ENROLLED\0\u{1}REVOKED\0\u{1}WRONG_IDENTITY\0\u{1}MALFORMED\0\u{1}BUSY\0\u{1}PROTOCOL\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CODE_UNSPECIFIED\0\u{1}UNSUPPORTED_VERSION\0\u{1}NOT_ENROLLED\0\u{1}REVOKED\0\u{1}WRONG_IDENTITY\0\u{1}MALFORMED\0\u{1}BUSY\0\u{1}PROTOCOL\0\u{1}RELEASE_REFUSED\0")
+}
+
+nonisolated extension Hocvu_Wire_V1_ReleaseOffer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".ReleaseOffer"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}manifest\0\u{1}signatures\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.manifest) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.signatures) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.manifest.isEmpty {
+      try visitor.visitSingularBytesField(value: self.manifest, fieldNumber: 1)
+    }
+    if !self.signatures.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.signatures, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_ReleaseOffer, rhs: Hocvu_Wire_V1_ReleaseOffer) -> Bool {
+    if lhs.manifest != rhs.manifest {return false}
+    if lhs.signatures != rhs.signatures {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hocvu_Wire_V1_ReleaseSignature: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".ReleaseSignature"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}signature\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularBytesField(value: self.key, fieldNumber: 1)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_ReleaseSignature, rhs: Hocvu_Wire_V1_ReleaseSignature) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.signature != rhs.signature {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hocvu_Wire_V1_ChunkRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".ChunkRequest"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hashes\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedBytesField(value: &self.hashes) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.hashes.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.hashes, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_ChunkRequest, rhs: Hocvu_Wire_V1_ChunkRequest) -> Bool {
+    if lhs.hashes != rhs.hashes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hocvu_Wire_V1_Chunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".Chunk"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hash\0\u{1}data\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.hash) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.hash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.hash, fieldNumber: 1)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_Chunk, rhs: Hocvu_Wire_V1_Chunk) -> Bool {
+    if lhs.hash != rhs.hash {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hocvu_Wire_V1_TryLater: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".TryLater"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}retry_after_s\0\u{1}reason\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.retryAfterS) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.retryAfterS != 0 {
+      try visitor.visitSingularUInt32Field(value: self.retryAfterS, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_TryLater, rhs: Hocvu_Wire_V1_TryLater) -> Bool {
+    if lhs.retryAfterS != rhs.retryAfterS {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hocvu_Wire_V1_Published: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".Published"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.version != 0 {
+      try visitor.visitSingularUInt64Field(value: self.version, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_Published, rhs: Hocvu_Wire_V1_Published) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }

@@ -1,0 +1,129 @@
+public import Foundation
+
+/// Content-named chunk files under one directory: `<dir>/<first two hex>/<hash>`.
+///
+/// A chunk is written to a temporary name, fsynced, renamed into place and its directory
+/// fsynced, so after a crash a chunk file either is complete and verified or does not exist;
+/// leftover temporary files are removed on open. Presence of the final name is the only record
+/// of what is held, so a restarted fetch never refetches a verified chunk.
+public final class ChunkStore: Sendable {
+    public let directory: String
+
+    public init(directory: String) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try removeTemporaries()
+    }
+
+    func path(_ hash: String) -> String { "\(directory)/\(hash.prefix(2))/\(hash)" }
+
+    public func has(_ hash: String) -> Bool { access(path(hash), F_OK) == 0 }
+
+    /// The chunks of `refs` not held here.
+    public func missing(_ refs: [Manifest.ChunkRef]) -> [Manifest.ChunkRef] { refs.filter { !has($0.hash) } }
+
+    public func read(_ hash: String) throws -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path(hash))) } catch {
+            throw ChunkStoreError.io("cannot read chunk \(hash.prefix(16))… in \(directory): \(error.localizedDescription)")
+        }
+    }
+
+    /// Stores bytes the caller has verified against `hash`. Durable when it returns.
+    public func write(_ hash: String, _ bytes: Data) throws {
+        let dir = "\(directory)/\(hash.prefix(2))"
+        if access(dir, F_OK) != 0 {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try fsyncPath(directory)
+        }
+        let temporary = "\(dir)/.\(hash).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ChunkStoreError.io(Self.errno("create \(temporary)")) }
+        var ok = bytes.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        // A full disk surfaces here or at fsync: report it, never retry fsync in a loop.
+        ok = ok && fsync(fd) == 0
+        let saved = Foundation.errno
+        close(fd)
+        guard ok else {
+            unlink(temporary)
+            Foundation.errno = saved
+            throw ChunkStoreError.io(Self.errno("write chunk \(hash.prefix(16))… to \(dir)"))
+        }
+        guard rename(temporary, path(hash)) == 0 else {
+            unlink(temporary)
+            throw ChunkStoreError.io(Self.errno("rename chunk into \(dir)"))
+        }
+        try fsyncPath(dir)
+    }
+
+    /// Every chunk held.
+    public func all() -> Set<String> {
+        var out = Set<String>()
+        let fm = FileManager.default
+        for sub in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where sub.count == 2 {
+            for name in (try? fm.contentsOfDirectory(atPath: "\(directory)/\(sub)")) ?? [] where name.count == 64 {
+                out.insert(name)
+            }
+        }
+        return out
+    }
+
+    /// Deletes every chunk not in `keep`. Returns the number removed.
+    @discardableResult
+    public func collect(keeping keep: Set<String>) -> Int {
+        var removed = 0
+        for hash in all() where !keep.contains(hash) {
+            if unlink(path(hash)) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// Reassembles one file of a release from its chunks, checking each.
+    public func assemble(_ file: Manifest.File) throws -> Data {
+        var out = Data(capacity: file.size)
+        for c in file.chunks {
+            let bytes = try read(c.hash)
+            guard Chunker.name(bytes) == c.hash else {
+                throw ChunkStoreError.corrupt("chunk \(c.hash.prefix(16))… of \(file.path) is damaged on disk")
+            }
+            out += bytes
+        }
+        return out
+    }
+
+    private func removeTemporaries() throws {
+        let fm = FileManager.default
+        for sub in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where sub.count == 2 {
+            for name in (try? fm.contentsOfDirectory(atPath: "\(directory)/\(sub)")) ?? [] where name.hasSuffix(".tmp") {
+                unlink("\(directory)/\(sub)/\(name)")
+            }
+        }
+    }
+
+    private func fsyncPath(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ChunkStoreError.io(Self.errno("open \(path)")) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw ChunkStoreError.io(Self.errno("fsync \(path)")) }
+    }
+
+    static func errno(_ what: String) -> String { "\(what): \(String(cString: strerror(Foundation.errno)))" }
+}
+
+public enum ChunkStoreError: Error, CustomStringConvertible {
+    case io(String)
+    case corrupt(String)
+    public var description: String {
+        switch self {
+        case .io(let s): "\(s) (check free space and permissions of the state directory)"
+        case .corrupt(let s): "\(s); remove it and the next sync fetches it again"
+        }
+    }
+}
