@@ -60,7 +60,7 @@ let package = Package(
             ],
             swiftSettings: settings),
         // Shared by tests and benchmarks: seeded generators, sample curriculum, temporary files.
-        .target(name: "TestSupport", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),
+        .target(name: "TestSupport", dependencies: ["Store", "Merge", "Sodium", "Release"], swiftSettings: settings),
         .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Store", "Merge", "Sodium", "TestSupport"]),

@@ -35,11 +35,19 @@ extension HocVu.Hub {
         @OptionGroup var store: StoreOptions
         @Option(help: "ZeroMQ endpoint to bind (CURVE; no plaintext listener exists).")
         var bind = "tcp://0.0.0.0:7400"
+        @Option(help: "Trust file pinning the admin keys; without it the hub takes no releases.") var trust: String?
+        @Option(help: "Directory for release chunks.") var chunks = "/var/lib/hocvu/chunks"
+        @Option(help: "Sites downloading a release at once; others are told when to come back.") var maxTransfers = 64
 
         func run() throws {
             let logger = HocVu.makeLogger("hocvu.hub")
             let (db, keys) = try store.open()
-            let hub = HubServer(store: db, configuration: .init(bind: bind, transportKeys: keys.transport), logger: logger)
+            var config = HubServer.Configuration(bind: bind, transportKeys: keys.transport)
+            if let trust {
+                config.releases = .init(trust: try loadTrust(trust), chunkDirectory: chunks)
+                config.releases!.maxConcurrentTransfers = maxTransfers
+            }
+            let hub = HubServer(store: db, configuration: config, logger: logger)
             let endpoint = try hub.start()
             logger.info("Hub ready", metadata: ["endpoint": "\(endpoint)", "hub.transport_key": "\(keys.transport.publicKey.hexString)"])
             HocVu.waitForTermination()

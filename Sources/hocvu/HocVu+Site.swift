@@ -17,14 +17,21 @@ extension HocVu.Site {
         @OptionGroup var store: StoreOptions
         @Option(help: "The hub's endpoint, e.g. tcp://hub.example:7400.") var hub: String
         @Option(help: "The hub's transport public key (hex), pinned: no other server is trusted.") var hubKey: String
+        @Option(help: "Trust file pinning the admin keys; without it the site takes no releases.") var trust: String?
+        @Option(help: "Directory for release chunks.") var chunks = "/var/lib/hocvu/chunks"
+        @Option(help: "Cap on release download speed in bytes per second (default: none).") var fetchRate: Int?
 
         func run() throws {
             let logger = HocVu.makeLogger("hocvu.site")
             let (db, keys) = try store.open()
-            let client = try SiteClient(
-                store: db,
-                configuration: .init(hubEndpoint: hub, hubTransportKey: try publicKey(hubKey, name: "--hub-key"), transportKeys: keys.transport),
-                logger: logger)
+            var config = SiteClient.Configuration(
+                hubEndpoint: hub, hubTransportKey: try publicKey(hubKey, name: "--hub-key"), transportKeys: keys.transport)
+            if let trust {
+                config.trust = try loadTrust(trust)
+                config.chunkDirectory = chunks
+                config.fetchBytesPerSecond = fetchRate
+            }
+            let client = try SiteClient(store: db, configuration: config, logger: logger)
             try client.start()
             logger.info("Site syncing", metadata: ["hub": "\(hub)"])
             HocVu.waitForTermination()
