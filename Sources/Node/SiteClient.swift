@@ -30,6 +30,8 @@ public final class SiteClient: Sendable {
         public var fetchWindow = 8
         /// Cap on release download speed, for offices whose one link also carries other work.
         public var fetchBytesPerSecond: Int?
+        /// A chunk asked for and not received within this is asked for again.
+        public var fetchTimeoutMilliseconds: Int64 = 30_000
         public init(hubEndpoint: String, hubTransportKey: Data, transportKeys: BoxKeyPair) {
             self.hubEndpoint = hubEndpoint
             self.hubTransportKey = hubTransportKey
@@ -254,7 +256,7 @@ public final class SiteClient: Sendable {
         case .fetch(let manifest):
             try store.stageRelease(version: manifest.version, manifest: release.manifestBytes, signatures: release.signaturesJSON)
             let missing = r.chunks.missing(manifest.chunks)
-            r.download.begin(release, manifest: manifest, missing: missing)
+            r.download.begin(release, manifest: manifest, missing: missing, timeout: configuration.fetchTimeoutMilliseconds)
             r.requestedBytes = 0
             r.since = now
             logger.info(

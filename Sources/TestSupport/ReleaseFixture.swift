@@ -10,6 +10,7 @@ public final class ReleaseFixture {
     public struct Admin: Sendable {
         public let signing = SigningKeyPair.generate()
         public let transport = BoxKeyPair.generate()
+        public init() {}
         public var key: AdminKey { AdminKey(name: "admin", signingKey: signing.publicKey.hexString, transportKey: transport.publicKey.hexString) }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Merge
 import Node
+import Release
 import Sodium
 import Store
 import TestSupport
@@ -32,6 +33,9 @@ final class Fleet {
     var hub: HubServer
     var endpoint = ""
     var sites: [Site] = []
+    /// Release settings for sites started by ``startSite(_:)`` (nil: no releases).
+    var siteTrust: TrustPolicy?
+    var siteFetch: (SiteClient.Configuration) -> SiteClient.Configuration = { $0 }
 
     final class Site {
         let commune: Int
@@ -47,11 +51,14 @@ final class Fleet {
         var origin: Origin { get throws { try store.currentOrigin() } }
     }
 
-    init(communes: [Int]) throws {
+    init(communes: [Int], releases: ((String) -> HubServer.ReleaseSettings)? = nil) throws {
         dir = try TemporaryDirectory(prefix: "hocvu-fleet")
         hubStore = try NodeStore(path: dir.file("hub.sqlite"), identity: .generate())
         try hubStore.installCurriculum(SampleCurriculum.make())
-        hub = HubServer(store: hubStore, configuration: .init(bind: "tcp://127.0.0.1:*", transportKeys: hubKeys), logger: quietLogger)
+        var config = HubServer.Configuration(bind: "tcp://127.0.0.1:*", transportKeys: hubKeys)
+        config.releases = releases?(dir.file("hub-chunks"))
+        siteTrust = config.releases?.trust
+        hub = HubServer(store: hubStore, configuration: config, logger: quietLogger)
         endpoint = try hub.start()
         for c in communes {
             let s = try Site(commune: c, dir: dir)
@@ -63,10 +70,17 @@ final class Fleet {
     func startSite(_ s: Site) throws {
         var config = SiteClient.Configuration(hubEndpoint: endpoint, hubTransportKey: hubKeys.publicKey, transportKeys: s.transport)
         config.reconnectBase = 100
+        if let siteTrust {
+            config.trust = siteTrust
+            config.chunkDirectory = chunkDirectory(s)
+        }
+        config = siteFetch(config)
         let client = try SiteClient(store: s.store, configuration: config, logger: quietLogger)
         try client.start()
         s.client = client
     }
+
+    func chunkDirectory(_ s: Site) -> String { dir.file("chunks-\(s.commune)") }
 
     /// True when the hub holds everything site `s` has sealed.
     func hubHasAll(of s: Site) throws -> Bool {
