@@ -14,16 +14,43 @@ say "keys for the hub and three sites (Phường Hoàn Kiếm 70, Phường Cử
 for c in 70 73 4; do "$bin" keygen --dir "demo/site-$c/keys" > "demo/site-$c/keys.txt"; done
 hubkey=$(awk '/^transport/ {print $2}' demo/hub/keys.txt)
 
-say "curriculum (sample, in Vietnamese) on every node — signed releases replace this step later"
-"$bin" curriculum sample > demo/curriculum.json
-"$bin" curriculum install --db demo/hub/hub.sqlite --keys demo/hub/keys demo/curriculum.json
-for c in 70 73 4; do "$bin" curriculum install --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" demo/curriculum.json; done
+say "two curriculum admins; the trust file every node pins: both must sign a release"
+"$bin" admin keygen --dir demo/admin-a --name "Quản trị viên A" > /dev/null
+"$bin" admin keygen --dir demo/admin-b --name "Quản trị viên B" > /dev/null
+"$bin" admin trust --threshold 2 --out demo/trust.json demo/admin-a/admin.pub.json demo/admin-b/admin.pub.json
+
+say "release 1 of the sample Vietnamese curriculum (with a generated 6 MiB lesson video): build, sign twice, verify"
+cp -r curriculum/sample demo/curriculum-src
+"$bin" admin release sample-media demo/curriculum-src
+"$bin" admin release build demo/curriculum-src --version 1 --out demo/release-1
+"$bin" admin release sign demo/release-1 --keys demo/admin-a
+"$bin" admin release sign demo/release-1 --keys demo/admin-b
+"$bin" admin release verify demo/release-1 --trust demo/trust.json
 
 say "enroll the three sites at the hub"
 for c in 70 73 4; do
   "$bin" hub enroll --db demo/hub/hub.sqlite --keys demo/hub/keys --commune "$c" \
     --identity "$(awk '/^identity/ {print $2}' "demo/site-$c/keys.txt")" \
     --transport "$(awk '/^transport/ {print $2}' "demo/site-$c/keys.txt")"
+done
+
+say "start the hub and the sites"
+"$bin" hub run --db demo/hub/hub.sqlite --keys demo/hub/keys --bind tcp://127.0.0.1:7400 \
+  --trust demo/trust.json --chunks demo/hub/chunks 2> demo/hub/log &
+pids=($!)
+for c in 70 73 4; do
+  "$bin" site run --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" --hub tcp://127.0.0.1:7400 --hub-key "$hubkey" \
+    --trust demo/trust.json --chunks "demo/site-$c/chunks" 2> "demo/site-$c/log" &
+  pids+=($!)
+done
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+sleep 1
+
+say "admin A publishes release 1 to the hub (over CURVE); the hub checks it and announces it to the sites"
+"$bin" admin release publish demo/release-1 --hub tcp://127.0.0.1:7400 --hub-key "$hubkey" --keys demo/admin-a
+for c in 70 73 4; do
+  for _ in $(seq 1 150); do grep -q "Release installed" "demo/site-$c/log" && break; sleep 0.2; done
+  grep -q "Release installed" "demo/site-$c/log" && echo "site $c: release 1 installed" || { echo "site $c did not install the release; see demo/site-$c/log" >&2; exit 1; }
 done
 
 say "learner events at each site (one line is deliberately bad: it is reported, the rest kept)"
@@ -44,18 +71,10 @@ for c in 70 73 4; do
   "$bin" site import --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" "$f" || true
 done
 
-say "start the hub and the sites"
-"$bin" hub run --db demo/hub/hub.sqlite --keys demo/hub/keys --bind tcp://127.0.0.1:7400 2> demo/hub/log &
-pids=($!)
-for c in 70 73 4; do
-  "$bin" site run --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" --hub tcp://127.0.0.1:7400 --hub-key "$hubkey" 2> "demo/site-$c/log" &
-  pids+=($!)
-done
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
-sleep 4
+sleep 3
 kill -TERM "${pids[@]}"; wait || true; trap - EXIT
 
 say "national report (the hub's view)"
 "$bin" hub report --db demo/hub/hub.sqlite --keys demo/hub/keys
 echo
-echo "Also: '$bin hub report --format json|csv', '$bin hub sites', logs in demo/*/log, docs/ for how it works."
+echo "Also: '$bin hub report --format json|csv', '$bin hub sites', logs in demo/*/log; docs/releases.md for how releases travel, docs/ for the rest."

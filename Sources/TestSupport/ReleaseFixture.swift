@@ -20,7 +20,8 @@ public final class ReleaseFixture {
     public var source: String { "\(root)/source" }
 
     /// - Parameters: `threshold` of `admins` must sign.
-    public init(root: String, admins n: Int = 3, threshold: Int = 2, mediaBytes: Int = 3 << 20) throws {
+    /// `extraMediaFiles` more files of `mediaBytes` each are attached to further lessons.
+    public init(root: String, admins n: Int = 3, threshold: Int = 2, mediaBytes: Int = 3 << 20, extraMediaFiles: Int = 0) throws {
         self.root = root
         admins = (0..<n).map { _ in Admin() }
         trust = try TrustPolicy(threshold: threshold, admins: admins.map(\.key))
@@ -36,6 +37,13 @@ public final class ReleaseFixture {
         c.courses[0].lessons[0].files.append("media/video.bin")
         try FileManager.default.createDirectory(atPath: "\(source)/media", withIntermediateDirectories: true)
         try SampleMedia.bytes(count: mediaBytes, seed: 7).write(to: URL(fileURLWithPath: "\(source)/media/video.bin"))
+        let lessons = c.courses.indices.flatMap { i in c.courses[i].lessons.indices.map { (i, $0) } }
+        for k in 0..<extraMediaFiles {
+            let path = "media/extra-\(k).bin"
+            try SampleMedia.bytes(count: mediaBytes, seed: 100 + UInt64(k)).write(to: URL(fileURLWithPath: "\(source)/\(path)"))
+            let (i, j) = lessons[(k + 1) % lessons.count]
+            c.courses[i].lessons[j].files.append(path)
+        }
         try writeCurriculum(c)
     }
 

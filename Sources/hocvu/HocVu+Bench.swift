@@ -5,7 +5,7 @@ extension HocVu {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure hocvu against raw baselines in the same run (see BENCHMARKS.md).",
-            subcommands: [Merge.self, Ingest.self])
+            subcommands: [Merge.self, Ingest.self, ReleaseEdit.self, Fanout.self])
     }
 }
 
@@ -83,6 +83,54 @@ extension HocVu.Bench {
                 | bytes on the wire per result (loopback tx, both directions) | \(String(format: "%.0f", Double(r.wireBytes) / Double(r.results))) |
                 | write → visible at hub, p50 / p99 (ms) | \(String(format: "%.1f / %.1f", pct(r.latenciesMs, 0.5), pct(r.latenciesMs, 0.99))) |
                 | no-op sync round (HELLO → WELCOME), p50 / p99 (ms) | \(String(format: "%.2f / %.2f", pct(r.noopRoundsMs, 0.5), pct(r.noopRoundsMs, 0.99))) |
+                """)
+        }
+    }
+}
+
+extension HocVu.Bench {
+    struct ReleaseEdit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "release-edit",
+            abstract: "A large release, then bytes inserted mid-file into one lesson's media: wire bytes vs changed bytes vs rsync.")
+        @Option(help: "Release size in MiB (8 media files).") var mib = 200
+        @Option(help: "Bytes inserted by each successive edit (comma-separated).") var insert = "65536,1048576,8388608"
+        @Option(help: "Working directory.") var directory = FileManager.default.temporaryDirectory.path
+
+        func run() async throws {
+            let sizes = insert.split(separator: ",").compactMap { Int($0) }
+            let r = try ReleaseEditBenchmark(mebibytes: mib, insertions: sizes, directory: directory).run {
+                FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8))
+            }
+            print("first install: \(r.total) bytes of release, \(r.fullWire) bytes on the loopback wire (\(String(format: "%.3f", Double(r.fullWire) / Double(r.total))) ×)\n")
+            print("| bytes inserted | new chunk bytes | hocvu wire bytes | wire / inserted | rsync bytes (sent+received) | rsync / inserted | rsync literal data |")
+            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for x in r.rows {
+                let f = { (a: Int) in String(format: "%.2f", Double(a) / Double(x.inserted)) }
+                print("| \(x.inserted) | \(x.chunkBytes) | \(x.wireBytes) | \(f(x.wireBytes)) | \(x.rsyncBytes) | \(f(x.rsyncBytes)) | \(x.rsyncLiteral) |")
+            }
+        }
+    }
+
+    struct Fanout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One release to many sites at once (real stores, chunk files, CURVE) vs raw CURVE fan-out in the same run.")
+        @Option(help: "Release size in MiB.") var mib = 100
+        @Option(help: "Number of sites.") var sites = 100
+        @Option(help: "Working directory (sites write their chunks here).") var directory = FileManager.default.temporaryDirectory.path
+
+        func run() async throws {
+            let r = try FanoutBenchmark(mebibytes: mib, sites: sites, directory: directory).run {
+                FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8))
+            }
+            let total = Double(r.bytesPerSite * sites)
+            print("""
+                | what | seconds | MiB/s (all sites) |
+                | --- | ---: | ---: |
+                | hocvu: \(sites) sites fetch, verify, fsync and install \(mib) MiB | \(String(format: "%.1f", r.seconds)) | \(String(format: "%.0f", total / r.seconds / 1_048_576)) |
+                | raw CURVE: one ROUTER → \(sites) DEALERs, same bytes, 1 MiB messages | \(String(format: "%.1f", r.rawSeconds)) | \(String(format: "%.0f", total / r.rawSeconds / 1_048_576)) |
+
+                hocvu / raw throughput = \(String(format: "%.1f %%", r.rawSeconds / r.seconds * 100))
                 """)
         }
     }

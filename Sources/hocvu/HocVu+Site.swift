@@ -57,34 +57,3 @@ extension HocVu.Site {
         }
     }
 }
-
-extension HocVu {
-    /// Until signed releases exist (curriculum release issue), install a curriculum file directly.
-    struct Curriculum: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Curriculum tools (a stand-in until signed releases): print the sample, install a file.",
-            subcommands: [Sample.self, Install.self])
-
-        struct Sample: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Print the sample Vietnamese curriculum as JSON.")
-            func run() throws {
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try enc.encode(TestSupportBridge.sample), as: UTF8.self))
-            }
-        }
-
-        struct Install: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Install a curriculum JSON file into a node's database.")
-            @OptionGroup var store: StoreOptions
-            @Argument(help: "Curriculum JSON (see `hocvu curriculum sample`).") var file: String
-            func run() throws {
-                let (db, _) = try store.open()
-                let data = try Data(contentsOf: URL(fileURLWithPath: file))
-                let c = try JSONDecoder().decode(Store.Curriculum.self, from: data)
-                try db.installCurriculum(c)
-                print("installed curriculum version \(c.version): \(c.courses.count) courses")
-            }
-        }
-    }
-}

@@ -159,14 +159,4 @@ struct IngestBenchmark {
         try? FileManager.default.removeItem(atPath: dir)
         return report
     }
-
-    /// Bytes sent on the loopback interface so far (TCP/IP headers included: what a link carries).
-    private func loopbackBytes() throws -> Int {
-        let text = try String(contentsOfFile: "/proc/net/dev", encoding: .utf8)
-        for line in text.split(separator: "\n") where line.trimmingCharacters(in: .whitespaces).hasPrefix("lo:") {
-            let fields = line.split(separator: ":")[1].split(separator: " ")
-            return Int(fields[8]) ?? 0  // transmit bytes
-        }
-        return 0
-    }
 }
