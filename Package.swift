@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium", "Merge"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "Store", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
     ]
 )

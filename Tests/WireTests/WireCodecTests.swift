@@ -1,5 +1,6 @@
 import Foundation
 import Merge
+import Release
 import Sodium
 import Store
 import TestSupport
@@ -20,15 +21,36 @@ struct WireCodecTests {
         .batches([batch, batch]),
         .ack(.init(ackedMessageID: 77, have: VersionVector([origin: 1]), credit: 8, refused: ["bad signature"])),
         .refuse(code: .revoked, reason: "site revoked", retryAfterSeconds: 0),
+        .releaseOffer(SignedRelease(
+            manifestBytes: Data(#"{"version":2}"#.utf8),
+            signatures: [ReleaseSignature(key: key.publicKey.hexString, signature: key.sign(Data("m".utf8)).hexString)])),
+        .chunkRequest([Chunker.name(Data("a".utf8)), Chunker.name(Data("b".utf8))]),
+        .chunk(hash: Chunker.name(Data("a".utf8)), data: Data("a".utf8)),
+        .tryLater(seconds: 20, reason: "busy"),
+        .published(version: 2),
+        .refuse(code: .releaseRefused, reason: "expired", retryAfterSeconds: 0),
     ]
 
-    @Test("every message kind round-trips", arguments: 0..<5)
+    @Test("every message kind round-trips", arguments: 0..<11)
     func roundTrip(_ i: Int) throws {
         let frames = WireCodec.encode(Self.messages[i], id: 1_000 + UInt64(i))
         #expect(frames.count == 2)
         let (id, decoded) = try WireCodec.decode(frames)
         #expect(id == 1_000 + UInt64(i))
         #expect(decoded == Self.messages[i])
+    }
+
+    @Test("release messages: limits and field sizes are enforced")
+    func releaseLimits() {
+        let tooMany = WireCodec.encode(.chunkRequest((0...WireLimits.maxChunksPerRequest).map { _ in String(repeating: "ab", count: 32) }), id: 1)
+        #expect(throws: WireError.tooManyItems("chunk names", WireLimits.maxChunksPerRequest + 1)) { try WireCodec.decode(tooMany) }
+        // A chunk name must be 32 bytes; the encoder writes what it is given, the decoder refuses.
+        let shortName = WireCodec.encode(.chunk(hash: "abcd", data: Data("x".utf8)), id: 1)
+        #expect(throws: WireError.invalidField("Chunk.hash")) { try WireCodec.decode(shortName) }
+        let big = WireCodec.encode(.chunk(hash: String(repeating: "cd", count: 32), data: Data(count: Chunker.maximumSize + 1)), id: 1)
+        #expect(throws: WireError.invalidField("Chunk.data size")) { try WireCodec.decode(big) }
+        let badSig = WireCodec.encode(.releaseOffer(SignedRelease(manifestBytes: Data(), signatures: [ReleaseSignature(key: "00", signature: "00")])), id: 1)
+        #expect(throws: WireError.invalidField("ReleaseSignature.key")) { try WireCodec.decode(badSig) }
     }
 
     @Test("wrong frame counts are refused")
