@@ -56,3 +56,10 @@ extension NodeStore {
         }
     }
 }
+
+extension NodeStore {
+    /// The province of an official commune code (nil if the code is unknown).
+    public func provinceOf(commune: Int) throws -> Int? {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT province_code FROM commune WHERE code = ?", arguments: [commune]) }
+    }
+}

@@ -2,12 +2,14 @@ import ArgumentParser
 import Foundation
 import Logging
 import Node
+import Merge
+import Release
 import Store
 
 extension HocVu {
     struct Site: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self])
+            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self, Courses.self])
     }
 }
 
@@ -54,6 +56,34 @@ extension HocVu.Site {
             for e in errors { FileHandle.standardError.write(Data("\(file): \(e)\n".utf8)) }
             print("\(recorded) events recorded, \(errors.count) lines refused")
             if !errors.isEmpty { throw ExitCode(2) }
+        }
+    }
+}
+
+extension HocVu.Site {
+    struct Courses: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The installed release, the one being fetched, and the courses it offers a role in a commune.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Directory for release chunks.") var chunks = "/var/lib/hocvu/chunks"
+        @Option(help: "Learner role: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var role: String
+        @Option(help: "The learner's home commune code (for province targeting).") var commune: Int?
+
+        func run() throws {
+            guard let r = Role(rawValue: role) else {
+                throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let (db, _) = try store.open()
+            let library = ReleaseLibrary(store: db, chunks: try ChunkStore(directory: chunks))
+            guard let m = try library.installed() else {
+                print("No signed release installed yet.")
+                return
+            }
+            print("Installed release \(m.version) (expires \(Date(timeIntervalSince1970: Double(m.expires))))")
+            if let staged = try db.stagedRelease() { print("Fetching release \(staged.version)") }
+            for c in try library.courses(role: r, commune: commune) {
+                print("  \(c.id)  \(c.title)  (\(c.lessons.count) lessons, \(c.quizzes.count) quizzes)")
+            }
         }
     }
 }

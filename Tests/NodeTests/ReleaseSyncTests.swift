@@ -215,3 +215,40 @@ import Testing
         #expect(try ChunkStore(directory: chunkDir).all() == Set(try chunkSet(v2).keys))
     }
 }
+
+/// What learners see: only the installed release, filtered by role and province.
+@Suite struct ReleaseLibraryTests {
+    @Test func onlyTheInstalledReleaseAndOnlyTargetedCourses() throws {
+        let tmp = try TemporaryDirectory(prefix: "hocvu-lib")
+        defer { tmp.remove() }
+        let fx = try ReleaseFixture(root: tmp.path, mediaBytes: 512 << 10)
+        var c = SampleCurriculum.make()
+        for (i, course) in c.courses.enumerated() {
+            for (j, lesson) in course.lessons.enumerated() { c.courses[i].lessons[j].files = ["lessons/\(lesson.id).md"] }
+        }
+        c.courses[1].provinces = [4]  // attt-101 only for Cao Bằng
+        try fx.writeCurriculum(c)
+        let bundle = try fx.build(version: 2)
+        let release = try bundle.signed()
+        let manifest = try Manifest.decode(release.manifestBytes)
+
+        let store = try NodeStore(path: tmp.file("site.sqlite"), identity: .generate())
+        let chunks = try ChunkStore(directory: tmp.file("chunks"))
+        let library = ReleaseLibrary(store: store, chunks: chunks)
+        // Staged (being fetched) is not visible.
+        try store.stageRelease(version: 2, manifest: release.manifestBytes, signatures: release.signaturesJSON)
+        #expect(try library.installed() == nil)
+        #expect(try library.courses(role: .nationalAssemblyDeputy, commune: 70).isEmpty)
+
+        let source = try bundle.chunkStore()
+        for ref in manifest.chunks { try chunks.write(ref.hash, try source.read(ref.hash)) }
+        try store.installRelease(manifest.curriculum, manifest: release.manifestBytes, signatures: release.signaturesJSON)
+        #expect(try store.stagedRelease() == nil)
+        #expect(try library.courses(role: .nationalAssemblyDeputy, commune: 70).map(\.id) == ["ksn-101", "ai-qh"])  // Hà Nội
+        #expect(try library.courses(role: .civilServant, commune: 1273).map(\.id) == ["ksn-101", "attt-101"])  // Cao Bằng
+        let id = try store.register(1, commune: 1273)
+        #expect(try library.courses(forLearner: id).map(\.id) == ["ksn-101", "attt-101"])
+        #expect(try library.file("media/video.bin") == Data(contentsOf: URL(fileURLWithPath: "\(fx.source)/media/video.bin")))
+        #expect(try library.file("nope") == nil)
+    }
+}
