@@ -64,7 +64,11 @@ public final class ChunkStore: Sendable {
     }
 
     /// Every chunk held.
-    public func all() -> Set<String> {
+    public func all() -> Set<String> { Self.held(in: directory) }
+
+    /// The chunks under `directory`, read without opening a store (which would remove another
+    /// process's in-flight temporary files): for status and tests.
+    public static func held(in directory: String) -> Set<String> {
         var out = Set<String>()
         let fm = FileManager.default
         for sub in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where sub.count == 2 {
