@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // Thin system-library modules; no pkgConfig for libzmq (its .pc drags in krb5 flags).
@@ -42,6 +43,8 @@ let package = Package(
         // Signed curriculum releases: chunking, manifests, trust (k of n), the fetch state
         // machine (pure), and the chunk files (I/O, one file).
         .target(name: "Release", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),
+        // Daemon configuration files (TOML): parsing and checking with the offending key and line.
+        .target(name: "Config", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: settings),
         // The versioned wire schema (generated protobuf, committed) and its checked codec.
         .target(
             name: "Wire",
@@ -55,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "TestSupport", "CSQLite", log,
+                "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),
@@ -67,7 +70,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium", "Merge"]),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Store", "Merge", "Sodium", "TestSupport"]),
-        .testTarget(name: "hocvuTests", dependencies: ["hocvu"]),
+        .testTarget(name: "hocvuTests", dependencies: ["hocvu", "Config"]),
     ]
 )
 

@@ -70,6 +70,17 @@ public final class HubServer: Sendable {
     let configuration: Configuration
     let logger: Logger
     let stopping = Atomic<Bool>(false)
+    /// When the loop last went round (ms): it does at least once a second unless wedged (a stuck
+    /// commit, a hung disk), so the watchdog pings only while this is fresh.
+    let heartbeat = Atomic<Int64>(0)
+    let newTrust = Mutex<TrustPolicy?>(nil)
+
+    /// A new trust file (SIGHUP): admins' keys and thresholds for the next publish.
+    public func reload(trust: TrustPolicy) { newTrust.withLock { $0 = trust } }
+
+    /// True while the loop goes round; false once it stopped (asked to, or by an error).
+    public var isAlive: Bool { !state.withLock { $0.finished } && NodeStore.systemNow() - heartbeat.load(ordering: .relaxed) < 10_000 }
+    public var hasFinished: Bool { state.withLock { $0.finished } }
     let state = Mutex<(stats: Stats, endpoint: String?, finished: Bool)>((Stats(), nil, false))
 
     public init(store: NodeStore, configuration: Configuration, logger: Logger) {
@@ -126,15 +137,17 @@ public final class HubServer: Sendable {
         logger.info("Hub listening", metadata: ["endpoint": "\(endpoint)"])
         ready()
 
-        var releases = try configuration.releases.map { r in
-            try HubReleases(
-                trust: r.trust, chunks: ChunkStore(directory: r.chunkDirectory),
+        func openReleases(_ trust: TrustPolicy?) throws -> HubReleases? {
+            guard let r = configuration.releases else { return nil }
+            return try HubReleases(
+                trust: trust ?? r.trust, chunks: ChunkStore(directory: r.chunkDirectory),
                 limits: .init(
                     maxConcurrentTransfers: r.maxConcurrentTransfers, transferIdleMilliseconds: r.transferIdleMilliseconds,
                     retryAfterSeconds: r.retryAfterSeconds),
                 store: store, logger: logger)
         }
-        let adminKeys = configuration.releases?.trust.transportKeys ?? []
+        var releases = try openReleases(nil)
+        var adminKeys = configuration.releases?.trust.transportKeys ?? []
         count { $0.releaseVersion = releases?.currentVersion ?? 0 }
         var registry = Registry(try store.enrollments())
         var dataVersion = try store.dataVersion()
@@ -151,6 +164,12 @@ public final class HubServer: Sendable {
         }
 
         while !stopping.load(ordering: .relaxed) {
+            heartbeat.store(NodeStore.systemNow(), ordering: .relaxed)
+            if let trust = newTrust.withLock({ t in defer { t = nil }; return t }), configuration.releases != nil {
+                releases = try openReleases(trust)
+                adminKeys = trust.transportKeys
+                logger.notice("Trust file reloaded", metadata: ["threshold": "\(trust.threshold)", "admins": "\(trust.admins.count)"])
+            }
             let readable = try zmqPoll([router, zap.socket], timeoutMilliseconds: 100)
 
             // Enrollment changes made by `hocvu hub enroll/revoke` (another connection).

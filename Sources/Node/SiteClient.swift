@@ -61,6 +61,20 @@ public final class SiteClient: Sendable {
     let logger: Logger
     let wakePipe: WakePipe
     let stopping = Atomic<Bool>(false)
+    /// When the loop last went round (ms): it does at least once a second unless wedged (a stuck
+    /// commit, a hung disk), so the watchdog pings only while this is fresh.
+    let heartbeat = Atomic<Int64>(0)
+    let newTrust = Mutex<TrustPolicy?>(nil)
+
+    /// A new trust file (SIGHUP): the next offer, and a release being fetched, are judged by it.
+    public func reload(trust: TrustPolicy) {
+        newTrust.withLock { $0 = trust }
+        wakePipe.wake()
+    }
+
+    /// True while the loop goes round; false once it stopped (asked to, or by an error).
+    public var isAlive: Bool { !state.withLock { $0.finished } && NodeStore.systemNow() - heartbeat.load(ordering: .relaxed) < 10_000 }
+    public var hasFinished: Bool { state.withLock { $0.finished } }
     let state = Mutex<(status: Status, finished: Bool)>((Status(), false))
 
     public init(store: NodeStore, configuration: Configuration, logger: Logger) throws {
@@ -110,9 +124,14 @@ public final class SiteClient: Sendable {
         try dealer.connect(configuration.hubEndpoint)
 
         var session = SiteSession(origin: try store.currentOrigin())
-        var releases = try openReleases()
+        var releases = try openReleases(trust: configuration.trust)
         var lastTick: Int64 = 0
         while !stopping.load(ordering: .relaxed) {
+            heartbeat.store(NodeStore.systemNow(), ordering: .relaxed)
+            if let trust = newTrust.withLock({ t in defer { t = nil }; return t }) {
+                releases = try openReleases(trust: trust)
+                logger.notice("Trust file reloaded", metadata: ["threshold": "\(trust.threshold)", "admins": "\(trust.admins.count)"])
+            }
             let fetching = releases?.download.current != nil
             let readable = try zmqPoll([dealer, monitor], fds: [wakePipe.readFD], timeoutMilliseconds: fetching ? 100 : 1_000)
             let now = NodeStore.systemNow()
@@ -202,8 +221,8 @@ public final class SiteClient: Sendable {
         var since: Int64 = 0
     }
 
-    private func openReleases() throws -> SiteReleases? {
-        guard let trust = configuration.trust, let dir = configuration.chunkDirectory else { return nil }
+    private func openReleases(trust: TrustPolicy?) throws -> SiteReleases? {
+        guard let trust, let dir = configuration.chunkDirectory else { return nil }
         var r = SiteReleases(
             download: ReleaseDownload(trust: trust, installedVersion: try store.curriculumVersion() ?? 0, window: configuration.fetchWindow),
             chunks: try ChunkStore(directory: dir))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Config
 import Foundation
 import Logging
 import Node
@@ -31,27 +32,84 @@ extension HocVu {
 
 extension HocVu.Hub {
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Serve sites until SIGTERM or SIGINT.")
-        @OptionGroup var store: StoreOptions
-        @Option(help: "ZeroMQ endpoint to bind (CURVE; no plaintext listener exists).")
-        var bind = "tcp://0.0.0.0:7400"
+        static let configuration = CommandConfiguration(
+            abstract: "Serve sites until SIGTERM or SIGINT; SIGHUP reloads the trust file (enrollments reload by themselves).",
+            discussion: "Either --config FILE (config/hub.toml) or the options below.")
+        @Option(help: "Configuration file (TOML); see config/hub.toml.") var config: String?
+        @Option(help: "The node's SQLite database.") var db: String?
+        @Option(help: "Directory holding identity.key and transport.key.") var keys: String?
+        @Option(help: "ZeroMQ endpoint to bind (CURVE; no plaintext listener exists).") var bind: String?
         @Option(help: "Trust file pinning the admin keys; without it the hub takes no releases.") var trust: String?
-        @Option(help: "Directory for release chunks.") var chunks = "/var/lib/hocvu/chunks"
-        @Option(help: "Sites downloading a release at once; others are told when to come back.") var maxTransfers = 64
+        @Option(help: "Directory for release chunks.") var chunks: String?
+        @Option(help: "Sites downloading a release at once; others are told when to come back.") var maxTransfers: Int?
+        @Option(help: "Status file for `hocvu status`.") var status: String?
 
         func run() throws {
-            let logger = HocVu.makeLogger("hocvu.hub")
-            let (db, keys) = try store.open()
-            var config = HubServer.Configuration(bind: bind, transportKeys: keys.transport)
-            if let trust {
-                config.releases = .init(trust: try loadTrust(trust), chunkDirectory: chunks)
-                config.releases!.maxConcurrentTransfers = maxTransfers
+            var c = HubConfig()
+            if let config {
+                do {
+                    guard case .hub(let h) = try DaemonConfig.load(path: config) else {
+                        throw ValidationError("\(config): role is \"site\"; run it with `hocvu site run`")
+                    }
+                    c = h
+                } catch let e as ConfigError { throw ValidationError("\(e)") }
             }
-            let hub = HubServer(store: db, configuration: config, logger: logger)
+            c.database = db ?? c.database
+            c.keys = keys ?? c.keys
+            c.bind = bind ?? c.bind
+            c.trust = trust ?? c.trust
+            c.chunks = chunks ?? c.chunks
+            c.maxTransfers = maxTransfers ?? c.maxTransfers
+            c.status = status ?? (config == nil ? "\((c.database as NSString).deletingLastPathComponent)/status.json" : c.status)
+
+            let logger = HocVu.makeLogger("hocvu.hub", level: Logger.Level(rawValue: c.logLevel) ?? .info)
+            let (db, keys) = try openStore(db: c.database, keys: c.keys)
+            var settings = HubServer.Configuration(bind: c.bind, transportKeys: keys.transport)
+            if let trust = c.trust {
+                settings.releases = .init(trust: try loadTrust(trust), chunkDirectory: c.chunks)
+                settings.releases!.maxConcurrentTransfers = c.maxTransfers
+            }
+            let hub = HubServer(store: db, configuration: settings, logger: logger)
             let endpoint = try hub.start()
             logger.info("Hub ready", metadata: ["endpoint": "\(endpoint)", "hub.transport_key": "\(keys.transport.publicKey.hexString)"])
-            HocVu.waitForTermination()
-            hub.stop()
+            var rate = IngestRate()
+            let code = Daemon(
+                logger: logger, statusPath: c.status, alive: { hub.isAlive }, finished: { hub.hasFinished },
+                status: {
+                    let s = hub.stats
+                    let perSecond = rate.update(changes: s.changesMerged)
+                    let enrolled = (try? db.enrollments()) ?? []
+                    let now = NodeStore.systemNow()
+                    let stale = enrolled.filter { !$0.isRevoked && ($0.lastHeardAt.map { now - $0 > 86_400_000 } ?? true) }.count
+                    let json: [String: Any] = [
+                        "role": "hub", "sites_connected": s.connectedCommunes.count, "sites_enrolled": enrolled.filter { !$0.isRevoked }.count,
+                        "stale_sites": stale, "changes_merged": s.changesMerged, "ingest_changes_per_second": perSecond,
+                        "release": s.releaseVersion, "chunks_served": s.chunksServed, "transfers_deferred": s.transfersDeferred,
+                        "messages_dropped": s.dropped.values.reduce(0, +), "alerts": s.alerts.count,
+                    ]
+                    return ("\(s.connectedCommunes.count) sites connected, \(stale) stale, \(Int(perSecond)) changes/s", json)
+                },
+                reload: {
+                    guard let path = c.trust else { return }
+                    do { hub.reload(trust: try loadTrust(path)) } catch {
+                        logger.error("Trust file not reloaded; keeping the one in use", metadata: ["error": "\(error)"])
+                    }
+                },
+                stop: { hub.stop() }
+            ).run()
+            if code != 0 { throw ExitCode(code) }
+        }
+    }
+
+    /// Changes merged per second over the last minute, from the hub's counters.
+    struct IngestRate {
+        var samples: [(at: Date, changes: Int)] = []
+        mutating func update(changes: Int) -> Double {
+            let now = Date()
+            samples.append((now, changes))
+            samples.removeAll { now.timeIntervalSince($0.at) > 60 }
+            guard let first = samples.first, now.timeIntervalSince(first.at) > 0.5 else { return 0 }
+            return Double(changes - first.changes) / now.timeIntervalSince(first.at)
         }
     }
 

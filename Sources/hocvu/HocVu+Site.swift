@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
-import Logging
 import Node
+import Config
+import Logging
 import Merge
 import Release
 import Store
@@ -15,29 +16,90 @@ extension HocVu {
 
 extension HocVu.Site {
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Sync with the hub until SIGTERM or SIGINT.")
-        @OptionGroup var store: StoreOptions
-        @Option(help: "The hub's endpoint, e.g. tcp://hub.example:7400.") var hub: String
-        @Option(help: "The hub's transport public key (hex), pinned: no other server is trusted.") var hubKey: String
+        static let configuration = CommandConfiguration(
+            abstract: "Sync with the hub until SIGTERM or SIGINT; SIGHUP reloads the trust file.",
+            discussion: "Either --config FILE (config/site.toml) or the options below.")
+        @Option(help: "Configuration file (TOML); see config/site.toml.") var config: String?
+        @Option(help: "The node's SQLite database.") var db: String?
+        @Option(help: "Directory holding identity.key and transport.key.") var keys: String?
+        @Option(help: "The hub's endpoint, e.g. tcp://hub.example:7400.") var hub: String?
+        @Option(help: "The hub's transport public key (hex), pinned: no other server is trusted.") var hubKey: String?
         @Option(help: "Trust file pinning the admin keys; without it the site takes no releases.") var trust: String?
-        @Option(help: "Directory for release chunks.") var chunks = "/var/lib/hocvu/chunks"
+        @Option(help: "Directory for release chunks.") var chunks: String?
         @Option(help: "Cap on release download speed in bytes per second (default: none).") var fetchRate: Int?
+        @Option(help: "Status file for `hocvu status`.") var status: String?
+
+        func settings() throws -> SiteConfig {
+            var c = SiteConfig()
+            if let config {
+                do {
+                    guard case .site(let s) = try DaemonConfig.load(path: config) else {
+                        throw ValidationError("\(config): role is \"hub\"; run it with `hocvu hub run`")
+                    }
+                    c = s
+                } catch let e as ConfigError { throw ValidationError("\(e)") }
+            }
+            c.database = db ?? c.database
+            c.keys = keys ?? c.keys
+            c.hubEndpoint = hub ?? c.hubEndpoint
+            c.hubTransportKey = hubKey ?? c.hubTransportKey
+            c.trust = trust ?? c.trust
+            c.chunks = chunks ?? c.chunks
+            c.fetchRate = fetchRate ?? c.fetchRate
+            c.status = status ?? (config == nil ? "\((c.database as NSString).deletingLastPathComponent)/status.json" : c.status)
+            guard !c.hubEndpoint.isEmpty else { throw ValidationError("the hub endpoint is missing: --hub or [hub] endpoint") }
+            return c
+        }
 
         func run() throws {
-            let logger = HocVu.makeLogger("hocvu.site")
-            let (db, keys) = try store.open()
+            let c = try settings()
+            let logger = HocVu.makeLogger("hocvu.site", level: Logger.Level(rawValue: c.logLevel) ?? .info)
+            let (db, keys) = try openStore(db: c.database, keys: c.keys)
             var config = SiteClient.Configuration(
-                hubEndpoint: hub, hubTransportKey: try publicKey(hubKey, name: "--hub-key"), transportKeys: keys.transport)
-            if let trust {
+                hubEndpoint: c.hubEndpoint, hubTransportKey: try publicKey(c.hubTransportKey, name: "the hub key"), transportKeys: keys.transport)
+            if let trust = c.trust {
                 config.trust = try loadTrust(trust)
-                config.chunkDirectory = chunks
-                config.fetchBytesPerSecond = fetchRate
+                config.chunkDirectory = c.chunks
+                config.fetchBytesPerSecond = c.fetchRate
             }
             let client = try SiteClient(store: db, configuration: config, logger: logger)
             try client.start()
-            logger.info("Site syncing", metadata: ["hub": "\(hub)"])
-            HocVu.waitForTermination()
-            client.stop()
+            logger.info("Site syncing", metadata: ["hub": "\(c.hubEndpoint)"])
+            let code = Daemon(
+                logger: logger, statusPath: c.status, alive: { client.isAlive }, finished: { client.hasFinished },
+                status: { Self.status(client, db) },
+                reload: {
+                    guard let path = c.trust else { return }
+                    do { client.reload(trust: try loadTrust(path)) } catch {
+                        logger.error("Trust file not reloaded; keeping the one in use", metadata: ["error": "\(error)"])
+                    }
+                },
+                stop: { client.stop() }
+            ).run()
+            if code != 0 { throw ExitCode(code) }
+        }
+
+        static func status(_ client: SiteClient, _ db: NodeStore) -> (summary: String, json: [String: Any]) {
+            let s = client.status
+            let facts = try? db.facts(acknowledged: s.hubHas)
+            var json: [String: Any] = [
+                "role": "site", "connected": s.connected, "unacknowledged_messages": s.unacknowledgedMessages,
+                "uploads_sent": s.uploadsSent, "chunks_remaining": s.chunksRemaining, "chunks_fetched": s.chunksFetched,
+            ]
+            if let v = s.lastHeardFromHub { json["last_heard_from_hub"] = v }
+            if let v = s.clockOffsetMilliseconds { json["clock_offset_ms"] = v }
+            if let v = s.installedRelease ?? facts?.releaseVersion { json["installed_release"] = v }
+            if let v = s.fetchingRelease { json["fetching_release"] = v }
+            if let v = s.releaseRefusal { json["release_refusal"] = v }
+            if let v = s.refused { json["refused_by_hub"] = v }
+            if let f = facts {
+                json["unacknowledged_batches"] = f.unacknowledgedBatches
+                json["pending_changes"] = f.pendingChanges
+                json["quarantined_records"] = f.openQuarantine
+            }
+            let summary = (s.connected ? "connected" : "not connected") + ", \(facts?.unacknowledgedBatches ?? 0) batches unacknowledged"
+                + (s.fetchingRelease.map { ", fetching release \($0) (\(s.chunksRemaining) chunks left)" } ?? "")
+            return (summary, json)
         }
     }
 

@@ -15,7 +15,7 @@ struct HocVu: AsyncParsableCommand {
             replicates with the national hub. See README.md and docs/ for the whole picture.
             """,
         version: version,
-        subcommands: [Keygen.self, Hub.self, Site.self, Admin.self, Bench.self])
+        subcommands: [Keygen.self, Hub.self, Site.self, Admin.self, ConfigCommand.self, Status.self, Bench.self])
 }
 
 extension HocVu {

@@ -1,0 +1,213 @@
+public import Foundation
+import TOMLKit
+
+/// A configuration problem, named the way an operator fixes it: file, line, key, what is wrong.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    public var line: Int?
+    public var key: String?
+    public var problem: String
+    public init(file: String, line: Int? = nil, key: String? = nil, problem: String) {
+        self.file = file; self.line = line; self.key = key; self.problem = problem
+    }
+    public var description: String {
+        let place = line.map { "\(file):\($0)" } ?? file
+        return key.map { "\(place): \($0): \(problem)" } ?? "\(place): \(problem)"
+    }
+}
+
+/// The site daemon's settings (config/site.toml; docs/configuration.md).
+public struct SiteConfig: Equatable, Sendable {
+    public var database = "/var/lib/hocvu/hocvu.sqlite"
+    public var keys = "/etc/hocvu/keys"
+    public var hubEndpoint = ""
+    public var hubTransportKey = ""
+    public var trust: String?
+    public var chunks = "/var/lib/hocvu/chunks"
+    public var fetchRate: Int?
+    public var status = "/run/hocvu/status.json"
+    public var logLevel = "info"
+    public init() {}
+}
+
+/// The hub's settings (config/hub.toml).
+public struct HubConfig: Equatable, Sendable {
+    public var database = "/var/lib/hocvu/hocvu.sqlite"
+    public var keys = "/etc/hocvu/keys"
+    public var bind = "tcp://0.0.0.0:7400"
+    public var trust: String?
+    public var chunks = "/var/lib/hocvu/chunks"
+    public var maxTransfers = 64
+    public var status = "/run/hocvu/status.json"
+    public var logLevel = "info"
+    public init() {}
+}
+
+public enum DaemonConfig: Equatable, Sendable {
+    case site(SiteConfig)
+    case hub(HubConfig)
+
+    /// Reads and checks a file; the first problem found is thrown.
+    public static func load(path: String) throws(ConfigError) -> DaemonConfig {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, problem: "cannot read the file as UTF-8 text (does it exist, and may this user read it?)")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> DaemonConfig {
+        let root: TOMLTable
+        do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
+            throw ConfigError(file: file, line: e.source.begin.line, problem: "not valid TOML: \(e.description)")
+        } catch {
+            throw ConfigError(file: file, problem: "not valid TOML: \(error)")
+        }
+        var r = Reader(root: root, text: text, file: file)
+        let role = try r.string("", "role")
+        switch role {
+        case "site":
+            var c = SiteConfig()
+            try r.allow(["": ["role"], "node": ["database", "keys", "status"], "hub": ["endpoint", "transport_key"],
+                         "releases": ["trust", "chunks", "fetch_rate"], "log": ["level"]])
+            c.database = try r.path("node", "database") ?? c.database
+            c.keys = try r.path("node", "keys") ?? c.keys
+            c.status = try r.path("node", "status") ?? c.status
+            guard let endpoint = try r.optionalString("hub", "endpoint") else { throw r.missing("hub", "endpoint", "e.g. \"tcp://hub.example.vn:7400\"") }
+            guard endpoint.hasPrefix("tcp://"), endpoint.dropFirst(6).contains(":") else {
+                throw r.fail("hub", "endpoint", "must look like tcp://HOST:PORT")
+            }
+            c.hubEndpoint = endpoint
+            guard let key = try r.optionalString("hub", "transport_key") else { throw r.missing("hub", "transport_key", "the hub's transport public key, 64 hex characters") }
+            guard key.count == 64, key.allSatisfy(\.isHexDigit) else { throw r.fail("hub", "transport_key", "must be 64 hex characters (as `hocvu keygen` prints)") }
+            c.hubTransportKey = key
+            c.trust = try r.path("releases", "trust")
+            c.chunks = try r.path("releases", "chunks") ?? c.chunks
+            if let rate = try r.int("releases", "fetch_rate", 0...Int(Int32.max)) { c.fetchRate = rate == 0 ? nil : rate }
+            c.logLevel = try r.logLevel() ?? c.logLevel
+            return .site(c)
+        case "hub":
+            var c = HubConfig()
+            try r.allow(["": ["role"], "node": ["database", "keys", "status"], "listen": ["endpoint"],
+                         "releases": ["trust", "chunks", "max_transfers"], "log": ["level"]])
+            c.database = try r.path("node", "database") ?? c.database
+            c.keys = try r.path("node", "keys") ?? c.keys
+            c.status = try r.path("node", "status") ?? c.status
+            if let bind = try r.optionalString("listen", "endpoint") {
+                guard bind.hasPrefix("tcp://"), bind.dropFirst(6).contains(":") else {
+                    throw r.fail("listen", "endpoint", "must look like tcp://ADDRESS:PORT (CURVE only; there is no plaintext listener)")
+                }
+                c.bind = bind
+            }
+            c.trust = try r.path("releases", "trust")
+            c.chunks = try r.path("releases", "chunks") ?? c.chunks
+            c.maxTransfers = try r.int("releases", "max_transfers", 1...10_000) ?? c.maxTransfers
+            c.logLevel = try r.logLevel() ?? c.logLevel
+            return .hub(c)
+        default:
+            throw r.fail("", "role", "must be \"site\" or \"hub\"")
+        }
+    }
+}
+
+/// Typed access to the TOML table that knows where each key is written, for error messages.
+struct Reader {
+    let root: TOMLTable
+    let lines: [Substring]
+    let file: String
+
+    init(root: TOMLTable, text: String, file: String) {
+        self.root = root
+        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        self.file = file
+    }
+
+    func name(_ section: String, _ key: String) -> String { section.isEmpty ? key : "[\(section)] \(key)" }
+
+    /// The 1-based line where `key` is set in `section` (or the section header; nil if absent).
+    func line(_ section: String, _ key: String?) -> Int? {
+        var current = ""
+        var header: Int?
+        for (i, raw) in lines.enumerated() {
+            let l = raw.trimmingCharacters(in: .whitespaces)
+            if l.hasPrefix("["), let end = l.firstIndex(of: "]") {
+                current = String(l[l.index(after: l.startIndex)..<end]).trimmingCharacters(in: .whitespaces)
+                if current == section { header = i + 1 }
+                continue
+            }
+            guard current == section, let key else { continue }
+            if let eq = l.firstIndex(of: "="), l[..<eq].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) == key {
+                return i + 1
+            }
+        }
+        return header
+    }
+
+    func fail(_ section: String, _ key: String, _ problem: String) -> ConfigError {
+        ConfigError(file: file, line: line(section, key), key: name(section, key), problem: problem)
+    }
+
+    func missing(_ section: String, _ key: String, _ hint: String) -> ConfigError {
+        ConfigError(file: file, line: line(section, nil), key: name(section, key), problem: "is required (\(hint))")
+    }
+
+    func table(_ section: String) throws(ConfigError) -> TOMLTable? {
+        if section.isEmpty { return root }
+        guard let v = root[section] else { return nil }
+        guard let t = v.table else {
+            throw ConfigError(file: file, line: line("", section), key: section, problem: "must be a table ([\(section)])")
+        }
+        return t
+    }
+
+    func value(_ section: String, _ key: String) throws(ConfigError) -> (any TOMLValueConvertible)? {
+        try table(section)?[key]
+    }
+
+    func optionalString(_ section: String, _ key: String) throws(ConfigError) -> String? {
+        guard let v = try value(section, key) else { return nil }
+        guard let s = v.string else { throw fail(section, key, "must be a string in quotes, not \(v.type)") }
+        guard !s.isEmpty else { throw fail(section, key, "must not be empty") }
+        return s
+    }
+
+    func string(_ section: String, _ key: String) throws(ConfigError) -> String {
+        guard let s = try optionalString(section, key) else { throw missing(section, key, "\"site\" or \"hub\"") }
+        return s
+    }
+
+    func path(_ section: String, _ key: String) throws(ConfigError) -> String? {
+        guard let s = try optionalString(section, key) else { return nil }
+        guard s.hasPrefix("/") else { throw fail(section, key, "must be an absolute path (a service's working directory is not yours)") }
+        return s
+    }
+
+    func int(_ section: String, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        guard let v = try value(section, key) else { return nil }
+        guard let n = v.int else { throw fail(section, key, "must be a whole number, not \(v.type)") }
+        guard range.contains(n) else { throw fail(section, key, "must be between \(range.lowerBound) and \(range.upperBound), not \(n)") }
+        return n
+    }
+
+    func logLevel() throws(ConfigError) -> String? {
+        guard let l = try optionalString("log", "level") else { return nil }
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(l) else { throw fail("log", "level", "must be one of \(levels.joined(separator: ", "))") }
+        return l
+    }
+
+    /// Unknown sections and keys are errors: a typo must not silently fall back to a default.
+    func allow(_ known: [String: Set<String>]) throws(ConfigError) {
+        for key in root.keys {
+            if let sub = root[key]?.table {
+                guard let allowed = known[key] else {
+                    throw ConfigError(file: file, line: line(key, nil), key: "[\(key)]", problem: "unknown section (known: \(known.keys.filter { !$0.isEmpty }.sorted().joined(separator: ", ")))")
+                }
+                for k in sub.keys where !allowed.contains(k) {
+                    throw fail(key, k, "unknown key (known in [\(key)]: \(allowed.sorted().joined(separator: ", ")))")
+                }
+            } else if !(known[""] ?? []).contains(key) {
+                throw fail("", key, "unknown key")
+            }
+        }
+    }
+}

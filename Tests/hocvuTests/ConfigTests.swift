@@ -1,0 +1,41 @@
+import Config
+import Foundation
+import Testing
+
+@Suite struct ConfigTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func shippedExamplesAreValid() throws {
+        guard case .site(let site) = try DaemonConfig.load(path: Self.root.appendingPathComponent("config/site.toml").path) else {
+            Issue.record("site.toml is not a site configuration"); return
+        }
+        #expect(site.hubEndpoint == "tcp://hub.hocvu.example.vn:7400" && site.trust == "/etc/hocvu/trust.json" && site.fetchRate == nil)
+        guard case .hub(let hub) = try DaemonConfig.load(path: Self.root.appendingPathComponent("config/hub.toml").path) else {
+            Issue.record("hub.toml is not a hub configuration"); return
+        }
+        #expect(hub.bind == "tcp://0.0.0.0:7400" && hub.maxTransfers == 64)
+    }
+
+    func error(_ text: String) -> ConfigError? {
+        do { _ = try DaemonConfig.parse(text, file: "x.toml"); return nil } catch { return error }
+    }
+
+    let key = String(repeating: "ab", count: 32)
+
+    @Test func errorsNameTheKeyAndLine() {
+        let base = "role = \"site\"\n[hub]\nendpoint = \"tcp://h:7400\"\n"
+        #expect(error(base + "transport_key = \"12\"\n") == ConfigError(
+            file: "x.toml", line: 4, key: "[hub] transport_key", problem: "must be 64 hex characters (as `hocvu keygen` prints)"))
+        #expect(error(base + "transport_key = \"\(key)\"\ntypo = 1\n")?.description.hasPrefix("x.toml:5: [hub] typo: unknown key") == true)
+        #expect(error(base + "transport_key = \"\(key)\"\n[releases]\nfetch_rate = \"fast\"\n")?.description
+            == "x.toml:6: [releases] fetch_rate: must be a whole number, not string")
+        #expect(error(base + "transport_key = \"\(key)\"\n[node]\ndatabase = \"relative.sqlite\"\n")?.line == 6)
+        #expect(error("role = \"site\"\n[hub]\ntransport_key = \"\(key)\"\n")?.description.contains("[hub] endpoint: is required") == true)
+        #expect(error("role = \"relay\"\n")?.description == "x.toml:1: role: must be \"site\" or \"hub\"")
+        #expect(error("role = \"hub\"\n[listen]\nendpoint = \"0.0.0.0:7400\"\n")?.line == 3)
+        #expect(error("role = \"hub\"\n[releases]\nmax_transfers = 0\n")?.problem == "must be between 1 and 10000, not 0")
+        #expect(error("role = \"hub\"\n[metrics]\n")?.key == "[metrics]")
+        #expect(error("role = \"hub\"\n[log\n")?.line == 2)
+        #expect(error("role = \"hub\"\n[log]\nlevel = \"loud\"\n")?.line == 3)
+    }
+}
