@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+@testable import hocvu
+
+/// The real `hocvu hub run` process, supervised the way systemd does it: a notify socket,
+/// a watchdog interval, SIGHUP and SIGTERM.
+@Suite(.serialized) struct DaemonTests {
+    /// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`.
+    final class NotifySocket {
+        let path: String
+        let fd: Int32
+        init(path: String) {
+            self.path = path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        deinit { close(fd); unlink(path) }
+
+        /// Messages received within `seconds`.
+        func messages(for seconds: Double) -> [String] {
+            var out = [String]()
+            let end = Date().addingTimeInterval(seconds)
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            while Date() < end {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 { out.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+            }
+            return out
+        }
+    }
+
+    func hocvu(_ args: [String], env: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        return p
+    }
+
+    @Test func notifyWatchdogStatusAndPromptStop() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-daemon-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let keygen = try hocvu(["keygen", "--dir", "\(dir)/keys"])
+        keygen.waitUntilExit()
+        let notify = NotifySocket(path: "\(dir)/notify")
+        let hub = try hocvu(
+            ["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/keys", "--bind", "tcp://127.0.0.1:*", "--status", "\(dir)/status.json"],
+            env: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+        let seen = notify.messages(for: 3)
+        #expect(seen.contains { $0.hasPrefix("READY=1") })
+        #expect(seen.filter { $0 == "WATCHDOG=1" }.count >= 3, "watchdog pings every 0.5 s while the loop is alive")
+        #expect(seen.contains { $0.hasPrefix("STATUS=0 sites connected") })
+
+        let status = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/status.json"))) as? [String: Any]
+        #expect(status?["role"] as? String == "hub")
+        #expect(status?["sites_connected"] as? Int == 0)
+
+        kill(hub.processIdentifier, SIGHUP)  // nothing to reload without a trust file; must keep running
+        usleep(300_000)
+        #expect(hub.isRunning)
+        let t0 = Date()
+        kill(hub.processIdentifier, SIGTERM)
+        hub.waitUntilExit()
+        #expect(Date().timeIntervalSince(t0) < 5)
+        #expect(hub.terminationStatus == 0)
+        let after = notify.messages(for: 0.3)
+        #expect(after.contains { $0.hasPrefix("RELOADING=1") })
+        #expect(after.contains("STOPPING=1"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/status.json"), "a stopped daemon leaves no stale status")
+    }
+
+    @Test func notifierIsSilentOutsideSystemd() {
+        let n = SystemdNotifier(environment: [:])
+        #expect(n.notify("READY=1") == false)
+        #expect(n.watchdogInterval == nil)
+        #expect(SystemdNotifier(environment: ["WATCHDOG_USEC": "20000000"]).watchdogInterval == 10)
+        #expect(SystemdNotifier(environment: ["WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "1"]).watchdogInterval == nil)
+    }
+}
