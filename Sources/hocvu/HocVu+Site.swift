@@ -10,7 +10,7 @@ import Store
 extension HocVu {
     struct Site: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self, Courses.self])
+            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self, Courses.self, Restored.self])
     }
 }
 
@@ -146,6 +146,20 @@ extension HocVu.Site {
             for c in try library.courses(role: r, commune: commune) {
                 print("  \(c.id)  \(c.title)  (\(c.lessons.count) lessons, \(c.quizzes.count) quizzes)")
             }
+        }
+    }
+}
+
+extension HocVu.Site {
+    struct Restored: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "After restoring the database from a backup: start a new epoch so new changes never reuse sequence numbers.")
+        @OptionGroup var store: StoreOptions
+
+        func run() throws {
+            let (db, _) = try store.open()
+            try db.rotateEpoch()
+            print("new epoch \(try db.currentOrigin()); start the site as usual")
         }
     }
 }
