@@ -13,6 +13,7 @@ if [ ! -x "$bin" ]; then
   swift build -c release --product hocvu --static-swift-stdlib
 fi
 install -m 0755 "$bin" /usr/bin/hocvu
+install -d -m 0750 /var/lib/hocvu
 getent passwd hocvu > /dev/null || adduser --system --group --home /var/lib/hocvu --no-create-home --shell /usr/sbin/nologin hocvu
 install -d -o root -g hocvu -m 0750 /etc/hocvu
 install -d -o hocvu -g hocvu -m 0750 /var/lib/hocvu
