@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Thin system-library modules; no pkgConfig for libzmq (its .pc drags in krb5 flags).
@@ -60,6 +62,8 @@ let package = Package(
             dependencies: [
                 "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: settings),
         // Shared by tests and benchmarks: seeded generators, sample curriculum, temporary files.

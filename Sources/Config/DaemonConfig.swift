@@ -27,6 +27,8 @@ public struct SiteConfig: Equatable, Sendable {
     public var fetchRate: Int?
     public var status = "/run/hocvu/status.json"
     public var logLevel = "info"
+    /// Prometheus scrape endpoint, loopback only; nil = off.
+    public var metrics: String? = "127.0.0.1:9464"
     public init() {}
 }
 
@@ -40,6 +42,7 @@ public struct HubConfig: Equatable, Sendable {
     public var maxTransfers = 64
     public var status = "/run/hocvu/status.json"
     public var logLevel = "info"
+    public var metrics: String? = "127.0.0.1:9465"
     public init() {}
 }
 
@@ -68,7 +71,7 @@ public enum DaemonConfig: Equatable, Sendable {
         case "site":
             var c = SiteConfig()
             try r.allow(["": ["role"], "node": ["database", "keys", "status"], "hub": ["endpoint", "transport_key"],
-                         "releases": ["trust", "chunks", "fetch_rate"], "log": ["level"]])
+                         "releases": ["trust", "chunks", "fetch_rate"], "log": ["level"], "metrics": ["listen"]])
             c.database = try r.path("node", "database") ?? c.database
             c.keys = try r.path("node", "keys") ?? c.keys
             c.status = try r.path("node", "status") ?? c.status
@@ -84,11 +87,12 @@ public enum DaemonConfig: Equatable, Sendable {
             c.chunks = try r.path("releases", "chunks") ?? c.chunks
             if let rate = try r.int("releases", "fetch_rate", 0...Int(Int32.max)) { c.fetchRate = rate == 0 ? nil : rate }
             c.logLevel = try r.logLevel() ?? c.logLevel
+            c.metrics = try r.metrics(default: c.metrics)
             return .site(c)
         case "hub":
             var c = HubConfig()
             try r.allow(["": ["role"], "node": ["database", "keys", "status"], "listen": ["endpoint"],
-                         "releases": ["trust", "chunks", "max_transfers"], "log": ["level"]])
+                         "releases": ["trust", "chunks", "max_transfers"], "log": ["level"], "metrics": ["listen"]])
             c.database = try r.path("node", "database") ?? c.database
             c.keys = try r.path("node", "keys") ?? c.keys
             c.status = try r.path("node", "status") ?? c.status
@@ -102,6 +106,7 @@ public enum DaemonConfig: Equatable, Sendable {
             c.chunks = try r.path("releases", "chunks") ?? c.chunks
             c.maxTransfers = try r.int("releases", "max_transfers", 1...10_000) ?? c.maxTransfers
             c.logLevel = try r.logLevel() ?? c.logLevel
+            c.metrics = try r.metrics(default: c.metrics)
             return .hub(c)
         default:
             throw r.fail("", "role", "must be \"site\" or \"hub\"")
@@ -193,6 +198,17 @@ struct Reader {
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(l) else { throw fail("log", "level", "must be one of \(levels.joined(separator: ", "))") }
         return l
+    }
+
+    /// `[metrics] listen`: "127.0.0.1:PORT" (loopback only) or "off".
+    func metrics(default d: String?) throws(ConfigError) -> String? {
+        guard let v = try optionalString("metrics", "listen") else { return d }
+        if v == "off" { return nil }
+        let parts = v.split(separator: ":")
+        guard parts.count == 2, parts[0] == "127.0.0.1", let port = Int(parts[1]), (1...65_535).contains(port) else {
+            throw fail("metrics", "listen", "must be \"127.0.0.1:PORT\" (metrics stay on the host) or \"off\"")
+        }
+        return v
     }
 
     /// Unknown sections and keys are errors: a typo must not silently fall back to a default.

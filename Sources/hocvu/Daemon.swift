@@ -49,6 +49,7 @@ struct Daemon {
     let status: () -> (summary: String, json: [String: Any])
     let reload: () -> Void
     let stop: () -> Void
+    var metrics: DaemonMetrics? = nil
 
     func run() -> Int32 {
         let notifier = SystemdNotifier()
@@ -95,6 +96,7 @@ struct Daemon {
                 let s = status()
                 notifier.notify("STATUS=\(s.summary)")
                 writeStatus(s.json)
+                metrics?.update(from: s.json)
             }
             usleep(100_000)
         }
@@ -114,5 +116,15 @@ struct Daemon {
 
     private func removeStatus() {
         if let statusPath { try? FileManager.default.removeItem(atPath: statusPath) }
+    }
+}
+
+extension Daemon {
+    /// Starts the loopback metrics endpoint if configured.
+    static func startMetrics(_ address: String?, role: String, logger: Logger) throws -> DaemonMetrics? {
+        guard let address else { return nil }
+        let m = DaemonMetrics(role: role)
+        _ = try MetricsListener.start(address: address, metrics: m, logger: logger)
+        return m
     }
 }

@@ -43,6 +43,7 @@ extension HocVu.Hub {
         @Option(help: "Directory for release chunks.") var chunks: String?
         @Option(help: "Sites downloading a release at once; others are told when to come back.") var maxTransfers: Int?
         @Option(help: "Status file for `hocvu status`.") var status: String?
+        @Option(help: "Prometheus endpoint, 127.0.0.1:PORT (loopback only), or off.") var metrics: String?
 
         func run() throws {
             var c = HubConfig()
@@ -60,6 +61,7 @@ extension HocVu.Hub {
             c.trust = trust ?? c.trust
             c.chunks = chunks ?? c.chunks
             c.maxTransfers = maxTransfers ?? c.maxTransfers
+            if let metrics { c.metrics = metrics == "off" ? nil : metrics } else if config == nil { c.metrics = nil }
             c.status = status ?? (config == nil ? "\((c.database as NSString).deletingLastPathComponent)/status.json" : c.status)
 
             let logger = HocVu.makeLogger("hocvu.hub", level: Logger.Level(rawValue: c.logLevel) ?? .info)
@@ -73,7 +75,8 @@ extension HocVu.Hub {
             let endpoint = try hub.start()
             logger.info("Hub ready", metadata: ["endpoint": "\(endpoint)", "hub.transport_key": "\(keys.transport.publicKey.hexString)"])
             var rate = IngestRate()
-            let code = Daemon(
+            let exporter = try Daemon.startMetrics(c.metrics, role: "hub", logger: logger)
+            var daemon = Daemon(
                 logger: logger, statusPath: c.status, alive: { hub.isAlive }, finished: { hub.hasFinished },
                 status: {
                     let s = hub.stats
@@ -95,8 +98,9 @@ extension HocVu.Hub {
                         logger.error("Trust file not reloaded; keeping the one in use", metadata: ["error": "\(error)"])
                     }
                 },
-                stop: { hub.stop() }
-            ).run()
+                stop: { hub.stop() })
+            daemon.metrics = exporter
+            let code = daemon.run()
             if code != 0 { throw ExitCode(code) }
         }
     }

@@ -28,6 +28,7 @@ extension HocVu.Site {
         @Option(help: "Directory for release chunks.") var chunks: String?
         @Option(help: "Cap on release download speed in bytes per second (default: none).") var fetchRate: Int?
         @Option(help: "Status file for `hocvu status`.") var status: String?
+        @Option(help: "Prometheus endpoint, 127.0.0.1:PORT (loopback only), or off.") var metrics: String?
 
         func settings() throws -> SiteConfig {
             var c = SiteConfig()
@@ -47,6 +48,7 @@ extension HocVu.Site {
             c.chunks = chunks ?? c.chunks
             c.fetchRate = fetchRate ?? c.fetchRate
             c.status = status ?? (config == nil ? "\((c.database as NSString).deletingLastPathComponent)/status.json" : c.status)
+            if let metrics { c.metrics = metrics == "off" ? nil : metrics } else if config == nil { c.metrics = nil }
             guard !c.hubEndpoint.isEmpty else { throw ValidationError("the hub endpoint is missing: --hub or [hub] endpoint") }
             return c
         }
@@ -65,7 +67,8 @@ extension HocVu.Site {
             let client = try SiteClient(store: db, configuration: config, logger: logger)
             try client.start()
             logger.info("Site syncing", metadata: ["hub": "\(c.hubEndpoint)"])
-            let code = Daemon(
+            let exporter = try Daemon.startMetrics(c.metrics, role: "site", logger: logger)
+            var daemon = Daemon(
                 logger: logger, statusPath: c.status, alive: { client.isAlive }, finished: { client.hasFinished },
                 status: { Self.status(client, db) },
                 reload: {
@@ -74,8 +77,9 @@ extension HocVu.Site {
                         logger.error("Trust file not reloaded; keeping the one in use", metadata: ["error": "\(error)"])
                     }
                 },
-                stop: { client.stop() }
-            ).run()
+                stop: { client.stop() })
+            daemon.metrics = exporter
+            let code = daemon.run()
             if code != 0 { throw ExitCode(code) }
         }
 

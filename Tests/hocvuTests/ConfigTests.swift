@@ -34,7 +34,8 @@ import Testing
         #expect(error("role = \"relay\"\n")?.description == "x.toml:1: role: must be \"site\" or \"hub\"")
         #expect(error("role = \"hub\"\n[listen]\nendpoint = \"0.0.0.0:7400\"\n")?.line == 3)
         #expect(error("role = \"hub\"\n[releases]\nmax_transfers = 0\n")?.problem == "must be between 1 and 10000, not 0")
-        #expect(error("role = \"hub\"\n[metrics]\n")?.key == "[metrics]")
+        #expect(error("role = \"hub\"\n[prometheus]\n")?.key == "[prometheus]")
+        #expect(error("role = \"hub\"\n[metrics]\nlisten = \"0.0.0.0:9465\"\n")?.line == 3)
         #expect(error("role = \"hub\"\n[log\n")?.line == 2)
         #expect(error("role = \"hub\"\n[log]\nlevel = \"loud\"\n")?.line == 3)
     }

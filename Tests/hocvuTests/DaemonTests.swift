@@ -52,11 +52,13 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-daemon-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        let metricsPort = Int.random(in: 20_000...40_000)
         let keygen = try hocvu(["keygen", "--dir", "\(dir)/keys"])
         keygen.waitUntilExit()
         let notify = NotifySocket(path: "\(dir)/notify")
         let hub = try hocvu(
-            ["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/keys", "--bind", "tcp://127.0.0.1:*", "--status", "\(dir)/status.json"],
+            ["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/keys", "--bind", "tcp://127.0.0.1:*", "--status", "\(dir)/status.json",
+             "--metrics", "127.0.0.1:\(metricsPort)"],
             env: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
         let seen = notify.messages(for: 3)
         #expect(seen.contains { $0.hasPrefix("READY=1") })
@@ -66,6 +68,12 @@ import Testing
         let status = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/status.json"))) as? [String: Any]
         #expect(status?["role"] as? String == "hub")
         #expect(status?["sites_connected"] as? Int == 0)
+
+        let scrape = httpGet(port: metricsPort, path: "/metrics")
+        #expect(scrape.hasPrefix("HTTP/1.1 200"))
+        #expect(scrape.contains("hocvu_hub_sites_connected 0"))
+        #expect(scrape.contains("# TYPE hocvu_hub_changes_merged_total counter"))
+        #expect(httpGet(port: metricsPort, path: "/").hasPrefix("HTTP/1.1 404"))
 
         kill(hub.processIdentifier, SIGHUP)  // nothing to reload without a trust file; must keep running
         usleep(300_000)
@@ -79,6 +87,29 @@ import Testing
         #expect(after.contains { $0.hasPrefix("RELOADING=1") })
         #expect(after.contains("STOPPING=1"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/status.json"), "a stopped daemon leaves no stale status")
+    }
+
+    func httpGet(port: Int, path: String) -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { return "connect failed" }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+        _ = send(fd, request, request.count, 0)
+        var out = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 8_192)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     @Test func notifierIsSilentOutsideSystemd() {
