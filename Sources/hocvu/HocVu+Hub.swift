@@ -47,14 +47,7 @@ extension HocVu.Hub {
 
         func run() throws {
             var c = HubConfig()
-            if let config {
-                do {
-                    guard case .hub(let h) = try DaemonConfig.load(path: config) else {
-                        throw ValidationError("\(config): role is \"site\"; run it with `hocvu site run`")
-                    }
-                    c = h
-                } catch let e as ConfigError { throw ValidationError("\(e)") }
-            }
+            if let config, case .hub(let h) = try readConfig(config, as: "hub") { c = h }
             c.database = db ?? c.database
             c.keys = keys ?? c.keys
             c.bind = bind ?? c.bind

@@ -84,3 +84,14 @@ extension HocVu {
         }
     }
 }
+
+/// Reads a daemon configuration for `role`, turning its problems into the CLI's error message.
+func readConfig(_ path: String, as role: String) throws -> DaemonConfig {
+    let config: DaemonConfig
+    do { config = try DaemonConfig.load(path: path) } catch { throw ValidationError("\(error)") }
+    switch (config, role) {
+    case (.site, "site"), (.hub, "hub"): return config
+    case (.site, _): throw ValidationError("\(path): role is \"site\"; run it with `hocvu site run`")
+    default: throw ValidationError("\(path): role is \"hub\"; run it with `hocvu hub run`")
+    }
+}

@@ -32,14 +32,7 @@ extension HocVu.Site {
 
         func settings() throws -> SiteConfig {
             var c = SiteConfig()
-            if let config {
-                do {
-                    guard case .site(let s) = try DaemonConfig.load(path: config) else {
-                        throw ValidationError("\(config): role is \"hub\"; run it with `hocvu hub run`")
-                    }
-                    c = s
-                } catch let e as ConfigError { throw ValidationError("\(e)") }
-            }
+            if let config, case .site(let s) = try readConfig(config, as: "site") { c = s }
             c.database = db ?? c.database
             c.keys = keys ?? c.keys
             c.hubEndpoint = hub ?? c.hubEndpoint
