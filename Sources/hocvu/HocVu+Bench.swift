@@ -5,7 +5,7 @@ extension HocVu {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure hocvu against raw baselines in the same run (see BENCHMARKS.md).",
-            subcommands: [Merge.self, Ingest.self, ReleaseEdit.self, Fanout.self])
+            subcommands: [Merge.self, Ingest.self, Fleet.self, ReleaseEdit.self, Fanout.self])
     }
 }
 
@@ -131,6 +131,31 @@ extension HocVu.Bench {
                 | raw CURVE: one ROUTER → \(sites) DEALERs, same bytes, 1 MiB messages | \(String(format: "%.1f", r.rawSeconds)) | \(String(format: "%.0f", total / r.rawSeconds / 1_048_576)) |
 
                 hocvu / raw throughput = \(String(format: "%.1f %%", r.rawSeconds / r.seconds * 100))
+                """)
+        }
+    }
+}
+
+extension HocVu.Bench {
+    struct Fleet: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every commune as a lightweight simulated site (own keys and socket) uploading to a real hub process at once.")
+        @Option(help: "Sites (real commune codes, up to 3,321).") var sites = 3_321
+        @Option(help: "Results each site uploads.") var results = 100
+        @Option(help: "Simulator threads.") var threads = 8
+        @Option(help: "Working directory.") var directory = FileManager.default.temporaryDirectory.path
+
+        func run() async throws {
+            let r = try FleetBenchmark(sites: sites, results: results, threads: threads, directory: directory).run {
+                FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8))
+            }
+            print("""
+                | what | value | target |
+                | --- | ---: | ---: |
+                | sites that uploaded and got their ACK | \(r.sites) of \(sites) | all |
+                | results at the hub (attempts) | \(r.attemptsAtHub) | \(sites * results) |
+                | round: connect + HELLO/WELCOME + upload + ACK, all sites, seconds | \(String(format: "%.1f", r.seconds)) | ≤ 60 |
+                | hub process peak RSS (VmHWM), MiB | \(r.hubPeakRSSKiB / 1_024) | ≤ 1,024 |
                 """)
         }
     }

@@ -1,0 +1,170 @@
+import Foundation
+import Merge
+import Sodium
+import Store
+import TestSupport
+import Transport
+import Wire
+
+/// The fleet: every commune (3,321 real codes) as a lightweight simulated site — its own Ed25519
+/// identity, CURVE key, DEALER socket and signed batch of results — connecting at once to a real
+/// `hocvu hub run` process. Measures the time until every site holds an ACK for its results, and
+/// the hub process's peak RSS.
+struct FleetBenchmark {
+    let sites: Int
+    let results: Int
+    let threads: Int
+    let directory: String
+
+    struct Report {
+        var sites = 0
+        var results = 0
+        var seconds = 0.0
+        var hubPeakRSSKiB = 0
+        var attemptsAtHub = 0
+        var connectSeconds = 0.0
+    }
+
+    struct SimSite {
+        let commune: Int
+        let identity: SigningKeyPair
+        let transport: BoxKeyPair
+        let batch: Batch
+    }
+
+    func run(log: (String) -> Void) throws -> Report {
+        let dir = "\(directory)/hocvu-bench-fleet"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let communes = Array(try AdminUnits.bundled().provinces.flatMap(\.communes).map(\.code).prefix(sites))
+
+        log("preparing \(communes.count) sites: keys, enrollment, \(results) signed results each…")
+        let hubKeys = try KeyFiles.generate(into: "\(dir)/hub-keys", force: true)
+        let hubStore = try NodeStore(path: "\(dir)/hub.sqlite", identity: hubKeys.identity)
+        let curriculum = SampleCurriculum.make()
+        try hubStore.installCurriculum(curriculum)
+        let quiz = curriculum.courses[0].quizzes[0]
+        var rng = SeededGenerator(seed: 3_321)
+        let now = NodeStore.systemNow()
+        var fleet = [SimSite]()
+        for (i, commune) in communes.enumerated() {
+            let identity = SigningKeyPair.generate(), transport = BoxKeyPair.generate()
+            try hubStore.enroll(communeCode: commune, identityKey: identity.publicKey, transportKey: transport.publicKey)
+            let changes = (0..<results).map { r -> Change in
+                let finished = now - Int64(results - r) * 1_000
+                let learner = Identity.learnerID(nationalID: String(format: "%06d%06d", i, r))
+                return Change(
+                    hlc: HLCTimestamp(milliseconds: UInt64(finished), counter: 0),
+                    record: .attempt(AttemptRecord(
+                        attemptID: RecordID.uuidV7(milliseconds: UInt64(finished), using: &rng), learnerID: learner,
+                        quizID: quiz.id, answers: quiz.questions.map { _ in 1 }, score: 8, maxScore: quiz.maxScore,
+                        startedAt: finished - 60_000, finishedAt: finished)))
+            }
+            let origin = Origin(node: NodeID(bytes: identity.publicKey)!, epoch: 1)
+            fleet.append(SimSite(
+                commune: commune, identity: identity, transport: transport,
+                batch: Batch.seal(changes: changes, origin: origin, firstSeq: 1, previousID: Batch.zeroID, signer: identity)))
+        }
+        raiseFileLimit()
+
+        let port = Int.random(in: 30_000...50_000)
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let hub = Process()
+        hub.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0])
+        hub.arguments = ["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--bind", endpoint]
+        hub.standardError = FileHandle(forWritingAtPath: "\(dir)/hub.log")
+        try hub.run()
+        defer { if hub.isRunning { hub.terminate(); hub.waitUntilExit() } }
+        usleep(500_000)
+
+        log("\(fleet.count) sites connect at once, each uploads \(results) results…")
+        let done = SharedCount(0)
+        let t0 = ContinuousClock.now
+        let group = DispatchGroup()
+        let per = (fleet.count + threads - 1) / threads
+        for t in 0..<threads {
+            let slice = Array(fleet[min(fleet.count, t * per)..<min(fleet.count, (t + 1) * per)])
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                do { try simulate(slice, endpoint: endpoint, hubKey: hubKeys.transport.publicKey, done: done) } catch {
+                    FileHandle.standardError.write(Data("bench: simulator thread failed: \(error)\n".utf8))
+                }
+            }.start()
+        }
+        group.wait()
+        var report = Report()
+        report.seconds = (ContinuousClock.now - t0).seconds
+        report.sites = done.value
+        report.results = done.value * results
+        report.hubPeakRSSKiB = peakRSS(pid: hub.processIdentifier)
+        hub.terminate()
+        hub.waitUntilExit()
+        report.attemptsAtHub = try hubStore.attemptsCountForTests("attempt")
+        return report
+    }
+
+    /// One thread drives many sites: HELLO, then the batch on WELCOME, done on an ACK that covers it.
+    private func simulate(_ sites: [SimSite], endpoint: String, hubKey: Data, done: SharedCount) throws {
+        let context = try ZMQContext(maxSockets: Int32(sites.count + 16))
+        var sockets = [ZMQSocket]()
+        for s in sites {
+            let d = try ZMQSocket(context, .dealer)
+            try d.makeCurveClient(publicKey: s.transport.publicKey, secretKey: s.transport.secretKey, serverKey: hubKey)
+            try d.setReconnect(initial: 500 + Int32.random(in: 0...1_000), max: 10_000)
+            try d.connect(endpoint)
+            let hello = WireMessage.Hello(
+                origin: s.batch.origin, clockMilliseconds: NodeStore.systemNow(), releaseVersion: 1, knowledge: VersionVector())
+            _ = try d.send(WireCodec.encode(.hello(hello), id: 1))  // queued until the handshake completes
+            sockets.append(d)
+        }
+        var finished = [Bool](repeating: false, count: sites.count)
+        var remaining = sites.count
+        let deadline = Date().addingTimeInterval(600)
+        while remaining > 0, Date() < deadline {
+            let ready = try zmqPoll(sockets, timeoutMilliseconds: 200)
+            for (i, r) in ready.sockets.enumerated() where r && !finished[i] {
+                while let m = try sockets[i].receive(maxFrames: 3) {
+                    guard let (_, message) = try? WireCodec.decode(m.frames) else { continue }
+                    switch message {
+                    case .welcome:
+                        _ = try sockets[i].send(WireCodec.encode(.batches([sites[i].batch]), id: 2))
+                    case .ack(let a) where a.have[sites[i].batch.origin] >= sites[i].batch.lastSeq:
+                        finished[i] = true
+                        remaining -= 1
+                        done.add(1)
+                    default:
+                        break
+                    }
+                    if finished[i] { break }
+                }
+            }
+        }
+        sockets.forEach { $0.close() }
+    }
+
+    private func peakRSS(pid: Int32) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return -1 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+        }
+        return -1
+    }
+
+    private func raiseFileLimit() {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+
+/// A counter shared by the simulator threads.
+final class SharedCount: @unchecked Sendable {
+    private var v: Int
+    private let lock = NSLock()
+    init(_ v: Int) { self.v = v }
+    func add(_ n: Int) { lock.lock(); v += n; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return v }
+}
