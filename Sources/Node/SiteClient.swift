@@ -134,7 +134,7 @@ public final class SiteClient: Sendable {
             }
             let fetching = releases?.download.current != nil
             let readable = try zmqPoll([dealer, monitor], fds: [wakePipe.readFD], timeoutMilliseconds: fetching ? 100 : 1_000)
-            let now = NodeStore.systemNow()
+            let now = store.systemTime()  // the clock the hub's offset is measured against
             var actions = [SiteSession.Action]()
             if readable.fds[0] { wakePipe.drain() }
             if readable.sockets[1] {
@@ -193,6 +193,13 @@ public final class SiteClient: Sendable {
                     logger.critical("Stopping sync: the hub refused this site", metadata: ["reason": "\(reason)"])
                     return
                 }
+            }
+            // A wrong PC clock: run on the hub's time (and say so), so results are stamped right.
+            if let measured = session.clockOffset, abs(measured - store.clockOffset) > 1_000 {
+                try store.adoptClockOffset(measured)
+                logger.notice(
+                    "This computer's clock differs from the hub's; using the hub's time",
+                    metadata: ["clock_offset_ms": "\(measured)"])
             }
             if releases != nil, session.state == .ready {
                 try fetchAndInstall(&releases!, dealer: dealer, now: now)
@@ -266,7 +273,8 @@ public final class SiteClient: Sendable {
     }
 
     private func accept(_ release: SignedRelease, _ r: inout SiteReleases, now: Int64) throws {
-        switch r.download.offered(release, nowSeconds: now / 1_000) {
+        // Expiry is judged on the hub-corrected clock: a PC clock years ahead must not freeze releases.
+        switch r.download.offered(release, nowSeconds: (store.systemTime() + store.clockOffset) / 1_000) {
         case .alreadyHave:
             return
         case .refuse(let refusal):

@@ -237,6 +237,9 @@ extension NodeStore {
                 );
                 """)
         }
+        m.registerMigration("v5: clock offset adopted from the hub") { db in
+            try db.execute(sql: "ALTER TABLE node ADD COLUMN clock_offset_ms INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 }

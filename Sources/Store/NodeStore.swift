@@ -27,8 +27,14 @@ public final class NodeStore: Sendable {
     public let node: NodeID
     let identity: SigningKeyPair
     let pool: DatabasePool
-    let now: @Sendable () -> Int64
+    let systemClock: @Sendable () -> Int64
+    /// Hub clock minus this machine's, adopted from the hub (see ``adoptClockOffset(_:)``).
+    let offset = Atomic<Int64>(0)
     let index: Mutex<CurriculumIndex>
+
+    /// This node's clock: the system clock corrected by the offset adopted from the hub, so a
+    /// commune PC whose clock is wrong still stamps results with the right time.
+    func now() -> Int64 { systemClock() + offset.load(ordering: .relaxed) }
 
     /// Opens (creating and migrating if needed) the database at `path` for the node whose
     /// identity key is `identity`.
@@ -52,9 +58,10 @@ public final class NodeStore: Sendable {
         self.path = path
         self.identity = identity
         self.node = NodeID(bytes: identity.publicKey)!
-        self.now = now
+        self.systemClock = now
         self.index = Mutex(CurriculumIndex())
         try Self.migrator.migrate(pool)
+        offset.store(try pool.read { db in try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM node") ?? 0 }, ordering: .relaxed)
         let node = self.node
         let created = now()
         try pool.write { db in
@@ -73,6 +80,21 @@ public final class NodeStore: Sendable {
             }
         }
         try reloadCurriculumIndex()
+    }
+
+    /// This machine's clock as the store reads it, before any offset: what the hub's offset is
+    /// measured against.
+    public func systemTime() -> Int64 { systemClock() }
+
+    /// The clock offset in use (milliseconds; hub minus system clock).
+    public var clockOffset: Int64 { offset.load(ordering: .relaxed) }
+
+    /// Runs on the hub's time from now on: `milliseconds` = hub clock − this machine's clock, as
+    /// measured at WELCOME. Persisted, so another process (an import) and a restart use it too.
+    /// The hybrid logical clock never goes back, so adopting a smaller offset only slows it.
+    public func adoptClockOffset(_ milliseconds: Int64) throws {
+        try pool.write { db in try db.execute(sql: "UPDATE node SET clock_offset_ms = ?", arguments: [milliseconds]) }
+        offset.store(milliseconds, ordering: .relaxed)
     }
 
     /// Draws a fresh random epoch: a new origin with sequence numbers from 1.

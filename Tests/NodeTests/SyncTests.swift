@@ -43,15 +43,16 @@ final class Fleet {
         let transport = BoxKeyPair.generate()
         let store: NodeStore
         var client: SiteClient?
-        init(commune: Int, dir: TemporaryDirectory) throws {
+        init(commune: Int, dir: TemporaryDirectory, clockSkew: Int64 = 0) throws {
             self.commune = commune
-            store = try NodeStore(path: dir.file("site-\(commune).sqlite"), identity: identity)
+            store = try NodeStore(
+                path: dir.file("site-\(commune).sqlite"), identity: identity, now: { NodeStore.systemNow() + clockSkew })
             try store.installCurriculum(SampleCurriculum.make())
         }
         var origin: Origin { get throws { try store.currentOrigin() } }
     }
 
-    init(communes: [Int], releases: ((String) -> HubServer.ReleaseSettings)? = nil) throws {
+    init(communes: [Int], clockSkews: [Int: Int64] = [:], releases: ((String) -> HubServer.ReleaseSettings)? = nil) throws {
         dir = try TemporaryDirectory(prefix: "hocvu-fleet")
         hubStore = try NodeStore(path: dir.file("hub.sqlite"), identity: .generate())
         try hubStore.installCurriculum(SampleCurriculum.make())
@@ -61,7 +62,7 @@ final class Fleet {
         hub = HubServer(store: hubStore, configuration: config, logger: quietLogger)
         endpoint = try hub.start()
         for c in communes {
-            let s = try Site(commune: c, dir: dir)
+            let s = try Site(commune: c, dir: dir, clockSkew: clockSkews[c] ?? 0)
             try hubStore.enroll(communeCode: c, identityKey: s.identity.publicKey, transportKey: s.transport.publicKey)
             sites.append(s)
         }
@@ -160,6 +161,24 @@ func receive(_ socket: ZMQSocket, seconds: Double = 5) throws -> WireMessage? {
 
 @Suite("Sites replicate results to the hub over CURVE on tcp loopback", .serialized)
 struct SyncTests {
+    @Test("a site whose clock is 10 minutes fast runs on the hub's time: its results are accepted, not quarantined")
+    func wrongClockAdoptsHubOffset() throws {
+        let fleet = try Fleet(communes: [70], clockSkews: [70: 600_000])
+        defer { fleet.shutdown() }
+        let site = fleet.sites[0]
+        try fleet.startSite(site)
+        #expect(eventually { abs(site.store.clockOffset + 600_000) < 5_000 })
+        #expect(eventually { site.client?.status.clockOffsetMilliseconds.map { abs($0 + 600_000) < 5_000 } ?? false })
+        try recordResults(site.store, commune: site.commune, first: 0, count: 10)
+        site.client?.wake()
+        #expect(try eventually { try fleet.hubHasAll(of: site) })
+        #expect(try fleet.hubStore.count("attempt") == 10)
+        #expect(fleet.hub.stats.changesQuarantined == 0)
+        // Persisted: another process (an import) or a restart uses the same correction.
+        let again = try NodeStore(path: fleet.dir.file("site-70.sqlite"), identity: site.identity)
+        #expect(abs(again.clockOffset + 600_000) < 5_000)
+    }
+
     @Test("a site process killed with SIGKILL mid-upload and restarted: nothing lost, nothing duplicated")
     func killNineMidUpload() throws {
         let fleet = try Fleet(communes: [70, 73])
