@@ -50,7 +50,7 @@ let package = Package(
         // The versioned wire schema (generated protobuf, committed) and its checked codec.
         .target(
             name: "Wire",
-            dependencies: ["Merge", "Store", "Release", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["Merge", "Store", "Release", "Sodium", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: [], swiftSettings: settings),
         // libzmq sockets, CURVE and the ZAP handler; the only importer of CZeroMQ.
         .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: settings),

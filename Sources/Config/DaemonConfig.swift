@@ -22,6 +22,7 @@ public struct SiteConfig: Equatable, Sendable {
     public var keys = "/etc/hocvu/keys"
     public var hubEndpoint = ""
     public var hubTransportKey = ""
+    public var hubIdentityKey: String?
     public var trust: String?
     public var chunks = "/var/lib/hocvu/chunks"
     public var fetchRate: Int?
@@ -70,7 +71,7 @@ public enum DaemonConfig: Equatable, Sendable {
         switch role {
         case "site":
             var c = SiteConfig()
-            try r.allow(["": ["role"], "node": ["database", "keys", "status"], "hub": ["endpoint", "transport_key"],
+            try r.allow(["": ["role"], "node": ["database", "keys", "status"], "hub": ["endpoint", "transport_key", "identity_key"],
                          "releases": ["trust", "chunks", "fetch_rate"], "log": ["level"], "metrics": ["listen"]])
             c.database = try r.path("node", "database") ?? c.database
             c.keys = try r.path("node", "keys") ?? c.keys
@@ -83,6 +84,10 @@ public enum DaemonConfig: Equatable, Sendable {
             guard let key = try r.optionalString("hub", "transport_key") else { throw r.missing("hub", "transport_key", "the hub's transport public key, 64 hex characters") }
             guard key.count == 64, key.allSatisfy(\.isHexDigit) else { throw r.fail("hub", "transport_key", "must be 64 hex characters (as `hocvu keygen` prints)") }
             c.hubTransportKey = key
+            if let id = try r.optionalString("hub", "identity_key") {
+                guard id.count == 64, id.allSatisfy(\.isHexDigit) else { throw r.fail("hub", "identity_key", "must be 64 hex characters (the hub's `identity` line from `hocvu keygen`)") }
+                c.hubIdentityKey = id
+            }
             c.trust = try r.path("releases", "trust")
             c.chunks = try r.path("releases", "chunks") ?? c.chunks
             if let rate = try r.int("releases", "fetch_rate", 0...Int(Int32.max)) { c.fetchRate = rate == 0 ? nil : rate }

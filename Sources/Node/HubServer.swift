@@ -26,6 +26,9 @@ public final class HubServer: Sendable {
         /// Curriculum releases: the pinned admin keys and where chunks live. Without it the hub
         /// neither accepts nor serves releases.
         public var releases: ReleaseSettings?
+        /// The hub's identity key: signs each site's home feed (records of its learners recorded
+        /// elsewhere). Without it no feed is sent.
+        public var identity: SigningKeyPair?
         public init(bind: String, transportKeys: BoxKeyPair) {
             self.bind = bind
             self.transportKeys = transportKeys
@@ -64,6 +67,7 @@ public final class HubServer: Sendable {
         public var chunkBytesServed = 0
         public var chunksReceived = 0
         public var transfersDeferred = 0
+        public var homeFeedEntriesSent = 0
     }
 
     public let store: NodeStore
@@ -152,6 +156,20 @@ public final class HubServer: Sendable {
         var registry = Registry(try store.enrollments())
         var dataVersion = try store.dataVersion()
         var sessions: [Data: Int] = [:]  // routing id → commune
+        var feedCursors: [Data: UInt64] = [:]  // routing id → last home-feed entry sent (sites that take it)
+
+        func sendHomeFeed(_ routing: Data, commune: Int) throws {
+            guard let identity = configuration.identity, var cursor = feedCursors[routing] else { return }
+            while true {
+                let entries = try store.homeFeed(commune: commune, after: cursor, limit: HomeFeedCodec.maxEntries)
+                guard let last = entries.last else { break }
+                send(routing, HomeFeedCodec.seal(commune: commune, entries: entries, hub: identity), id: 0)
+                cursor = last.seq
+                count { $0.homeFeedEntriesSent += entries.count }
+                if entries.count < HomeFeedCodec.maxEntries { break }
+            }
+            feedCursors[routing] = cursor
+        }
 
         func send(_ routing: Data, _ message: WireMessage, id: UInt64) {
             do {
@@ -239,12 +257,14 @@ public final class HubServer: Sendable {
                         continue
                     }
                     sessions[routing] = e.communeCode
+                    feedCursors[routing] = hello.homeFeedCursor
                     let have = try store.versionVector().restricted(to: hello.origin.node)
                     let welcome = WireMessage.Welcome(
                         clockMilliseconds: NodeStore.systemNow(), have: have, credit: configuration.credit,
                         releaseVersion: try store.curriculumVersion() ?? 0)
                     send(routing, .welcome(welcome), id: decoded.id)
                     if let offer = releases?.offer(forSiteAt: hello.releaseVersion) { send(routing, offer, id: 0) }
+                    try sendHomeFeed(routing, commune: e.communeCode)
                     count { $0.connectedCommunes.insert(e.communeCode) }
                     logger.info("Site connected", metadata: ["site.commune": "\(e.communeCode)"])
                 case .batches(let batches):
@@ -274,7 +294,10 @@ public final class HubServer: Sendable {
                 }
             }
             guard !uploads.isEmpty else { continue }
-            try merge(uploads, registry: registry, send: send)
+            let fed = try merge(uploads, registry: registry, send: send)
+            if !fed.isEmpty {
+                for (routing, commune) in sessions where fed.contains(commune) { try sendHomeFeed(routing, commune: commune) }
+            }
         }
         logger.info("Hub stopped")
     }
@@ -330,10 +353,11 @@ public final class HubServer: Sendable {
     }
 
     /// One transaction for every upload drained this round; then one ACK per message.
+    /// - Returns: the communes whose home feed grew.
     private func merge(
         _ uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])], registry: Registry,
         send: (Data, WireMessage, UInt64) -> Void
-    ) throws {
+    ) throws -> Set<Int> {
         var refusedByMessage = [Int: [String]]()
         var accepted = [Batch]()
         for (i, u) in uploads.enumerated() {
@@ -347,7 +371,7 @@ public final class HubServer: Sendable {
                 }
             }
         }
-        let report = try store.apply(accepted, heardFrom: Set(uploads.map(\.commune)))
+        let report = try store.apply(accepted, heardFrom: Set(uploads.map(\.commune)), routeHome: registry.communeByNode)
         let vv = try store.versionVector()
         let refusedByOrigin = Dictionary(grouping: report.refused, by: { $0.origin.node })
         count { s in
@@ -369,6 +393,7 @@ public final class HubServer: Sendable {
                 ackedMessageID: u.id, have: vv.restricted(to: node), credit: configuration.credit, refused: refused)
             send(u.routing, .ack(ack), u.id)
         }
+        return report.fedCommunes
     }
 }
 
@@ -376,9 +401,12 @@ public final class HubServer: Sendable {
 struct Registry {
     let byTransportKey: [Data: Enrollment]
     let byCommune: [Int: Enrollment]
+    /// Each enrolled site's identity → its commune: where a change was recorded, for routing home.
+    let communeByNode: [NodeID: Int]
     init(_ all: [Enrollment]) {
         byTransportKey = Dictionary(all.map { ($0.transportKey, $0) }, uniquingKeysWith: { a, _ in a })
         byCommune = Dictionary(all.map { ($0.communeCode, $0) }, uniquingKeysWith: { a, _ in a })
+        communeByNode = Dictionary(all.compactMap { e in NodeID(bytes: e.identityKey).map { ($0, e.communeCode) } }, uniquingKeysWith: { a, _ in a })
     }
 }
 

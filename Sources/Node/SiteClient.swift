@@ -32,6 +32,9 @@ public final class SiteClient: Sendable {
         public var fetchBytesPerSecond: Int?
         /// A chunk asked for and not received within this is asked for again.
         public var fetchTimeoutMilliseconds: Int64 = 30_000
+        /// The hub's identity public key, pinned: it signs the home feed (records of this site's
+        /// learners recorded at other communes). Without it the site does not take the feed.
+        public var hubIdentityKey: Data?
         public init(hubEndpoint: String, hubTransportKey: Data, transportKeys: BoxKeyPair) {
             self.hubEndpoint = hubEndpoint
             self.hubTransportKey = hubTransportKey
@@ -54,6 +57,8 @@ public final class SiteClient: Sendable {
         public var chunksFetched = 0
         public var chunkBytesFetched = 0
         public var releaseRefusal: String?
+        public var homeFeedCursor: UInt64?
+        public var homeFeedMerged = 0
     }
 
     public let store: NodeStore
@@ -124,6 +129,7 @@ public final class SiteClient: Sendable {
         try dealer.connect(configuration.hubEndpoint)
 
         var session = SiteSession(origin: try store.currentOrigin())
+        if configuration.hubIdentityKey != nil { session.homeFeedCursor = try store.homeFeedCursor() }
         var releases = try openReleases(trust: configuration.trust)
         var lastTick: Int64 = 0
         while !stopping.load(ordering: .relaxed) {
@@ -164,6 +170,7 @@ public final class SiteClient: Sendable {
                         }
                         actions += session.received(message, now: now)
                         if releases != nil { try handleRelease(message, &releases!, now: now) }
+                        if case .homeFeed(let body, let signature) = message { try applyHomeFeed(body, signature, &session) }
                     } catch {
                         logger.warning("Dropped malformed message from hub", metadata: ["reason": "\(error)"])
                     }
@@ -216,6 +223,26 @@ public final class SiteClient: Sendable {
                 $0.status.hubHas = s.hubHas
                 $0.status.clockOffsetMilliseconds = s.clockOffset
             }
+        }
+    }
+
+    /// Records of this site's learners from other communes: verified against the pinned hub
+    /// identity, merged, cursor moved (all in one transaction).
+    private func applyHomeFeed(_ body: Data, _ signature: Data, _ session: inout SiteSession) throws {
+        guard let hubIdentity = configuration.hubIdentityKey else { return }
+        let feed: (commune: Int, entries: [HomeFeedEntry])
+        do { feed = try HomeFeedCodec.open(body: body, signature: signature, hubIdentity: hubIdentity) } catch {
+            logger.error("Dropped a home feed message", metadata: ["reason": "\(error)"])
+            return
+        }
+        let report = try store.applyHomeFeed(feed.entries)
+        session.homeFeedCursor = report.cursor
+        state.withLock {
+            $0.status.homeFeedCursor = report.cursor
+            $0.status.homeFeedMerged += report.merged
+        }
+        if report.quarantined > 0 {
+            logger.warning("Home feed records set aside", metadata: ["count": "\(report.quarantined)"])
         }
     }
 

@@ -38,6 +38,8 @@ public struct SiteSession: Sendable {
     public private(set) var lastHeard: Int64?
     /// Hub clock minus ours, from the last WELCOME (milliseconds).
     public private(set) var clockOffset: Int64?
+    /// The last home-feed entry held, sent in every HELLO (nil: this site does not take the feed).
+    public var homeFeedCursor: UInt64?
 
     public init(origin: Origin, ackTimeout: Int64 = 15_000, welcomeTimeout: Int64 = 10_000) {
         self.origin = origin
@@ -58,7 +60,8 @@ public struct SiteSession: Sendable {
         state = .awaitingWelcome(since: now)
         inFlight = [:]
         let hello = WireMessage.Hello(
-            origin: origin, clockMilliseconds: now, releaseVersion: releaseVersion, knowledge: knowledge)
+            origin: origin, clockMilliseconds: now, releaseVersion: releaseVersion, knowledge: knowledge,
+            homeFeedCursor: homeFeedCursor)
         return [.send(.hello(hello), id: takeID())]
     }
 
@@ -102,6 +105,8 @@ public struct SiteSession: Sendable {
             return []  // not for a site
         case .releaseOffer, .chunkRequest, .chunk, .tryLater, .published:
             return []  // releases: the client's ReleaseDownload
+        case .homeFeed:
+            return []  // applied by the client, which then moves `homeFeedCursor`
         }
     }
 

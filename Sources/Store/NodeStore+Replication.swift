@@ -44,6 +44,8 @@ public struct ApplyReport: Equatable, Sendable {
     public var refused: [Refused] = []
     /// Origins newly quarantined in this call (equivocation, broken hash chain): raise an alert.
     public var newlyQuarantinedOrigins: [Origin] = []
+    /// Hub: communes whose home feed grew in this call (send them the new entries).
+    public var fedCommunes: Set<Int> = []
 
     public init() {}
 }
@@ -120,7 +122,11 @@ extension NodeStore {
     /// a batch already held is a no-op. A well-formed but invalid record is quarantined and the
     /// rest of its batch still applies. A hub passes the communes the batches came from as
     /// `heardFrom`, recorded in the same transaction (one commit per round, not two).
-    public func apply(_ batches: [Batch], heardFrom: Set<Int> = []) throws -> ApplyReport {
+    ///
+    /// A hub passes `routeHome` (each enrolled site's identity → its commune): every merged change
+    /// about a learner whose home commune is another site's is appended to that site's home feed,
+    /// in the same transaction.
+    public func apply(_ batches: [Batch], heardFrom: Set<Int> = [], routeHome: [NodeID: Int]? = nil) throws -> ApplyReport {
         let validator = Validator(curriculum: validatorIndex, now: now())
         let me = try currentOrigin()
         // Hashing, signature checks and decoding need no lock: do them first, on every core,
@@ -132,6 +138,7 @@ extension NodeStore {
             var writer = try MergeWriter(db)
             var origins = [Origin: (no: Int64, quarantine: String?)]()
             var facts = FactKeeper(curriculum: validator.curriculum)
+            var router = try routeHome.map { try HomeRouter(db, communes: $0) }
             for p in prepared {
                 let batch = p.batch
                 guard batch.lastSeq >= batch.firstSeq, batch.firstSeq >= 1,
@@ -177,7 +184,7 @@ extension NodeStore {
                 report.appliedBatches += 1
                 try mergeBody(
                     p, originNo: o.no, db: db, writer: &writer, clock: &ctx.clock, validator: validator,
-                    report: &report, facts: &facts)
+                    report: &report, facts: &facts, router: &router)
                 if let why = try Self.advance(db, originNo: o.no) {
                     try Self.quarantineOrigin(db, o.no, why)
                     origins[batch.origin] = (o.no, why)
@@ -185,6 +192,7 @@ extension NodeStore {
                 }
             }
             try facts.flush(db)
+            report.fedCommunes = router?.fed ?? []
             try Self.markHeard(db, heardFrom, at: validator.now)
             try ctx.persist(db)
             return report
@@ -193,7 +201,7 @@ extension NodeStore {
 
     private func mergeBody(
         _ prepared: PreparedBatch, originNo: Int64, db: Database, writer: inout MergeWriter, clock: inout HybridLogicalClock,
-        validator: Validator, report: inout ApplyReport, facts: inout FactKeeper
+        validator: Validator, report: inout ApplyReport, facts: inout FactKeeper, router: inout HomeRouter?
     ) throws {
         let physical = UInt64(max(0, validator.now))
         let batch = prepared.batch
@@ -221,6 +229,7 @@ extension NodeStore {
                 }
                 try? clock.observe(remote: change.hlc, now: physical)
                 facts.touch(change.record.learnerID)
+                try router?.route(change, from: batch.origin.node)
                 report.mergedChanges += 1
             } catch let error as ValidationError {
                 var w = ByteWriter()

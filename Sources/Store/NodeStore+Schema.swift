@@ -240,6 +240,20 @@ extension NodeStore {
         m.registerMigration("v5: clock offset adopted from the hub") { db in
             try db.execute(sql: "ALTER TABLE node ADD COLUMN clock_offset_ms INTEGER NOT NULL DEFAULT 0")
         }
+        m.registerMigration("v6: home feed (records coming home to their learners' site)") { db in
+            try db.execute(sql: """
+                -- Hub: per site, the changes about its learners that other sites recorded, in order.
+                CREATE TABLE home_feed (
+                  commune_code INTEGER NOT NULL,
+                  seq INTEGER NOT NULL CHECK (seq >= 1),
+                  node_id BLOB NOT NULL CHECK (length(node_id) = 32),
+                  body BLOB NOT NULL,
+                  PRIMARY KEY (commune_code, seq)
+                ) WITHOUT ROWID;
+                -- Site: the last feed entry applied.
+                ALTER TABLE node ADD COLUMN home_feed_seq INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return m
     }
 }

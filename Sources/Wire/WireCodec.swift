@@ -24,6 +24,10 @@ public enum WireCodec {
                 p.clockMs = h.clockMilliseconds
                 p.releaseVersion = h.releaseVersion
                 p.knowledge = entries(h.knowledge)
+                if let cursor = h.homeFeedCursor {
+                    p.wantsHomeFeed = true
+                    p.homeFeedCursor = cursor
+                }
                 payload = try p.serializedData()
             case .welcome(let w):
                 envelope.kind = .welcome
@@ -96,6 +100,12 @@ public enum WireCodec {
                 var p = Hocvu_Wire_V1_Published()
                 p.version = version
                 payload = try p.serializedData()
+            case .homeFeed(let body, let signature):
+                envelope.kind = .homeFeed
+                var p = Hocvu_Wire_V1_HomeFeed()
+                p.body = body
+                p.signature = signature
+                payload = try p.serializedData()
             }
             return [try envelope.serializedData(), payload]
         } catch {
@@ -123,7 +133,8 @@ public enum WireCodec {
             guard let node = NodeID(bytes: p.node) else { throw .invalidField("Hello.node") }
             return (envelope.messageID, .hello(.init(
                 origin: Origin(node: node, epoch: p.epoch), clockMilliseconds: p.clockMs,
-                releaseVersion: p.releaseVersion, knowledge: try vector(p.knowledge))))
+                releaseVersion: p.releaseVersion, knowledge: try vector(p.knowledge),
+                homeFeedCursor: p.wantsHomeFeed ? p.homeFeedCursor : nil)))
         case .welcome:
             let p = try parse(Hocvu_Wire_V1_Welcome.self, "Welcome")
             return (envelope.messageID, .welcome(.init(
@@ -177,6 +188,10 @@ public enum WireCodec {
         case .published:
             let p = try parse(Hocvu_Wire_V1_Published.self, "Published")
             return (envelope.messageID, .published(version: p.version))
+        case .homeFeed:
+            let p = try parse(Hocvu_Wire_V1_HomeFeed.self, "HomeFeed")
+            guard p.signature.count == 64 else { throw .invalidField("HomeFeed.signature") }
+            return (envelope.messageID, .homeFeed(body: p.body, signature: p.signature))
         case .unspecified, .UNRECOGNIZED:
             throw .unknownKind(envelope.kind.rawValue)
         }

@@ -8,7 +8,8 @@ import SwiftProtobuf
 public enum ProtocolVersion {
     public static let major: UInt32 = 1
     /// 1: curriculum releases (RELEASE_OFFER, CHUNK_REQUEST, CHUNK, TRY_LATER, PUBLISHED).
-    public static let minor: UInt32 = 1
+    /// 2: the home feed (HOME_FEED; HELLO's home-feed cursor).
+    public static let minor: UInt32 = 2
 }
 
 /// Limits on what a peer may send; anything over is dropped and counted.
@@ -28,9 +29,13 @@ public enum WireMessage: Equatable, Sendable {
         public var clockMilliseconds: Int64
         public var releaseVersion: UInt64
         public var knowledge: VersionVector
-        public init(origin: Origin, clockMilliseconds: Int64, releaseVersion: UInt64, knowledge: VersionVector) {
+        /// The last home-feed entry the site holds, if it takes the feed (nil: it does not).
+        public var homeFeedCursor: UInt64?
+        public init(
+            origin: Origin, clockMilliseconds: Int64, releaseVersion: UInt64, knowledge: VersionVector, homeFeedCursor: UInt64? = nil
+        ) {
             self.origin = origin; self.clockMilliseconds = clockMilliseconds
-            self.releaseVersion = releaseVersion; self.knowledge = knowledge
+            self.releaseVersion = releaseVersion; self.knowledge = knowledge; self.homeFeedCursor = homeFeedCursor
         }
     }
 
@@ -73,6 +78,8 @@ public enum WireMessage: Equatable, Sendable {
     case chunk(hash: String, data: Data)
     case tryLater(seconds: UInt32, reason: String)
     case published(version: UInt64)
+    /// Hub → site: a signed slice of the site's home feed (see ``HomeFeedCodec``).
+    case homeFeed(body: Data, signature: Data)
 }
 
 /// Why a message was dropped. Each is counted and logged with the peer's identity.

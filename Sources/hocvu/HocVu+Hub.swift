@@ -60,13 +60,19 @@ extension HocVu.Hub {
             let logger = HocVu.makeLogger("hocvu.hub", level: Logger.Level(rawValue: c.logLevel) ?? .info)
             let (db, keys) = try openStore(db: c.database, keys: c.keys)
             var settings = HubServer.Configuration(bind: c.bind, transportKeys: keys.transport)
+            settings.identity = keys.identity  // signs each site's home feed
             if let trust = c.trust {
                 settings.releases = .init(trust: try loadTrust(trust), chunkDirectory: c.chunks)
                 settings.releases!.maxConcurrentTransfers = c.maxTransfers
             }
             let hub = HubServer(store: db, configuration: settings, logger: logger)
             let endpoint = try hub.start()
-            logger.info("Hub ready", metadata: ["endpoint": "\(endpoint)", "hub.transport_key": "\(keys.transport.publicKey.hexString)"])
+            logger.info(
+                "Hub ready",
+                metadata: [
+                    "endpoint": "\(endpoint)", "hub.transport_key": "\(keys.transport.publicKey.hexString)",
+                    "hub.identity_key": "\(keys.identity.publicKey.hexString)",
+                ])
             var rate = IngestRate()
             let exporter = try Daemon.startMetrics(c.metrics, role: "hub", logger: logger)
             var daemon = Daemon(

@@ -24,6 +24,7 @@ extension HocVu.Site {
         @Option(help: "Directory holding identity.key and transport.key.") var keys: String?
         @Option(help: "The hub's endpoint, e.g. tcp://hub.example:7400.") var hub: String?
         @Option(help: "The hub's transport public key (hex), pinned: no other server is trusted.") var hubKey: String?
+        @Option(help: "The hub's identity public key (hex), pinned: it signs the records of this site's learners recorded elsewhere.") var hubIdentity: String?
         @Option(help: "Trust file pinning the admin keys; without it the site takes no releases.") var trust: String?
         @Option(help: "Directory for release chunks.") var chunks: String?
         @Option(help: "Cap on release download speed in bytes per second (default: none).") var fetchRate: Int?
@@ -37,6 +38,7 @@ extension HocVu.Site {
             c.keys = keys ?? c.keys
             c.hubEndpoint = hub ?? c.hubEndpoint
             c.hubTransportKey = hubKey ?? c.hubTransportKey
+            c.hubIdentityKey = hubIdentity ?? c.hubIdentityKey
             c.trust = trust ?? c.trust
             c.chunks = chunks ?? c.chunks
             c.fetchRate = fetchRate ?? c.fetchRate
@@ -52,6 +54,7 @@ extension HocVu.Site {
             let (db, keys) = try openStore(db: c.database, keys: c.keys)
             var config = SiteClient.Configuration(
                 hubEndpoint: c.hubEndpoint, hubTransportKey: try publicKey(c.hubTransportKey, name: "the hub key"), transportKeys: keys.transport)
+            if let identity = c.hubIdentityKey { config.hubIdentityKey = try publicKey(identity, name: "the hub identity key") }
             if let trust = c.trust {
                 config.trust = try loadTrust(trust)
                 config.chunkDirectory = c.chunks

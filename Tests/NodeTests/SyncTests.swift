@@ -30,6 +30,7 @@ final class Fleet {
     let dir: TemporaryDirectory
     let hubStore: NodeStore
     let hubKeys = BoxKeyPair.generate()
+    let hubIdentity = SigningKeyPair.generate()
     var hub: HubServer
     var endpoint = ""
     var sites: [Site] = []
@@ -54,9 +55,10 @@ final class Fleet {
 
     init(communes: [Int], clockSkews: [Int: Int64] = [:], releases: ((String) -> HubServer.ReleaseSettings)? = nil) throws {
         dir = try TemporaryDirectory(prefix: "hocvu-fleet")
-        hubStore = try NodeStore(path: dir.file("hub.sqlite"), identity: .generate())
+        hubStore = try NodeStore(path: dir.file("hub.sqlite"), identity: hubIdentity)
         try hubStore.installCurriculum(SampleCurriculum.make())
         var config = HubServer.Configuration(bind: "tcp://127.0.0.1:*", transportKeys: hubKeys)
+        config.identity = hubIdentity
         config.releases = releases?(dir.file("hub-chunks"))
         siteTrust = config.releases?.trust
         hub = HubServer(store: hubStore, configuration: config, logger: quietLogger)
@@ -71,6 +73,7 @@ final class Fleet {
     func startSite(_ s: Site) throws {
         var config = SiteClient.Configuration(hubEndpoint: endpoint, hubTransportKey: hubKeys.publicKey, transportKeys: s.transport)
         config.reconnectBase = 100
+        config.hubIdentityKey = hubIdentity.publicKey
         if let siteTrust {
             config.trust = siteTrust
             config.chunkDirectory = chunkDirectory(s)
@@ -161,6 +164,47 @@ func receive(_ socket: ZMQSocket, seconds: Double = 5) throws -> WireMessage? {
 
 @Suite("Sites replicate results to the hub over CURVE on tcp loopback", .serialized)
 struct SyncTests {
+    @Test("records of a site's learners recorded at another commune come home; no other learner's data does")
+    func recordsComeHome() throws {
+        let fleet = try Fleet(communes: [70, 73, 4])
+        defer { fleet.shutdown() }
+        let hanoi = fleet.sites[0], cuaNam = fleet.sites[1], baDinh = fleet.sites[2]
+        try recordResults(hanoi.store, commune: 70, first: 0, count: 5)  // 70's own learners
+        try recordResults(hanoi.store, commune: 73, first: 900, count: 2)  // visitors from 73, trained at 70
+        try recordResults(cuaNam.store, commune: 73, first: 100, count: 3)
+        try recordResults(baDinh.store, commune: 4, first: 200, count: 4)
+        for s in fleet.sites { try fleet.startSite(s) }
+        #expect(try eventually { try fleet.sites.allSatisfy(fleet.hubHasAll) })
+        #expect(try fleet.hubStore.count("attempt") == 14)
+
+        // 73 now holds its 3 learners and its 2 visitors' records (registration, enrollment,
+        // progress, attempt), merged exactly as at the hub — and nothing of 70's or 4's own learners.
+        #expect(eventually { cuaNam.client?.status.homeFeedCursor == 8 })
+        #expect(try cuaNam.store.count("learner") == 5)
+        #expect(try cuaNam.store.count("attempt") == 5)
+        #expect(try cuaNam.store.count("enrollment") == 5)
+        let visitor = Identity.learnerID(nationalID: String(format: "0019%08d", 900))  // as register() derives it
+        #expect(try cuaNam.store.courseStatus(learnerID: visitor, courseID: "ksn-101")
+            == fleet.hubStore.courseStatus(learnerID: visitor, courseID: "ksn-101"))
+        #expect(try cuaNam.store.bestScores(learnerID: visitor) == fleet.hubStore.bestScores(learnerID: visitor))
+        #expect(try hanoi.store.count("learner") == 7 && baDinh.store.count("learner") == 4)
+        #expect(try cuaNam.store.quarantine().isEmpty)
+        // The feed is not uploaded back: 73's change log holds only its own 3 learners' changes.
+        #expect(try cuaNam.store.versionVector().entries.keys.map(\.node) == [cuaNam.store.node])
+
+        // Restart: the cursor is persisted, nothing is sent twice.
+        let sent = fleet.hub.stats.homeFeedEntriesSent
+        cuaNam.client?.stop()
+        try fleet.startSite(cuaNam)
+        #expect(eventually { fleet.hub.stats.connectedCommunes.contains(73) && cuaNam.client?.status.connected == true })
+        usleep(300_000)
+        #expect(fleet.hub.stats.homeFeedEntriesSent == sent)
+        // A new result of a visitor, recorded while 73 is connected, comes home live.
+        try recordResults(hanoi.store, commune: 73, first: 950, count: 1)
+        hanoi.client?.wake()
+        #expect(try eventually { try cuaNam.store.count("attempt") == 6 })
+    }
+
     @Test("a site whose clock is 10 minutes fast runs on the hub's time: its results are accepted, not quarantined")
     func wrongClockAdoptsHubOffset() throws {
         let fleet = try Fleet(communes: [70], clockSkews: [70: 600_000])

@@ -64,6 +64,9 @@ nonisolated struct Hocvu_Wire_V1_Envelope: Sendable {
     case chunk // = 8
     case tryLater // = 9
     case published // = 10
+
+    /// Minor 2: records of a site's own learners recorded elsewhere (docs/protocol.md, "Home feed").
+    case homeFeed // = 11
     case UNRECOGNIZED(Int)
 
     init() {
@@ -83,6 +86,7 @@ nonisolated struct Hocvu_Wire_V1_Envelope: Sendable {
       case 8: self = .chunk
       case 9: self = .tryLater
       case 10: self = .published
+      case 11: self = .homeFeed
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -100,6 +104,7 @@ nonisolated struct Hocvu_Wire_V1_Envelope: Sendable {
       case .chunk: return 8
       case .tryLater: return 9
       case .published: return 10
+      case .homeFeed: return 11
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -117,6 +122,7 @@ nonisolated struct Hocvu_Wire_V1_Envelope: Sendable {
       .chunk,
       .tryLater,
       .published,
+      .homeFeed,
     ]
 
   }
@@ -157,6 +163,12 @@ nonisolated struct Hocvu_Wire_V1_Hello: Sendable {
   var releaseVersion: UInt64 = 0
 
   var knowledge: [Hocvu_Wire_V1_OriginSeq] = []
+
+  /// Minor 2: the last home-feed entry this site holds, and whether it takes the feed at all
+  /// (it needs the hub's identity key pinned to verify it).
+  var homeFeedCursor: UInt64 = 0
+
+  var wantsHomeFeed: Bool = false
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -426,6 +438,56 @@ nonisolated struct Hocvu_Wire_V1_Published: Sendable {
   init() {}
 }
 
+/// Hub → site: records about the site's own learners that other sites recorded, in the hub's per-site
+/// order. body is a serialized HomeFeedBody; signature is the hub's Ed25519 signature over
+/// "hocvu home feed v1\n" + body, checked against the hub identity key the site pins.
+nonisolated struct Hocvu_Wire_V1_HomeFeed: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var body: Data = Data()
+
+  var signature: Data = Data()
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+nonisolated struct Hocvu_Wire_V1_HomeFeedBody: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var commune: UInt32 = 0
+
+  /// seq of entries[0]; entries are consecutive
+  var firstSeq: UInt64 = 0
+
+  var entries: [Hocvu_Wire_V1_HomeFeedEntry] = []
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+nonisolated struct Hocvu_Wire_V1_HomeFeedEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the identity key of the site that recorded the change (its LWW tie-break)
+  var node: Data = Data()
+
+  /// one change, as the change codec encodes it (docs/crdt-rules.md)
+  var change: Data = Data()
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "hocvu.wire.v1"
@@ -476,7 +538,7 @@ nonisolated extension Hocvu_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftProtob
 }
 
 nonisolated extension Hocvu_Wire_V1_Envelope.Kind: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}HELLO\0\u{1}WELCOME\0\u{1}BATCHES\0\u{1}ACK\0\u{1}REFUSE\0\u{1}RELEASE_OFFER\0\u{1}CHUNK_REQUEST\0\u{1}CHUNK\0\u{1}TRY_LATER\0\u{1}PUBLISHED\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}HELLO\0\u{1}WELCOME\0\u{1}BATCHES\0\u{1}ACK\0\u{1}REFUSE\0\u{1}RELEASE_OFFER\0\u{1}CHUNK_REQUEST\0\u{1}CHUNK\0\u{1}TRY_LATER\0\u{1}PUBLISHED\0\u{1}HOME_FEED\0")
 }
 
 nonisolated extension Hocvu_Wire_V1_OriginSeq: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -521,7 +583,7 @@ nonisolated extension Hocvu_Wire_V1_OriginSeq: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Hocvu_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".Hello"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}epoch\0\u{3}clock_ms\0\u{3}release_version\0\u{1}knowledge\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}epoch\0\u{3}clock_ms\0\u{3}release_version\0\u{1}knowledge\0\u{3}home_feed_cursor\0\u{3}wants_home_feed\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -534,6 +596,8 @@ nonisolated extension Hocvu_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.clockMs) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.releaseVersion) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.knowledge) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.homeFeedCursor) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.wantsHomeFeed) }()
       default: break
       }
     }
@@ -555,6 +619,12 @@ nonisolated extension Hocvu_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.knowledge.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.knowledge, fieldNumber: 5)
     }
+    if self.homeFeedCursor != 0 {
+      try visitor.visitSingularUInt64Field(value: self.homeFeedCursor, fieldNumber: 6)
+    }
+    if self.wantsHomeFeed != false {
+      try visitor.visitSingularBoolField(value: self.wantsHomeFeed, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -564,6 +634,8 @@ nonisolated extension Hocvu_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.clockMs != rhs.clockMs {return false}
     if lhs.releaseVersion != rhs.releaseVersion {return false}
     if lhs.knowledge != rhs.knowledge {return false}
+    if lhs.homeFeedCursor != rhs.homeFeedCursor {return false}
+    if lhs.wantsHomeFeed != rhs.wantsHomeFeed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1033,6 +1105,116 @@ nonisolated extension Hocvu_Wire_V1_Published: SwiftProtobuf.Message, SwiftProto
 
   static func ==(lhs: Hocvu_Wire_V1_Published, rhs: Hocvu_Wire_V1_Published) -> Bool {
     if lhs.version != rhs.version {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hocvu_Wire_V1_HomeFeed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".HomeFeed"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}body\0\u{1}signature\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.body) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.body.isEmpty {
+      try visitor.visitSingularBytesField(value: self.body, fieldNumber: 1)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_HomeFeed, rhs: Hocvu_Wire_V1_HomeFeed) -> Bool {
+    if lhs.body != rhs.body {return false}
+    if lhs.signature != rhs.signature {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hocvu_Wire_V1_HomeFeedBody: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".HomeFeedBody"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}commune\0\u{3}first_seq\0\u{1}entries\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.commune) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.firstSeq) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.commune != 0 {
+      try visitor.visitSingularUInt32Field(value: self.commune, fieldNumber: 1)
+    }
+    if self.firstSeq != 0 {
+      try visitor.visitSingularUInt64Field(value: self.firstSeq, fieldNumber: 2)
+    }
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_HomeFeedBody, rhs: Hocvu_Wire_V1_HomeFeedBody) -> Bool {
+    if lhs.commune != rhs.commune {return false}
+    if lhs.firstSeq != rhs.firstSeq {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Hocvu_Wire_V1_HomeFeedEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".HomeFeedEntry"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}change\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.change) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.node.isEmpty {
+      try visitor.visitSingularBytesField(value: self.node, fieldNumber: 1)
+    }
+    if !self.change.isEmpty {
+      try visitor.visitSingularBytesField(value: self.change, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Hocvu_Wire_V1_HomeFeedEntry, rhs: Hocvu_Wire_V1_HomeFeedEntry) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.change != rhs.change {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
