@@ -13,6 +13,7 @@ say "keys for the hub and three sites (Phường Hoàn Kiếm 70, Phường Cử
 "$bin" keygen --dir demo/hub/keys | tee demo/hub/keys.txt
 for c in 70 73 4; do "$bin" keygen --dir "demo/site-$c/keys" > "demo/site-$c/keys.txt"; done
 hubkey=$(awk '/^transport/ {print $2}' demo/hub/keys.txt)
+hubid=$(awk '/^identity/ {print $2}' demo/hub/keys.txt)
 
 say "two curriculum admins; the trust file every node pins: both must sign a release"
 "$bin" admin keygen --dir demo/admin-a --name "Quản trị viên A" > /dev/null
@@ -40,7 +41,7 @@ say "start the hub and the sites"
 pids=($!)
 for c in 70 73 4; do
   "$bin" site run --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" --hub tcp://127.0.0.1:7400 --hub-key "$hubkey" \
-    --trust demo/trust.json --chunks "demo/site-$c/chunks" 2> "demo/site-$c/log" &
+    --hub-identity "$hubid" --trust demo/trust.json --chunks "demo/site-$c/chunks" 2> "demo/site-$c/log" &
   pids+=($!)
 done
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
