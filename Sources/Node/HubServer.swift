@@ -156,14 +156,32 @@ public final class HubServer: Sendable {
         var registry = Registry(try store.enrollments())
         var dataVersion = try store.dataVersion()
         var sessions: [Data: Int] = [:]  // routing id → commune
+
         var feedCursors: [Data: UInt64] = [:]  // routing id → last home-feed entry sent (sites that take it)
+
+        /// - Returns: whether the message was queued for the peer.
+        @discardableResult
+        func send(_ routing: Data, _ message: WireMessage, id: UInt64) -> Bool {
+            do {
+                if try router.send([routing] + WireCodec.encode(message, id: id)) { return true }
+                count { $0.dropped["send-would-block", default: 0] += 1 }
+            } catch let e as ZMQError where e.hostUnreachable {
+                sessions[routing] = nil
+                feedCursors[routing] = nil
+            } catch {
+                logger.warning("Send failed", metadata: ["error": "\(error)"])
+            }
+            return false
+        }
 
         func sendHomeFeed(_ routing: Data, commune: Int) throws {
             guard let identity = configuration.identity, var cursor = feedCursors[routing] else { return }
             while true {
                 let entries = try store.homeFeed(commune: commune, after: cursor, limit: HomeFeedCodec.maxEntries)
                 guard let last = entries.last else { break }
-                send(routing, HomeFeedCodec.seal(commune: commune, entries: entries, hub: identity), id: 0)
+                // Only what was queued counts as sent: a full queue is retried after the next merge
+                // or HELLO, never skipped.
+                guard send(routing, HomeFeedCodec.seal(commune: commune, entries: entries, hub: identity), id: 0) else { break }
                 cursor = last.seq
                 count { $0.homeFeedEntriesSent += entries.count }
                 if entries.count < HomeFeedCodec.maxEntries { break }
@@ -171,15 +189,6 @@ public final class HubServer: Sendable {
             feedCursors[routing] = cursor
         }
 
-        func send(_ routing: Data, _ message: WireMessage, id: UInt64) {
-            do {
-                if try !router.send([routing] + WireCodec.encode(message, id: id)) { count { $0.dropped["send-would-block", default: 0] += 1 } }
-            } catch let e as ZMQError where e.hostUnreachable {
-                sessions[routing] = nil
-            } catch {
-                logger.warning("Send failed", metadata: ["error": "\(error)"])
-            }
-        }
 
         while !stopping.load(ordering: .relaxed) {
             heartbeat.store(NodeStore.systemNow(), ordering: .relaxed)
@@ -226,7 +235,7 @@ public final class HubServer: Sendable {
                 count { $0.messagesReceived += 1 }
                 let routing = m.frames[0]
                 if let user = m.userID, user.hasPrefix("admin:") {
-                    try handleAdmin(Array(m.frames.dropFirst()), from: routing, releases: &releases, send: send)
+                    try handleAdmin(Array(m.frames.dropFirst()), from: routing, releases: &releases) { _ = send($0, $1, id: $2) }
                     continue
                 }
                 // The peer is who the ZAP handler authenticated, never what it says it is.
@@ -280,7 +289,7 @@ public final class HubServer: Sendable {
                         count { $0.dropped["chunk-request-refused", default: 0] += 1 }
                         continue
                     }
-                    serveChunks(hashes, to: routing, releases: &releases!, send: send)
+                    serveChunks(hashes, to: routing, releases: &releases!) { _ = send($0, $1, id: $2) }
                 default:
                     count { $0.dropped["unexpected-kind", default: 0] += 1 }
                 }
@@ -294,7 +303,7 @@ public final class HubServer: Sendable {
                 }
             }
             guard !uploads.isEmpty else { continue }
-            let fed = try merge(uploads, registry: registry, send: send)
+            let fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
             if !fed.isEmpty {
                 for (routing, commune) in sessions where fed.contains(commune) { try sendHomeFeed(routing, commune: commune) }
             }

@@ -92,6 +92,7 @@ extension HocVu.Site {
             if let v = s.fetchingRelease { json["fetching_release"] = v }
             if let v = s.releaseRefusal { json["release_refusal"] = v }
             if let v = s.refused { json["refused_by_hub"] = v }
+            if let v = s.homeFeedCursor { json["home_feed_cursor"] = v }
             if let f = facts {
                 json["unacknowledged_batches"] = f.unacknowledgedBatches
                 json["pending_changes"] = f.pendingChanges

@@ -29,15 +29,37 @@ struct WireCodecTests {
         .tryLater(seconds: 20, reason: "busy"),
         .published(version: 2),
         .refuse(code: .releaseRefused, reason: "expired", retryAfterSeconds: 0),
+        .homeFeed(body: Data([1, 2, 3]), signature: Data(repeating: 7, count: 64)),
+        .hello(.init(origin: origin, clockMilliseconds: 1, releaseVersion: 0, knowledge: VersionVector(), homeFeedCursor: 0)),
     ]
 
-    @Test("every message kind round-trips", arguments: 0..<11)
+    @Test("every message kind round-trips", arguments: 0..<13)
     func roundTrip(_ i: Int) throws {
         let frames = WireCodec.encode(Self.messages[i], id: 1_000 + UInt64(i))
         #expect(frames.count == 2)
         let (id, decoded) = try WireCodec.decode(frames)
         #expect(id == 1_000 + UInt64(i))
         #expect(decoded == Self.messages[i])
+    }
+
+    @Test("a home feed opens only with the hub's key, and keeps the recording node of each entry")
+    func homeFeed() throws {
+        let hub = SigningKeyPair.generate()
+        let change = Data(ChangeCodec.encode([
+            Change(hlc: .zero, record: .enrollment(EnrollmentRecord(learnerID: "l", courseID: "c", length: 1)))]))
+        let entries = [HomeFeedEntry(seq: 5, node: Self.origin.node, change: change),
+                       HomeFeedEntry(seq: 6, node: Self.origin.node, change: change)]
+        guard case .homeFeed(let body, let signature) = HomeFeedCodec.seal(commune: 73, entries: entries, hub: hub) else {
+            Issue.record("not a home feed"); return
+        }
+        let opened = try HomeFeedCodec.open(body: body, signature: signature, hubIdentity: hub.publicKey)
+        #expect(opened.commune == 73 && opened.entries == entries)
+        #expect(throws: WireError.self) {
+            try HomeFeedCodec.open(body: body, signature: signature, hubIdentity: SigningKeyPair.generate().publicKey)
+        }
+        var tampered = body
+        tampered[tampered.count - 1] ^= 1
+        #expect(throws: WireError.self) { try HomeFeedCodec.open(body: tampered, signature: signature, hubIdentity: hub.publicKey) }
     }
 
     @Test("release messages: limits and field sizes are enforced")
