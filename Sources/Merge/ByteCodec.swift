@@ -50,6 +50,19 @@ public struct ByteWriter: Sendable {
         withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
+    /// An identifier: 16 raw bytes when it is 32 lower-case hex digits (learner and certificate ids)
+    /// or a lower-case canonical UUID (attempt ids), else its text. One tag byte says which; the
+    /// choice is forced by the value, so the encoding stays canonical (and ~20 bytes shorter).
+    public mutating func compactID(_ s: String) {
+        if let packed = CompactID.pack(s) {
+            u8(packed.tag)
+            bytes.append(contentsOf: packed.bytes)
+        } else {
+            u8(CompactID.textTag)
+            string(s)
+        }
+    }
+
     public mutating func string(_ s: String) {
         var s = s
         s.withUTF8 { utf8 in
@@ -113,6 +126,24 @@ public struct ByteReader {
         return v
     }
 
+    public mutating func compactID(_ field: String, limit: Int) throws(DecodeError) -> String {
+        let tag = try u8(field)
+        switch tag {
+        case CompactID.textTag:
+            let s = try string(field, limit: limit)
+            // Text that could have been packed would give one value two encodings.
+            guard CompactID.pack(s) == nil else { throw .nonCanonical(field: field) }
+            return s
+        case CompactID.hexTag, CompactID.uuidTag:
+            guard remaining >= 16 else { throw .truncated(field: field) }
+            var raw = [UInt8](repeating: 0, count: 16)
+            for i in 0..<16 { raw[i] = try u8(field) }
+            return CompactID.unpack(tag: tag, raw)
+        default:
+            throw .invalidValue(field: field)
+        }
+    }
+
     public mutating func string(_ field: String, limit: Int) throws(DecodeError) -> String {
         let n = try varint(field)
         guard n <= UInt64(limit) else { throw .tooLong(field: field, length: Int(clamping: n), limit: limit) }
@@ -135,5 +166,55 @@ public struct ByteReader {
         guard remaining >= count else { throw .truncated(field: field) }
         defer { offset += count }
         return Array(bytes[offset..<offset + count])
+    }
+}
+
+/// The packed forms of identifiers (see ``ByteWriter/compactID(_:)``).
+enum CompactID {
+    static let textTag: UInt8 = 0
+    static let hexTag: UInt8 = 1
+    static let uuidTag: UInt8 = 2
+
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 97...102: c - 87
+        default: nil
+        }
+    }
+
+    static func pack(_ s: String) -> (tag: UInt8, bytes: [UInt8])? {
+        var s = s
+        return s.withUTF8 { u -> (UInt8, [UInt8])? in
+            let tag: UInt8
+            let digits: [UInt8]
+            if u.count == 32 {
+                tag = hexTag
+                digits = Array(u)
+            } else if u.count == 36, u[8] == 45, u[13] == 45, u[18] == 45, u[23] == 45 {
+                tag = uuidTag
+                digits = u.enumerated().filter { ![8, 13, 18, 23].contains($0.offset) }.map(\.element)
+            } else {
+                return nil
+            }
+            var out = [UInt8](repeating: 0, count: 16)
+            for i in 0..<16 {
+                guard let hi = nibble(digits[2 * i]), let lo = nibble(digits[2 * i + 1]) else { return nil }
+                out[i] = hi << 4 | lo
+            }
+            return (tag, out)
+        }
+    }
+
+    static func unpack(tag: UInt8, _ raw: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, b) in raw.enumerated() {
+            if tag == uuidTag && (i == 4 || i == 6 || i == 8 || i == 10) { out.append(45) }
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

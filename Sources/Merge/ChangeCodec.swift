@@ -22,7 +22,7 @@ public enum ChangeCodec {
         w.u8(change.record.kind.rawValue)
         switch change.record {
         case .learner(let c):
-            w.string(c.learnerID)
+            w.compactID(c.learnerID)
             w.string(c.nationalID)
             // A presence bitmap keeps absent fields absent (absent ≠ empty string).
             var present: UInt8 = 0
@@ -36,17 +36,17 @@ public enum ChangeCodec {
             if let v = c.unit { w.string(v) }
             if let v = c.homeCommune { w.zigzag(Int64(v)) }
         case .enrollment(let r):
-            w.string(r.learnerID)
+            w.compactID(r.learnerID)
             w.string(r.courseID)
             w.varint(r.length)
         case .progress(let r):
-            w.string(r.learnerID)
+            w.compactID(r.learnerID)
             w.string(r.lessonID)
             w.zigzag(Int64(r.percent))
             w.zigzag(r.completedAt ?? -1)
         case .attempt(let r):
-            w.string(r.attemptID)
-            w.string(r.learnerID)
+            w.compactID(r.attemptID)
+            w.compactID(r.learnerID)
             w.string(r.quizID)
             w.varint(UInt64(r.answers.count))
             for a in r.answers { w.zigzag(Int64(a)) }
@@ -55,8 +55,8 @@ public enum ChangeCodec {
             w.zigzag(r.startedAt)
             w.zigzag(r.finishedAt)
         case .certificate(let r):
-            w.string(r.certificateID)
-            w.string(r.learnerID)
+            w.compactID(r.certificateID)
+            w.compactID(r.learnerID)
             w.string(r.courseID)
             w.zigzag(r.issuedAt)
             w.zigzag(r.revokedAt ?? -1)
@@ -94,7 +94,7 @@ public enum ChangeCodec {
         switch kind {
         case .learner:
             var c = LearnerChange(
-                learnerID: try r.string("learner id", limit: t), nationalID: try r.string("national id", limit: t))
+                learnerID: try r.compactID("learner id", limit: t), nationalID: try r.string("national id", limit: t))
             let present = try r.u8("field presence")
             guard present & ~0x0F == 0 else { throw .invalidValue(field: "field presence") }
             if present & 1 != 0 { c.fullName = try r.string("full name", limit: t) }
@@ -108,11 +108,11 @@ public enum ChangeCodec {
             return Change(hlc: hlc, record: .learner(c))
         case .enrollment:
             let record = EnrollmentRecord(
-                learnerID: try r.string("learner id", limit: t), courseID: try r.string("course id", limit: t),
+                learnerID: try r.compactID("learner id", limit: t), courseID: try r.string("course id", limit: t),
                 length: try r.varint("causal length"))
             return Change(hlc: hlc, record: .enrollment(record))
         case .progress:
-            let learner = try r.string("learner id", limit: t)
+            let learner = try r.compactID("learner id", limit: t)
             let lesson = try r.string("lesson id", limit: t)
             let percent = try r.int("percent", in: Int(Int32.min)...Int(Int32.max))
             let completed = try r.int("completed at", in: time)
@@ -121,8 +121,8 @@ public enum ChangeCodec {
                 completedAt: completed < 0 ? nil : Int64(completed))
             return Change(hlc: hlc, record: .progress(record))
         case .attempt:
-            let id = try r.string("attempt id", limit: t)
-            let learner = try r.string("learner id", limit: t)
+            let id = try r.compactID("attempt id", limit: t)
+            let learner = try r.compactID("learner id", limit: t)
             let quiz = try r.string("quiz id", limit: t)
             let count = try r.varint("answer count")
             guard count <= UInt64(maxAnswers) else {
@@ -139,8 +139,8 @@ public enum ChangeCodec {
                 finishedAt: Int64(try r.int("finished at", in: 0...Int(Int64.max))))
             return Change(hlc: hlc, record: .attempt(record))
         case .certificate:
-            let id = try r.string("certificate id", limit: t)
-            let learner = try r.string("learner id", limit: t)
+            let id = try r.compactID("certificate id", limit: t)
+            let learner = try r.compactID("learner id", limit: t)
             let course = try r.string("course id", limit: t)
             let issued = try r.int("issued at", in: 0...Int(Int64.max))
             let revoked = try r.int("revoked at", in: time)

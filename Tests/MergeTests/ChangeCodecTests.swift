@@ -63,6 +63,34 @@ struct ChangeCodecTests {
         #expect(throws: DecodeError.trailingBytes(1)) { try ChangeCodec.decode(ChangeCodec.encode([]) + [0]) }
     }
 
+    @Test("identifiers travel as 16 bytes when canonical hex or UUID, as text otherwise, one encoding each")
+    func compactIdentifiers() throws {
+        let learner = "0123456789abcdef0123456789abcdef"
+        let attempt = "0190f5a2-7b3c-7def-8abc-0123456789ab"
+        func roundTrip(_ attemptID: String, _ learnerID: String) throws -> [UInt8] {
+            let change = Change(hlc: .zero, record: .attempt(AttemptRecord(
+                attemptID: attemptID, learnerID: learnerID, quizID: "q", answers: [1], score: 1, maxScore: 2,
+                startedAt: 1, finishedAt: 2)))
+            let bytes = ChangeCodec.encode([change])
+            #expect(try ChangeCodec.decode(bytes) == [change])
+            return bytes
+        }
+        let packed = try roundTrip(attempt, learner)
+        let text = try roundTrip(attempt.uppercased(), learner.uppercased())  // not canonical: kept as text
+        #expect(text.count - packed.count == (2 + 36 - 17) + (2 + 32 - 17))  // tag + length + text vs tag + 16 bytes
+        _ = try roundTrip("a-1", "l")
+        // The same packable value written as text is a second encoding of it: refused.
+        var w = ByteWriter()
+        w.varint(1)
+        w.fixed64(0)
+        w.u8(RecordKind.enrollment.rawValue)
+        w.u8(0)
+        w.string(learner)
+        w.string("c")
+        w.varint(1)
+        #expect(throws: DecodeError.nonCanonical(field: "learner id")) { try ChangeCodec.decode(w.bytes) }
+    }
+
     @Test("overlong varints are refused: one encoding per value (found by the fuzzer)")
     func overlongVarint() throws {
         #expect(throws: DecodeError.nonCanonical(field: "change count")) { try ChangeCodec.decode([0x80, 0x00]) }
