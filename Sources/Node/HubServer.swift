@@ -174,6 +174,17 @@ public final class HubServer: Sendable {
             return false
         }
 
+        /// Asks the publishing admin for more chunks, or installs and announces a complete release.
+        func advanceReleases() throws {
+            guard releases != nil else { return }
+            let step = try releases!.advancePublishing(now: NodeStore.systemNow(), store: store)
+            if let admin = step.admin { for m in step.toAdmin { send(admin, m, id: 0) } }
+            if let announce = step.announce {
+                count { $0.releaseVersion = releases!.currentVersion }
+                for routing in sessions.keys { send(routing, announce, id: 0) }
+            }
+        }
+
         func sendHomeFeed(_ routing: Data, commune: Int) throws {
             guard let identity = configuration.identity, var cursor = feedCursors[routing] else { return }
             while true {
@@ -223,7 +234,8 @@ public final class HubServer: Sendable {
                     }
                 }
             }
-            guard readable.sockets[0] else { continue }
+            // Publishing timers (a chunk the admin never sent is asked for again) run on idle rounds too.
+            guard readable.sockets[0] else { try advanceReleases(); continue }
 
             var uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])] = []
             var received = 0
@@ -294,14 +306,7 @@ public final class HubServer: Sendable {
                     count { $0.dropped["unexpected-kind", default: 0] += 1 }
                 }
             }
-            if releases != nil {
-                let step = try releases!.advancePublishing(now: NodeStore.systemNow(), store: store)
-                if let admin = step.admin { for m in step.toAdmin { send(admin, m, id: 0) } }
-                if let announce = step.announce {
-                    count { $0.releaseVersion = releases!.currentVersion }
-                    for routing in sessions.keys { send(routing, announce, id: 0) }
-                }
-            }
+            try advanceReleases()
             guard !uploads.isEmpty else { continue }
             let fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
             if !fed.isEmpty {
