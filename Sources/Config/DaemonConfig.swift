@@ -16,8 +16,18 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// What the site and hub daemons configure alike: their files, releases, status and metrics.
+public protocol CommonSettings {
+    var database: String { get set }
+    var keys: String { get set }
+    var trust: String? { get set }
+    var chunks: String { get set }
+    var status: String { get set }
+    var metrics: String? { get set }
+}
+
 /// The site daemon's settings (config/site.toml; docs/configuration.md).
-public struct SiteConfig: Equatable, Sendable {
+public struct SiteConfig: Equatable, Sendable, CommonSettings {
     public var database = "/var/lib/hocvu/hocvu.sqlite"
     public var keys = "/etc/hocvu/keys"
     public var hubEndpoint = ""
@@ -34,7 +44,7 @@ public struct SiteConfig: Equatable, Sendable {
 }
 
 /// The hub's settings (config/hub.toml).
-public struct HubConfig: Equatable, Sendable {
+public struct HubConfig: Equatable, Sendable, CommonSettings {
     public var database = "/var/lib/hocvu/hocvu.sqlite"
     public var keys = "/etc/hocvu/keys"
     public var bind = "tcp://0.0.0.0:7400"

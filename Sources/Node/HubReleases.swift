@@ -73,10 +73,8 @@ struct HubReleases {
     /// A chunk from the publishing admin. Returns true when the chunk was stored.
     mutating func adminSentChunk(hash: String, data: Data, from admin: Data) throws -> Bool {
         guard publishing?.admin == admin else { return false }
-        switch publishing!.download.received(hash: hash, bytes: data) {
+        switch try publishing!.download.receive(hash: hash, bytes: data, into: chunks) {
         case .verified:
-            try chunks.write(hash, data)
-            publishing!.download.stored(hash)
             return true
         case .mismatch(let refusal):
             logger.warning("Chunk from admin failed verification", metadata: ["reason": "\(refusal)"])

@@ -274,20 +274,18 @@ public final class SiteClient: Sendable {
         case .releaseOffer(let release):
             try accept(release, &r, now: now)
         case .chunk(let hash, let data):
-            switch r.download.received(hash: hash, bytes: data) {
-            case .verified:
-                do {
-                    try r.chunks.write(hash, data)
-                    r.download.stored(hash)
+            do {
+                switch try r.download.receive(hash: hash, bytes: data, into: r.chunks) {
+                case .verified:
                     state.withLock { $0.status.chunksFetched += 1; $0.status.chunkBytesFetched += data.count }
-                } catch {
-                    // Left outstanding: asked for again after the fetch timeout. Sync goes on.
-                    logger.error("Cannot store a release chunk; will retry", metadata: ["error": "\(error)"])
+                case .mismatch(let refusal):
+                    logger.warning("Dropped a release chunk", metadata: ["reason": "\(refusal)"])
+                case .unexpected:
+                    break
                 }
-            case .mismatch(let refusal):
-                logger.warning("Dropped a release chunk", metadata: ["reason": "\(refusal)"])
-            case .unexpected:
-                break
+            } catch {
+                // Left outstanding: asked for again after the fetch timeout. Sync goes on.
+                logger.error("Cannot store a release chunk; will retry", metadata: ["error": "\(error)"])
             }
         case .tryLater(let seconds, let reason):
             r.download.tryLater(now: now, seconds: seconds)
@@ -340,8 +338,8 @@ public final class SiteClient: Sendable {
         }
         let hashes = r.download.nextRequests(now: now, byteBudget: budget)
         guard !hashes.isEmpty else { return }
-        let sizes = Dictionary(r.download.current!.manifest.chunks.map { ($0.hash, $0.size) }, uniquingKeysWith: { a, _ in a })
-        r.requestedBytes += hashes.reduce(0) { $0 + (sizes[$1] ?? 0) }
+        let fetch = r.download.current!.fetch
+        r.requestedBytes += hashes.reduce(0) { $0 + fetch.size(of: $1) }
         _ = try dealer.send(WireCodec.encode(.chunkRequest(hashes), id: 0))
     }
 

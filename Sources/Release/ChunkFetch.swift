@@ -34,6 +34,9 @@ public struct ChunkFetch: Sendable {
         self.sizes = Dictionary(missing.map { ($0.hash, $0.size) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// The size the manifest gives a chunk being fetched (0 if unknown).
+    public func size(of hash: String) -> Int { sizes[hash] ?? 0 }
+
     public var isComplete: Bool { pending.isEmpty && outstanding.isEmpty }
     public var remaining: Int { pending.count + outstanding.count }
     public var outstandingCount: Int { outstanding.count }

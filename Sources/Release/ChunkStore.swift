@@ -131,3 +131,18 @@ public enum ChunkStoreError: Error, CustomStringConvertible {
         }
     }
 }
+
+extension ReleaseDownload {
+    /// Verifies a received chunk and, when it is one we asked for, stores it durably and counts it
+    /// as held — the one receive path of the hub (from an admin) and of sites (from the hub).
+    /// - Returns: `.verified` only once the chunk is on disk.
+    /// - Throws: the store's error (disk full); the chunk stays outstanding and is asked for again.
+    public mutating func receive(hash: String, bytes: Data, into chunks: ChunkStore) throws -> ChunkFetch.Outcome {
+        let outcome = received(hash: hash, bytes: bytes)
+        if outcome == .verified {
+            try chunks.write(hash, bytes)
+            stored(hash)
+        }
+        return outcome
+    }
+}

@@ -35,27 +35,16 @@ extension HocVu.Hub {
         static let configuration = CommandConfiguration(
             abstract: "Serve sites until SIGTERM or SIGINT; SIGHUP reloads the trust file (enrollments reload by themselves).",
             discussion: "Either --config FILE (config/hub.toml) or the options below.")
-        @Option(help: "Configuration file (TOML); see config/hub.toml.") var config: String?
-        @Option(help: "The node's SQLite database.") var db: String?
-        @Option(help: "Directory holding identity.key and transport.key.") var keys: String?
+        @OptionGroup var common: DaemonOptions
         @Option(help: "ZeroMQ endpoint to bind (CURVE; no plaintext listener exists).") var bind: String?
-        @Option(help: "Trust file pinning the admin keys; without it the hub takes no releases.") var trust: String?
-        @Option(help: "Directory for release chunks.") var chunks: String?
         @Option(help: "Sites downloading a release at once; others are told when to come back.") var maxTransfers: Int?
-        @Option(help: "Status file for `hocvu status`.") var status: String?
-        @Option(help: "Prometheus endpoint, 127.0.0.1:PORT (loopback only), or off.") var metrics: String?
 
         func run() throws {
             var c = HubConfig()
-            if let config, case .hub(let h) = try readConfig(config, as: "hub") { c = h }
-            c.database = db ?? c.database
-            c.keys = keys ?? c.keys
+            if let config = common.config, case .hub(let h) = try readConfig(config, as: "hub") { c = h }
+            common.apply(to: &c)
             c.bind = bind ?? c.bind
-            c.trust = trust ?? c.trust
-            c.chunks = chunks ?? c.chunks
             c.maxTransfers = maxTransfers ?? c.maxTransfers
-            if let metrics { c.metrics = metrics == "off" ? nil : metrics } else if config == nil { c.metrics = nil }
-            c.status = status ?? (config == nil ? "\((c.database as NSString).deletingLastPathComponent)/status.json" : c.status)
 
             let logger = HocVu.makeLogger("hocvu.hub", level: Logger.Level(rawValue: c.logLevel) ?? .info)
             let (db, keys) = try openStore(db: c.database, keys: c.keys)

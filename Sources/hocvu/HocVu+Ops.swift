@@ -95,3 +95,26 @@ func readConfig(_ path: String, as role: String) throws -> DaemonConfig {
     default: throw ValidationError("\(path): role is \"hub\"; run it with `hocvu hub run`")
     }
 }
+
+/// The options `hocvu site run` and `hocvu hub run` share; each overrides the configuration file.
+struct DaemonOptions: ParsableArguments {
+    @Option(help: "Configuration file (TOML); see config/site.toml and config/hub.toml.") var config: String?
+    @Option(help: "The node's SQLite database.") var db: String?
+    @Option(help: "Directory holding identity.key and transport.key.") var keys: String?
+    @Option(help: "Trust file pinning the admin keys; without it no release is taken.") var trust: String?
+    @Option(help: "Directory for release chunks.") var chunks: String?
+    @Option(help: "Status file for `hocvu status`.") var status: String?
+    @Option(help: "Prometheus endpoint, 127.0.0.1:PORT (loopback only), or off.") var metrics: String?
+
+    /// Applies these options over `settings` (read from --config, or defaults without one).
+    func apply<S: CommonSettings>(to settings: inout S) {
+        settings.database = db ?? settings.database
+        settings.keys = keys ?? settings.keys
+        settings.trust = trust ?? settings.trust
+        settings.chunks = chunks ?? settings.chunks
+        // Without a config file (demo, tests) the status file sits next to the database and
+        // metrics are off unless asked for.
+        settings.status = status ?? (config == nil ? "\((settings.database as NSString).deletingLastPathComponent)/status.json" : settings.status)
+        if let metrics { settings.metrics = metrics == "off" ? nil : metrics } else if config == nil { settings.metrics = nil }
+    }
+}

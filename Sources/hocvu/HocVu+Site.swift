@@ -19,31 +19,20 @@ extension HocVu.Site {
         static let configuration = CommandConfiguration(
             abstract: "Sync with the hub until SIGTERM or SIGINT; SIGHUP reloads the trust file.",
             discussion: "Either --config FILE (config/site.toml) or the options below.")
-        @Option(help: "Configuration file (TOML); see config/site.toml.") var config: String?
-        @Option(help: "The node's SQLite database.") var db: String?
-        @Option(help: "Directory holding identity.key and transport.key.") var keys: String?
+        @OptionGroup var common: DaemonOptions
         @Option(help: "The hub's endpoint, e.g. tcp://hub.example:7400.") var hub: String?
         @Option(help: "The hub's transport public key (hex), pinned: no other server is trusted.") var hubKey: String?
         @Option(help: "The hub's identity public key (hex), pinned: it signs the records of this site's learners recorded elsewhere.") var hubIdentity: String?
-        @Option(help: "Trust file pinning the admin keys; without it the site takes no releases.") var trust: String?
-        @Option(help: "Directory for release chunks.") var chunks: String?
         @Option(help: "Cap on release download speed in bytes per second (default: none).") var fetchRate: Int?
-        @Option(help: "Status file for `hocvu status`.") var status: String?
-        @Option(help: "Prometheus endpoint, 127.0.0.1:PORT (loopback only), or off.") var metrics: String?
 
         func settings() throws -> SiteConfig {
             var c = SiteConfig()
-            if let config, case .site(let s) = try readConfig(config, as: "site") { c = s }
-            c.database = db ?? c.database
-            c.keys = keys ?? c.keys
+            if let config = common.config, case .site(let s) = try readConfig(config, as: "site") { c = s }
+            common.apply(to: &c)
             c.hubEndpoint = hub ?? c.hubEndpoint
             c.hubTransportKey = hubKey ?? c.hubTransportKey
             c.hubIdentityKey = hubIdentity ?? c.hubIdentityKey
-            c.trust = trust ?? c.trust
-            c.chunks = chunks ?? c.chunks
             c.fetchRate = fetchRate ?? c.fetchRate
-            c.status = status ?? (config == nil ? "\((c.database as NSString).deletingLastPathComponent)/status.json" : c.status)
-            if let metrics { c.metrics = metrics == "off" ? nil : metrics } else if config == nil { c.metrics = nil }
             guard !c.hubEndpoint.isEmpty else { throw ValidationError("the hub endpoint is missing: --hub or [hub] endpoint") }
             return c
         }

@@ -182,22 +182,12 @@ import Testing
         let total = try chunkSet(v2).count
         let site = fleet.sites[0]
 
-        let keys = fleet.dir.file("keys-70")
-        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
-        try Data((site.identity.secretKey.hexString + "\n").utf8).write(to: URL(fileURLWithPath: "\(keys)/identity.key"))
-        try Data((site.transport.secretKey.hexString + "\n").utf8).write(to: URL(fileURLWithPath: "\(keys)/transport.key"))
         try fx.trust.encoded().write(to: URL(fileURLWithPath: fleet.dir.file("trust.json")))
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the hocvu executable first")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = [
-            "site", "run", "--db", fleet.dir.file("site-70.sqlite"), "--keys", keys, "--hub", fleet.endpoint,
-            "--hub-key", fleet.hubKeys.publicKey.hexString, "--trust", fleet.dir.file("trust.json"),
-            "--chunks", fleet.chunkDirectory(site), "--fetch-rate", "\(3 << 20)",
-        ]
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
+        let process = try fleet.siteProcess(
+            site,
+            extra: ["--trust", fleet.dir.file("trust.json"), "--chunks", fleet.chunkDirectory(site), "--fetch-rate", "\(3 << 20)"])
         let chunkDir = fleet.chunkDirectory(site)
         #expect(eventually(20) { ChunkStore.held(in: chunkDir).count >= total / 3 })
         kill(process.processIdentifier, SIGKILL)
