@@ -74,16 +74,14 @@ public final class HubServer: Sendable {
     let configuration: Configuration
     let logger: Logger
     let stopping = Atomic<Bool>(false)
-    /// When the loop last went round (ms): it does at least once a second unless wedged (a stuck
-    /// commit, a hung disk), so the watchdog pings only while this is fresh.
-    let heartbeat = Atomic<Int64>(0)
+    let heartbeat = LoopHeartbeat()
     let newTrust = Mutex<TrustPolicy?>(nil)
 
     /// A new trust file (SIGHUP): admins' keys and thresholds for the next publish.
     public func reload(trust: TrustPolicy) { newTrust.withLock { $0 = trust } }
 
     /// True while the loop goes round; false once it stopped (asked to, or by an error).
-    public var isAlive: Bool { !state.withLock { $0.finished } && NodeStore.systemNow() - heartbeat.load(ordering: .relaxed) < 10_000 }
+    public var isAlive: Bool { !hasFinished && heartbeat.isFresh }
     public var hasFinished: Bool { state.withLock { $0.finished } }
     let state = Mutex<(stats: Stats, endpoint: String?, finished: Bool)>((Stats(), nil, false))
 
@@ -202,7 +200,7 @@ public final class HubServer: Sendable {
 
 
         while !stopping.load(ordering: .relaxed) {
-            heartbeat.store(NodeStore.systemNow(), ordering: .relaxed)
+            heartbeat.beat()
             if let trust = newTrust.withLock({ t in defer { t = nil }; return t }), configuration.releases != nil {
                 releases = try openReleases(trust)
                 adminKeys = trust.transportKeys

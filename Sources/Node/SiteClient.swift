@@ -66,9 +66,7 @@ public final class SiteClient: Sendable {
     let logger: Logger
     let wakePipe: WakePipe
     let stopping = Atomic<Bool>(false)
-    /// When the loop last went round (ms): it does at least once a second unless wedged (a stuck
-    /// commit, a hung disk), so the watchdog pings only while this is fresh.
-    let heartbeat = Atomic<Int64>(0)
+    let heartbeat = LoopHeartbeat()
     let newTrust = Mutex<TrustPolicy?>(nil)
 
     /// A new trust file (SIGHUP): the next offer, and a release being fetched, are judged by it.
@@ -78,7 +76,7 @@ public final class SiteClient: Sendable {
     }
 
     /// True while the loop goes round; false once it stopped (asked to, or by an error).
-    public var isAlive: Bool { !state.withLock { $0.finished } && NodeStore.systemNow() - heartbeat.load(ordering: .relaxed) < 10_000 }
+    public var isAlive: Bool { !hasFinished && heartbeat.isFresh }
     public var hasFinished: Bool { state.withLock { $0.finished } }
     let state = Mutex<(status: Status, finished: Bool)>((Status(), false))
 
@@ -133,7 +131,7 @@ public final class SiteClient: Sendable {
         var releases = try openReleases(trust: configuration.trust)
         var lastTick: Int64 = 0
         while !stopping.load(ordering: .relaxed) {
-            heartbeat.store(NodeStore.systemNow(), ordering: .relaxed)
+            heartbeat.beat()
             if let trust = newTrust.withLock({ t in defer { t = nil }; return t }) {
                 releases = try openReleases(trust: trust)
                 logger.notice("Trust file reloaded", metadata: ["threshold": "\(trust.threshold)", "admins": "\(trust.admins.count)"])
