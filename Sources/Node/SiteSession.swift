@@ -80,15 +80,17 @@ public struct SiteSession: Sendable {
             state = .ready
             hubHas = w.have
             sentUpTo = w.have
-            credit = w.credit
-            clockOffset = w.clockMilliseconds - now
+            credit = ProtocolLimits.clampedCredit(w.credit)
+            // Decoding bounded the hub's reading; our own clock could still be anything.
+            let (offset, overflow) = w.clockMilliseconds.subtractingReportingOverflow(now)
+            clockOffset = overflow ? nil : offset
             return uploadIfPossible()
         case .ack(let a):
             guard state == .ready else { return [] }
             inFlight[a.ackedMessageID] = nil
             hubHas = hubHas.merged(with: a.have)
             sentUpTo = sentUpTo.merged(with: hubHas)
-            credit = a.credit
+            credit = ProtocolLimits.clampedCredit(a.credit)
             return uploadIfPossible()
         case .refuse(let code, let reason, _):
             switch code {

@@ -67,7 +67,17 @@ public struct Batch: Hashable, Sendable {
         Ed25519.verify(signature: signature, message: header, publicKey: origin.node.bytes)
     }
 
-    public var changeCount: Int { Int(lastSeq - firstSeq + 1) }
+    /// Changes the header claims; 0 for an impossible range. Never traps, whatever a peer sent.
+    public var changeCount: Int {
+        guard lastSeq >= firstSeq else { return 0 }
+        let span = lastSeq - firstSeq
+        return span >= UInt64(Int.max) ? Int.max : Int(span) + 1
+    }
+
+    /// True when the claimed range is one a peer may send (docs/protocol.md, "Limits").
+    public var hasValidRange: Bool {
+        ProtocolLimits.isValidBatchRange(first: firstSeq, last: lastSeq, maxChanges: ChangeCodec.maxChangesPerBatch)
+    }
 
     public static let zeroID = Data(count: 32)
 }

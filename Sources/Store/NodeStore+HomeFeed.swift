@@ -64,7 +64,7 @@ extension NodeStore {
         try pool.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT seq, node_id, body FROM home_feed WHERE commune_code = ? AND seq > ? ORDER BY seq LIMIT ?",
-                arguments: [commune, Int64(seq), limit]
+                arguments: [commune, Int64(clamping: seq), limit]
             ).compactMap { r in
                 NodeID(bytes: r["node_id"]).map { HomeFeedEntry(seq: UInt64(r["seq"] as Int64), node: $0, change: r["body"]) }
             }

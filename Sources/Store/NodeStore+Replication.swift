@@ -15,6 +15,12 @@ public enum BatchRefusal: Equatable, Sendable, CustomStringConvertible {
     /// rotating its epoch.
     case unknownOwnBatch
     case malformedRange
+    /// The batch's `previous_id` is not the id of the origin's batch before it: the origin
+    /// rewrote its history. Treated like equivocation (docs/crdt-rules.md).
+    case chainBroken
+    /// The batch does not extend the origin's contiguous run (a gap below it): not stored;
+    /// the sender resends from the `have` it is told.
+    case outOfOrder(expectedFirstSeq: UInt64)
 
     public var description: String {
         switch self {
@@ -23,7 +29,22 @@ public enum BatchRefusal: Equatable, Sendable, CustomStringConvertible {
         case .originQuarantined(let why): "origin is quarantined: \(why)"
         case .unknownOwnBatch:
             "batch claims this node's own origin but was never written here; run `hocvu site rotate-epoch`"
-        case .malformedRange: "batch sequence range is empty or does not match its change count"
+        case .malformedRange: "batch sequence range is empty, out of range or does not match its change count"
+        case .chainBroken: "batch does not chain to the origin's previous batch (history rewritten)"
+        case .outOfOrder(let next): "batch does not start at the next sequence number (\(next)); resend from there"
+        }
+    }
+
+    /// The stable code sent in ACK refusals and used for counters (docs/protocol.md, "Refusal codes").
+    public var code: String {
+        switch self {
+        case .badSignature: "bad_signature"
+        case .equivocation: "equivocation"
+        case .originQuarantined: "origin_quarantined"
+        case .unknownOwnBatch: "unknown_own_batch"
+        case .malformedRange: "malformed_range"
+        case .chainBroken: "chain_broken"
+        case .outOfOrder: "out_of_order"
         }
     }
 }
@@ -136,14 +157,13 @@ extension NodeStore {
             var report = ApplyReport()
             var ctx = try LocalWriteContext(db)
             var writer = try MergeWriter(db)
-            var origins = [Origin: (no: Int64, quarantine: String?)]()
+            var origins = [Origin: OriginState]()
             var facts = FactKeeper(curriculum: validator.curriculum)
             var router = try routeHome.map { try HomeRouter(db, communes: $0) }
             for p in prepared {
                 let batch = p.batch
-                guard batch.lastSeq >= batch.firstSeq, batch.firstSeq >= 1,
-                      batch.lastSeq - batch.firstSeq < UInt64(ChangeCodec.maxChangesPerBatch)
-                else {
+                // Before any arithmetic or Int64 conversion of the peer's numbers.
+                guard batch.hasValidRange else {
                     report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .malformedRange))
                     continue
                 }
@@ -151,7 +171,7 @@ extension NodeStore {
                     report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .badSignature))
                     continue
                 }
-                let o = try origins[batch.origin] ?? Self.originRow(db, batch.origin)
+                var o = try origins[batch.origin] ?? Self.originRow(db, batch.origin)
                 origins[batch.origin] = o
                 if let why = o.quarantine {
                     report.refused.append(
@@ -170,7 +190,8 @@ extension NodeStore {
                     }
                     let why = "equivocation at seq \(batch.firstSeq)-\(batch.lastSeq)"
                     try Self.quarantineOrigin(db, o.no, why)
-                    origins[batch.origin] = (o.no, why)
+                    o.quarantine = why
+                    origins[batch.origin] = o
                     report.newlyQuarantinedOrigins.append(batch.origin)
                     report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .equivocation))
                     continue
@@ -180,16 +201,34 @@ extension NodeStore {
                         continue
                     }
                 }
+                // Only a batch that extends the contiguous run is stored and merged, and only if
+                // it chains to the batch before it. A gap is refused (resent in order later), so a
+                // broken chain is always seen before anything of it is merged.
+                guard batch.firstSeq == o.contiguous + 1 else {
+                    report.refused.append(
+                        .init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .outOfOrder(expectedFirstSeq: o.contiguous + 1)))
+                    continue
+                }
+                guard batch.previousID == o.lastBatchID else {
+                    let why = "hash chain broken at seq \(batch.firstSeq)"
+                    try Self.quarantineOrigin(db, o.no, why)
+                    o.quarantine = why
+                    origins[batch.origin] = o
+                    report.newlyQuarantinedOrigins.append(batch.origin)
+                    report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .chainBroken))
+                    continue
+                }
                 try Self.insertBatch(db, batch, originNo: o.no, id: id, receivedAt: validator.now)
                 report.appliedBatches += 1
                 try mergeBody(
                     p, originNo: o.no, db: db, writer: &writer, clock: &ctx.clock, validator: validator,
                     report: &report, facts: &facts, router: &router)
-                if let why = try Self.advance(db, originNo: o.no) {
-                    try Self.quarantineOrigin(db, o.no, why)
-                    origins[batch.origin] = (o.no, why)
-                    report.newlyQuarantinedOrigins.append(batch.origin)
-                }
+                try db.execute(
+                    sql: "UPDATE origin SET contiguous_seq = ?, last_batch_id = ? WHERE origin_no = ?",
+                    arguments: [Int64(batch.lastSeq), id, o.no])
+                o.contiguous = batch.lastSeq
+                o.lastBatchID = id
+                origins[batch.origin] = o
             }
             try facts.flush(db)
             report.fedCommunes = router?.fed ?? []
@@ -242,16 +281,28 @@ extension NodeStore {
         }
     }
 
-    static func originRow(_ db: Database, _ origin: Origin) throws -> (no: Int64, quarantine: String?) {
+    /// What apply needs of an origin: its row, whether it is quarantined, and the end of its
+    /// contiguous, hash-chained run.
+    struct OriginState {
+        var no: Int64
+        var quarantine: String?
+        var contiguous: UInt64
+        var lastBatchID: Data
+    }
+
+    static func originRow(_ db: Database, _ origin: Origin) throws -> OriginState {
         let epoch = Int64(bitPattern: origin.epoch)
         if let row = try Row.fetchOne(
-            db, sql: "SELECT origin_no, quarantine_reason FROM origin WHERE node_id = ? AND epoch = ?",
+            db,
+            sql: "SELECT origin_no, quarantine_reason, contiguous_seq, last_batch_id FROM origin WHERE node_id = ? AND epoch = ?",
             arguments: [origin.node.bytes, epoch])
         {
-            return (row["origin_no"], row["quarantine_reason"])
+            return OriginState(
+                no: row["origin_no"], quarantine: row["quarantine_reason"],
+                contiguous: UInt64(max(0, row["contiguous_seq"] as Int64)), lastBatchID: row["last_batch_id"] ?? Batch.zeroID)
         }
         try db.execute(sql: "INSERT INTO origin (node_id, epoch) VALUES (?, ?)", arguments: [origin.node.bytes, epoch])
-        return (db.lastInsertedRowID, nil)
+        return OriginState(no: db.lastInsertedRowID, quarantine: nil, contiguous: 0, lastBatchID: Batch.zeroID)
     }
 
     private enum Overlap { case none, duplicate, conflict }
@@ -275,34 +326,6 @@ extension NodeStore {
             return .duplicate
         }
         return .conflict
-    }
-
-    /// Moves an origin's contiguous watermark over stored batches, checking the hash chain.
-    /// - Returns: a reason when the chain is broken (the origin rewrote its history).
-    private static func advance(_ db: Database, originNo: Int64) throws -> String? {
-        let o = try Row.fetchOne(
-            db, sql: "SELECT contiguous_seq, last_batch_id FROM origin WHERE origin_no = ?", arguments: [originNo])!
-        var contiguous: Int64 = o["contiguous_seq"]
-        var lastID: Data = o["last_batch_id"] ?? Batch.zeroID
-        let start = contiguous
-        var broken: String?
-        while let next = try Row.fetchOne(
-            db, sql: "SELECT last_seq, previous_id, batch_id FROM batch WHERE origin_no = ? AND first_seq = ?",
-            arguments: [originNo, contiguous + 1])
-        {
-            guard next["previous_id"] as Data == lastID else {
-                broken = "hash chain broken at seq \(contiguous + 1)"
-                break
-            }
-            contiguous = next["last_seq"]
-            lastID = next["batch_id"]
-        }
-        if contiguous != start {
-            try db.execute(
-                sql: "UPDATE origin SET contiguous_seq = ?, last_batch_id = ? WHERE origin_no = ?",
-                arguments: [contiguous, lastID, originNo])
-        }
-        return broken
     }
 
     private static func quarantineOrigin(_ db: Database, _ originNo: Int64, _ why: String) throws {
@@ -356,7 +379,7 @@ extension NodeStore {
                     sql: """
                         SELECT first_seq, last_seq, previous_id, body, signature FROM batch
                         WHERE origin_no = ? AND last_seq > ? ORDER BY first_seq
-                        """, arguments: [o["origin_no"] as Int64, Int64(peer[origin])])
+                        """, arguments: [o["origin_no"] as Int64, Int64(clamping: peer[origin])])
                 while let r = try rows.next() {
                     let b = Batch(
                         origin: origin, firstSeq: UInt64(r["first_seq"] as Int64), lastSeq: UInt64(r["last_seq"] as Int64),

@@ -34,7 +34,11 @@ public final class NodeStore: Sendable {
 
     /// This node's clock: the system clock corrected by the offset adopted from the hub, so a
     /// commune PC whose clock is wrong still stamps results with the right time.
-    func now() -> Int64 { systemClock() + offset.load(ordering: .relaxed) }
+    func now() -> Int64 {
+        // Both terms are bounded (see adoptClockOffset), but a clock is never worth a trap.
+        let (sum, overflow) = systemClock().addingReportingOverflow(offset.load(ordering: .relaxed))
+        return overflow ? systemClock() : sum
+    }
 
     /// Opens (creating and migrating if needed) the database at `path` for the node whose
     /// identity key is `identity`.
@@ -61,8 +65,35 @@ public final class NodeStore: Sendable {
         self.systemClock = now
         self.index = Mutex(CurriculumIndex())
         try Self.migrator.migrate(pool)
-        offset.store(try pool.read { db in try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM node") ?? 0 }, ordering: .relaxed)
         let node = self.node
+        var repairs: [String] = []
+        let nowFromSystem = now
+        var adopted: Int64 = 0
+        try pool.write { db in
+            // A stored offset beyond the bound can only come from an unchecked hub (before
+            // ProtocolLimits): discard it rather than run, or trap, on it.
+            let stored = try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM node") ?? 0
+            if Self.isAdoptableOffset(stored, systemNow: nowFromSystem()) {
+                adopted = stored
+            } else {
+                try db.execute(sql: "UPDATE node SET clock_offset_ms = 0")
+                repairs.append("discarded a stored clock offset of \(stored) ms (over the 24 h bound)")
+            }
+            // A hybrid logical clock pushed far ahead by such an offset would stamp every later
+            // result in the future for good: bring it back to the corrected time.
+            let corrected = nowFromSystem() + adopted
+            if let raw = try Int64.fetchOne(db, sql: "SELECT hlc FROM node"),
+               corrected > 0,
+               HLCTimestamp(rawValue: UInt64(bitPattern: raw)).milliseconds
+                > UInt64(corrected) + UInt64(ProtocolLimits.maxAdoptedClockOffsetMilliseconds)
+            {
+                let reset = HLCTimestamp(milliseconds: UInt64(corrected), counter: 0)
+                try db.execute(sql: "UPDATE node SET hlc = ?", arguments: [Int64(bitPattern: reset.rawValue)])
+                repairs.append("reset a hybrid logical clock that ran more than 24 h ahead")
+            }
+        }
+        clockRepairs = repairs
+        offset.store(adopted, ordering: .relaxed)
         let created = now()
         try pool.write { db in
             if try Int.fetchOne(db, sql: "SELECT count(*) FROM province") == 0 {
@@ -93,8 +124,26 @@ public final class NodeStore: Sendable {
     /// measured at WELCOME. Persisted, so another process (an import) and a restart use it too.
     /// The hybrid logical clock never goes back, so adopting a smaller offset only slows it.
     public func adoptClockOffset(_ milliseconds: Int64) throws {
+        guard Self.isAdoptableOffset(milliseconds, systemNow: systemClock()) else {
+            throw StoreError.clock("a clock offset of \(milliseconds) ms is over the 24 h bound; not adopted")
+        }
         try pool.write { db in try db.execute(sql: "UPDATE node SET clock_offset_ms = ?", arguments: [milliseconds]) }
         offset.store(milliseconds, ordering: .relaxed)
+    }
+
+    /// What was repaired when the database was opened (a clock offset or HLC from an unchecked
+    /// hub); the daemon logs it.
+    public let clockRepairs: [String]
+
+    /// The offset rule (docs/operations.md, "Clocks"): a site runs on the hub's time when they
+    /// differ by at most 24 h; beyond that only when this machine's own clock is certainly wrong
+    /// (before the programme started), since the hub is then the only time there is.
+    public static func isAdoptableOffset(_ offset: Int64, systemNow: Int64) -> Bool {
+        guard offset != Int64.min else { return false }
+        if abs(offset) <= ProtocolLimits.maxAdoptedClockOffsetMilliseconds { return true }
+        guard systemNow < ProtocolLimits.programmeStartMilliseconds else { return false }
+        let (adjusted, overflow) = systemNow.addingReportingOverflow(offset)
+        return !overflow && ProtocolLimits.isValidClock(adjusted)
     }
 
     /// Draws a fresh random epoch: a new origin with sequence numbers from 1.

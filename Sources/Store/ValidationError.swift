@@ -17,6 +17,9 @@ public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible
     case invalidAttemptID(String)
     case finishedBeforeStarted
     case dateInFuture(field: String, aheadSeconds: Int64)
+    /// Before 2025-01-01T00:00:00Z (``ProtocolLimits/programmeStartMilliseconds``): no result of
+    /// the programme can be that old; a 1970 date is a broken clock or a forgery.
+    case dateBeforeProgramme(field: String)
     case clockAhead(String)
     case invalidEnrollmentLength
     case certificateIDMismatch
@@ -43,6 +46,7 @@ public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible
         case .invalidAttemptID: "invalid_attempt_id"
         case .finishedBeforeStarted: "finished_before_started"
         case .dateInFuture: "date_in_future"
+        case .dateBeforeProgramme: "date_before_programme"
         case .clockAhead: "clock_ahead"
         case .invalidEnrollmentLength: "invalid_enrollment_length"
         case .certificateIDMismatch: "certificate_id_mismatch"
@@ -81,6 +85,7 @@ public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible
         case .invalidAttemptID(let id): "attempt id \"\(id)\" is not a lower-case UUIDv7"
         case .finishedBeforeStarted: "attempt finished before it started"
         case .dateInFuture(let f, let s): "\(f) is \(s) s in the future (limit 300 s); check this machine's clock"
+        case .dateBeforeProgramme(let f): "\(f) is before 2025-01-01, when the programme began; check the date or this machine's clock"
         case .clockAhead(let why): why
         case .invalidEnrollmentLength: "enrollment causal length must be at least 1"
         case .certificateIDMismatch: "certificate id is not the one derived from learner and course"

@@ -36,6 +36,7 @@ struct Validator {
                 throw .answerCountMismatch(answers: r.answers.count, questions: quiz.questions)
             }
             guard r.finishedAt >= r.startedAt else { throw .finishedBeforeStarted }
+            try notBeforeProgramme(r.startedAt, field: "attempt start time")
             try notFuture(r.finishedAt, field: "attempt finish time")
         case .certificate(let r):
             guard curriculum.courses.contains(r.courseID) else { throw .unknownCourse(r.courseID) }
@@ -47,10 +48,16 @@ struct Validator {
         }
     }
 
+    /// Every date a record carries lies between the programme's start and a little past now.
     private func notFuture(_ t: Int64, field: String) throws(ValidationError) {
+        try notBeforeProgramme(t, field: field)
         if t > now + Self.maxFutureMilliseconds {
             throw .dateInFuture(field: field, aheadSeconds: (t - now) / 1000)
         }
+    }
+
+    private func notBeforeProgramme(_ t: Int64, field: String) throws(ValidationError) {
+        if t < ProtocolLimits.programmeStartMilliseconds { throw .dateBeforeProgramme(field: field) }
     }
 
     private func text(_ s: String, field: String) throws(ValidationError) {

@@ -31,6 +31,10 @@ public enum HomeFeedCodec {
         let b: Hocvu_Wire_V1_HomeFeedBody
         do { b = try Hocvu_Wire_V1_HomeFeedBody(serializedBytes: body) } catch { throw .malformedPayload("HomeFeedBody") }
         guard b.entries.count <= maxEntries else { throw .tooManyItems("home feed entries", b.entries.count) }
+        // Entries are first_seq, first_seq + 1, …: the whole run must stay within the sequence range.
+        guard b.entries.isEmpty
+            || (b.firstSeq >= 1 && b.firstSeq <= ProtocolLimits.maxSequence - UInt64(b.entries.count - 1))
+        else { throw .outOfRange("HomeFeedBody.first_seq") }
         var out = [HomeFeedEntry]()
         for (i, e) in b.entries.enumerated() {
             guard let node = NodeID(bytes: e.node) else { throw .invalidField("HomeFeedEntry.node") }

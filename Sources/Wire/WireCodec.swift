@@ -58,7 +58,12 @@ public enum WireCodec {
                 p.ackedMessageID = a.ackedMessageID
                 p.have = entries(a.have)
                 p.credit = a.credit
-                p.refused = a.refused.map { var r = Hocvu_Wire_V1_Refused(); r.reason = $0; return r }
+                p.refused = a.refused.map {
+                    var r = Hocvu_Wire_V1_Refused()
+                    r.code = $0.code
+                    r.reason = $0.reason
+                    return r
+                }
                 payload = try p.serializedData()
             case .refuse(let code, let reason, let retry):
                 envelope.kind = .refuse
@@ -131,14 +136,22 @@ public enum WireCodec {
         case .hello:
             let p = try parse(Hocvu_Wire_V1_Hello.self, "Hello")
             guard let node = NodeID(bytes: p.node) else { throw .invalidField("Hello.node") }
+            // clock_ms is the site's own reading, possibly years off: informational, never used in arithmetic.
+            guard ProtocolLimits.isValidSequence(p.releaseVersion) else { throw .outOfRange("Hello.release_version") }
+            guard !p.wantsHomeFeed || ProtocolLimits.isValidSequence(p.homeFeedCursor) else {
+                throw .outOfRange("Hello.home_feed_cursor")
+            }
             return (envelope.messageID, .hello(.init(
                 origin: Origin(node: node, epoch: p.epoch), clockMilliseconds: p.clockMs,
                 releaseVersion: p.releaseVersion, knowledge: try vector(p.knowledge),
                 homeFeedCursor: p.wantsHomeFeed ? p.homeFeedCursor : nil)))
         case .welcome:
             let p = try parse(Hocvu_Wire_V1_Welcome.self, "Welcome")
+            guard ProtocolLimits.isValidClock(p.clockMs) else { throw .outOfRange("Welcome.clock_ms") }
+            guard ProtocolLimits.isValidSequence(p.releaseVersion) else { throw .outOfRange("Welcome.release_version") }
             return (envelope.messageID, .welcome(.init(
-                clockMilliseconds: p.clockMs, have: try vector(p.have), credit: p.credit, releaseVersion: p.releaseVersion)))
+                clockMilliseconds: p.clockMs, have: try vector(p.have), credit: ProtocolLimits.clampedCredit(p.credit),
+                releaseVersion: p.releaseVersion)))
         case .batches:
             let p = try parse(Hocvu_Wire_V1_Batches.self, "Batches")
             guard p.batches.count <= WireLimits.maxBatchesPerMessage else { throw .tooManyBatches(p.batches.count) }
@@ -147,7 +160,9 @@ public enum WireCodec {
                 guard let node = NodeID(bytes: b.node) else { throw .invalidField("Batch.node") }
                 guard b.previousID.count == 32 else { throw .invalidField("Batch.previous_id") }
                 guard b.signature.count == 64 else { throw .invalidField("Batch.signature") }
-                guard b.firstSeq >= 1, b.lastSeq >= b.firstSeq else { throw .invalidField("Batch.seq range") }
+                guard ProtocolLimits.isValidBatchRange(
+                    first: b.firstSeq, last: b.lastSeq, maxChanges: ChangeCodec.maxChangesPerBatch)
+                else { throw .outOfRange("Batch.first_seq/last_seq") }
                 out.append(Batch(
                     origin: Origin(node: node, epoch: b.epoch), firstSeq: b.firstSeq, lastSeq: b.lastSeq,
                     previousID: b.previousID, body: b.body, signature: b.signature))
@@ -156,8 +171,10 @@ public enum WireCodec {
         case .ack:
             let p = try parse(Hocvu_Wire_V1_Ack.self, "Ack")
             return (envelope.messageID, .ack(.init(
-                ackedMessageID: p.ackedMessageID, have: try vector(p.have), credit: p.credit,
-                refused: p.refused.map(\.reason))))
+                ackedMessageID: p.ackedMessageID, have: try vector(p.have), credit: ProtocolLimits.clampedCredit(p.credit),
+                refused: p.refused.map { r in
+                    WireMessage.Ack.Refusal(code: String(r.code.prefix(64)), reason: String(r.reason.prefix(500)))
+                })))
         case .refuse:
             let p = try parse(Hocvu_Wire_V1_Refuse.self, "Refuse")
             let code = WireMessage.RefuseCode(rawValue: p.code.rawValue) ?? .protocolViolation
@@ -184,9 +201,11 @@ public enum WireCodec {
             return (envelope.messageID, .chunk(hash: p.hash.hexString, data: p.data))
         case .tryLater:
             let p = try parse(Hocvu_Wire_V1_TryLater.self, "TryLater")
-            return (envelope.messageID, .tryLater(seconds: p.retryAfterS, reason: String(p.reason.prefix(500))))
+            return (envelope.messageID, .tryLater(
+                seconds: ProtocolLimits.clampedRetryAfter(p.retryAfterS), reason: String(p.reason.prefix(500))))
         case .published:
             let p = try parse(Hocvu_Wire_V1_Published.self, "Published")
+            guard ProtocolLimits.isValidSequence(p.version) else { throw .outOfRange("Published.version") }
             return (envelope.messageID, .published(version: p.version))
         case .homeFeed:
             let p = try parse(Hocvu_Wire_V1_HomeFeed.self, "HomeFeed")
@@ -211,6 +230,7 @@ public enum WireCodec {
         var vv = VersionVector()
         for e in entries {
             guard let node = NodeID(bytes: e.node) else { throw .invalidField("OriginSeq.node") }
+            guard ProtocolLimits.isValidSequence(e.seq) else { throw .outOfRange("OriginSeq.seq") }
             vv[Origin(node: node, epoch: e.epoch)] = e.seq
         }
         return vv

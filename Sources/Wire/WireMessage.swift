@@ -51,11 +51,18 @@ public enum WireMessage: Equatable, Sendable {
     }
 
     public struct Ack: Equatable, Sendable {
+        /// A batch the hub did not take: a stable code (docs/protocol.md, "Refusal codes") and words.
+        public struct Refusal: Equatable, Sendable, CustomStringConvertible {
+            public var code: String
+            public var reason: String
+            public init(code: String, reason: String) { self.code = code; self.reason = reason }
+            public var description: String { "\(code): \(reason)" }
+        }
         public var ackedMessageID: UInt64
         public var have: VersionVector
         public var credit: UInt32
-        public var refused: [String]
-        public init(ackedMessageID: UInt64, have: VersionVector, credit: UInt32, refused: [String] = []) {
+        public var refused: [Refusal]
+        public init(ackedMessageID: UInt64, have: VersionVector, credit: UInt32, refused: [Refusal] = []) {
             self.ackedMessageID = ackedMessageID; self.have = have; self.credit = credit; self.refused = refused
         }
     }
@@ -94,6 +101,8 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
     case invalidField(String)
     case tooManyBatches(Int)
     case tooManyItems(String, Int)
+    /// An integer outside its documented range (docs/protocol.md, "Limits").
+    case outOfRange(String)
 
     public var description: String {
         switch self {
@@ -107,6 +116,7 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
         case .invalidField(let f): "field \(f) has an invalid value"
         case .tooManyBatches(let n): "\(n) batches in one message (limit \(WireLimits.maxBatchesPerMessage))"
         case .tooManyItems(let what, let n): "\(n) \(what) in one message (over the limit)"
+        case .outOfRange(let f): "field \(f) is outside its documented range"
         }
     }
 

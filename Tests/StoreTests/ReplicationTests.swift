@@ -54,7 +54,7 @@ struct ReplicationTests {
         let remote = RemoteSigner()
         let lid = Identity.learnerID(nationalID: nationalID(6))
         let change = Change(hlc: HLCTimestamp(milliseconds: 1, counter: 0), record: .progress(ProgressRecord(
-            learnerID: lid, lessonID: "new-lesson", percent: 100, completedAt: 5)))
+            learnerID: lid, lessonID: "new-lesson", percent: 100, completedAt: 1_767_225_000_000)))
         #expect(try r.store.apply([remote.batch([change])]).quarantinedChanges == 1)
         #expect(try r.store.retryQuarantine() == 0)
         var next = SampleCurriculum.make(version: 2)
@@ -131,11 +131,20 @@ struct ReplicationTests {
         let remote = RemoteSigner()
         let lid = Identity.learnerID(nationalID: nationalID(9))
         let c = Change(hlc: .zero, record: .enrollment(EnrollmentRecord(learnerID: lid, courseID: "ksn-101", length: 1)))
+        let other = Change(hlc: .zero, record: .enrollment(EnrollmentRecord(learnerID: lid, courseID: "ksn-102", length: 1)))
         let b1 = remote.batch([c])
-        let b2 = remote.batch([c], first: 2, previous: Data(repeating: 9, count: 32))
-        let report = try r.store.apply([b2, b1])
+        let b2 = remote.batch([other], first: 2, previous: Data(repeating: 9, count: 32))
+        // Out of order first: b2 is refused until b1 is there (it is never merged early).
+        let early = try r.store.apply([b2, b1])
+        #expect(early.refused.map(\.reason) == [.outOfOrder(expectedFirstSeq: 1)])
+        let digest = try r.store.stateDigest()
+        // In order: the broken link is refused like equivocation — not stored, not merged, origin quarantined.
+        let report = try r.store.apply([b2])
         #expect(report.newlyQuarantinedOrigins == [remote.origin])
+        #expect(report.refused.map(\.reason) == [.chainBroken] && report.appliedBatches == 0 && report.mergedChanges == 0)
+        #expect(try r.store.stateDigest() == digest, "a batch with a broken chain changed the state")
         #expect(try r.store.versionVector()[remote.origin] == 1)
+        #expect(try r.store.quarantinedOrigins()[remote.origin] != nil)
     }
 
     @Test("two different attempts under one id are set aside on every replica alike")
@@ -149,7 +158,7 @@ struct ReplicationTests {
         func attempt(_ score: Int) -> Change {
             Change(hlc: .zero, record: .attempt(AttemptRecord(
                 attemptID: id, learnerID: lid, quizID: "ksn-101-quiz", answers: [0, 0, 0, 0, 0], score: score,
-                maxScore: 10, startedAt: 1, finishedAt: 2)))
+                maxScore: 10, startedAt: 1_767_225_000_000, finishedAt: 1_767_225_060_000)))
         }
         let bx = x.batch([attempt(4)]), by = y.batch([attempt(6)])
         let ra = try a.store.apply([bx, by])

@@ -17,9 +17,9 @@ struct WireCodecTests {
 
     static let messages: [WireMessage] = [
         .hello(.init(origin: origin, clockMilliseconds: 123, releaseVersion: 2, knowledge: VersionVector([origin: 9]))),
-        .welcome(.init(clockMilliseconds: 5, have: VersionVector([origin: 3]), credit: 8, releaseVersion: 1)),
+        .welcome(.init(clockMilliseconds: ProtocolLimits.programmeStartMilliseconds + 5, have: VersionVector([origin: 3]), credit: 8, releaseVersion: 1)),
         .batches([batch, batch]),
-        .ack(.init(ackedMessageID: 77, have: VersionVector([origin: 1]), credit: 8, refused: ["bad signature"])),
+        .ack(.init(ackedMessageID: 77, have: VersionVector([origin: 1]), credit: 8, refused: [.init(code: "bad_signature", reason: "bad signature")])),
         .refuse(code: .revoked, reason: "site revoked", retryAfterSeconds: 0),
         .releaseOffer(SignedRelease(
             manifestBytes: Data(#"{"version":2}"#.utf8),

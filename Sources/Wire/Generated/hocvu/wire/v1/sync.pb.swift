@@ -264,6 +264,8 @@ nonisolated struct Hocvu_Wire_V1_Refused: Sendable {
 
   var reason: String = String()
 
+  var code: String = String()
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -823,7 +825,7 @@ nonisolated extension Hocvu_Wire_V1_Ack: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Hocvu_Wire_V1_Refused: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".Refused"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}epoch\0\u{3}first_seq\0\u{1}reason\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}epoch\0\u{3}first_seq\0\u{1}reason\0\u{1}code\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -835,6 +837,7 @@ nonisolated extension Hocvu_Wire_V1_Refused: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.firstSeq) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.code) }()
       default: break
       }
     }
@@ -853,6 +856,9 @@ nonisolated extension Hocvu_Wire_V1_Refused: SwiftProtobuf.Message, SwiftProtobu
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
     }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -861,6 +867,7 @@ nonisolated extension Hocvu_Wire_V1_Refused: SwiftProtobuf.Message, SwiftProtobu
     if lhs.epoch != rhs.epoch {return false}
     if lhs.firstSeq != rhs.firstSeq {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.code != rhs.code {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
