@@ -11,6 +11,16 @@ public struct LWWRegister<Value: Comparable & Hashable & Sendable>: Hashable, Se
         self.node = node
     }
 
+    /// The other join, for values that may be set once: the earliest write (by stamp, then node;
+    /// the larger value on an exact tie). A later claim never moves it, so no replica can take
+    /// over a value another set first (docs/crdt-rules.md, "Home commune").
+    public func mergedFirstWins(with other: Self) -> Self {
+        if (other.stamp, other.node) != (stamp, node) {
+            return (other.stamp, other.node) < (stamp, node) ? other : self
+        }
+        return other.value > value ? other : self
+    }
+
     /// The join: the later write.
     public func merged(with other: Self) -> Self {
         if (other.stamp, other.node) != (stamp, node) {

@@ -27,7 +27,9 @@ public struct LearnerRecord: Hashable, Sendable {
         out.fullName = fullName.join(other.fullName) { $0.merged(with: $1) }
         out.role = role.join(other.role) { $0.merged(with: $1) }
         out.unit = unit.join(other.unit) { $0.merged(with: $1) }
-        out.homeCommune = homeCommune.join(other.homeCommune) { $0.merged(with: $1) }
+        // The home commune decides where a learner's records (personal data) flow: first claim
+        // wins, so an enrolled site cannot move someone else's learner to itself by writing later.
+        out.homeCommune = homeCommune.join(other.homeCommune) { $0.mergedFirstWins(with: $1) }
         return out
     }
 }

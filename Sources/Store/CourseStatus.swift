@@ -14,7 +14,11 @@ public struct CourseStatus: Equatable, Sendable {
     public let quizzes: Int
     public let passedQuizzes: Int
 
-    public var isComplete: Bool { completedRequiredLessons == requiredLessons && passedQuizzes == quizzes }
+    /// A course with nothing required (no required lesson, no quiz) is never complete: there is
+    /// no evidence to hold (the same rule as the national totals, ``FactKeeper``).
+    public var isComplete: Bool {
+        requiredLessons + quizzes > 0 && completedRequiredLessons == requiredLessons && passedQuizzes == quizzes
+    }
     public var isEligible: Bool { isEnrolled && isComplete }
 
     var missingSummary: String {

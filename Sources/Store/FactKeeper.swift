@@ -10,8 +10,10 @@ import GRDB
 /// its cost (BENCHMARKS.md).
 ///
 /// The rules: a learner counts at their **home commune** (last-writer-wins profile field);
-/// *enrolled* = at least one active enrollment; *certified* = at least one unrevoked certificate;
-/// a course is *completed* by the rule in ``CourseStatus``.
+/// *enrolled* = at least one active enrollment; *certified* = at least one unrevoked certificate
+/// **for a course the learner completed** by the rule in ``CourseStatus`` (evidence the hub holds);
+/// an unrevoked certificate without that evidence makes the learner *unbacked*: flagged in the
+/// totals, never counted as certified (a site's claim is not evidence).
 struct FactKeeper {
     private(set) var dirty: Set<String> = []
     let curriculum: CurriculumIndex
@@ -23,6 +25,7 @@ struct FactKeeper {
     struct Fact: Equatable {
         var home: Int?
         var certified = false
+        var unbacked = false
         /// Course → flags; only courses with either flag.
         var courses: [String: Flags] = [:]
         var enrolled: Bool { courses.values.contains { $0.enrolled } }
@@ -53,24 +56,28 @@ struct FactKeeper {
 
     /// Statements prepared once per flush.
     private final class Statements {
-        let stored, home, enrollments, progress, best, certified, saveFact, ensureTotals, addTotals, ensureCourse,
+        let stored, home, enrollments, progress, best, certificates, saveFact, ensureTotals, addTotals, ensureCourse,
             addCourse: FastStatement
         init(_ db: Database) throws {
-            stored = try FastStatement(db, sql: "SELECT home_commune, certified, courses FROM learner_fact WHERE learner_id = ?")
+            stored = try FastStatement(db, sql: "SELECT home_commune, certified, courses, unbacked FROM learner_fact WHERE learner_id = ?")
             home = try FastStatement(db, sql: "SELECT home_commune FROM learner WHERE learner_id = ?")
             enrollments = try FastStatement(db, sql: "SELECT course_id FROM enrollment WHERE learner_id = ? AND length % 2 = 1")
             progress = try FastStatement(db, sql: "SELECT lesson_id FROM progress WHERE learner_id = ? AND completed_at IS NOT NULL")
             best = try FastStatement(db, sql: "SELECT quiz_id, best_score, max_score FROM quiz_best WHERE learner_id = ?")
-            certified = try FastStatement(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM certificate WHERE learner_id = ? AND revoked_at IS NULL)")
+            certificates = try FastStatement(
+                db, sql: "SELECT course_id FROM certificate WHERE learner_id = ? AND revoked_at IS NULL")
             saveFact = try FastStatement(
-                db, sql: "INSERT OR REPLACE INTO learner_fact (learner_id, home_commune, certified, courses) VALUES (?, ?, ?, ?)")
+                db,
+                sql: "INSERT OR REPLACE INTO learner_fact (learner_id, home_commune, certified, courses, unbacked) VALUES (?, ?, ?, ?, ?)")
             // Ensure the rows, then add: CHECK (>= 0) is evaluated on an upsert's proposed row, so a
             // negative delta cannot ride an INSERT ... ON CONFLICT.
             ensureTotals = try FastStatement(db, sql: "INSERT OR IGNORE INTO commune_totals (commune_code) VALUES (?)")
             addTotals = try FastStatement(
                 db,
-                sql: "UPDATE commune_totals SET learners = learners + ?, enrolled = enrolled + ?, certified = certified + ? WHERE commune_code = ?")
+                sql: """
+                    UPDATE commune_totals SET learners = learners + ?, enrolled = enrolled + ?, certified = certified + ?,
+                      unbacked_certificates = unbacked_certificates + ? WHERE commune_code = ?
+                    """)
             ensureCourse = try FastStatement(
                 db, sql: "INSERT OR IGNORE INTO commune_course_totals (commune_code, course_id) VALUES (?, ?)")
             addCourse = try FastStatement(
@@ -92,6 +99,7 @@ struct FactKeeper {
             s.saveFact.bind(2, new.home.map(Int64.init))
             s.saveFact.bind(3, new.certified ? 1 : 0)
             s.saveFact.bind(4, new.encodedCourses)
+            s.saveFact.bind(5, new.unbacked ? 1 : 0)
             try s.saveFact.execute()
         }
         dirty.removeAll(keepingCapacity: true)
@@ -108,7 +116,9 @@ struct FactKeeper {
         var fact: Fact?
         s.stored.bind(1, learner)
         try s.stored.forEachRow { c in
-            fact = Fact(home: c.isNull(0) ? nil : c.int(0), certified: c.int(1) == 1, courses: Fact.decodeCourses(c.text(2)))
+            fact = Fact(
+                home: c.isNull(0) ? nil : c.int(0), certified: c.int(1) == 1, unbacked: c.int(3) == 1,
+                courses: Fact.decodeCourses(c.text(2)))
         }
         return fact
     }
@@ -137,8 +147,10 @@ struct FactKeeper {
                 f.courses[course, default: .init()].completed = true
             }
         }
-        s.certified.bind(1, learner)
-        try s.certified.forEachRow { c in f.certified = c.int(0) == 1 }
+        s.certificates.bind(1, learner)
+        try s.certificates.forEachRow { c in
+            if f.courses[c.text(0)]?.completed == true { f.certified = true } else { f.unbacked = true }
+        }
         return f
     }
 
@@ -150,7 +162,8 @@ struct FactKeeper {
         s.addTotals.bind(1, sign)
         s.addTotals.bind(2, fact.enrolled ? sign : 0)
         s.addTotals.bind(3, fact.certified ? sign : 0)
-        s.addTotals.bind(4, home)
+        s.addTotals.bind(4, fact.unbacked ? sign : 0)
+        s.addTotals.bind(5, home)
         try s.addTotals.execute()
         for (course, c) in fact.courses {
             s.ensureCourse.bind(1, home)

@@ -6,7 +6,12 @@ import Merge
 /// transaction. Hot kinds (progress, attempts, enrollments, certificates) are single upserts;
 /// learner profiles, which are rare, go through the Swift join itself.
 struct MergeWriter {
-    enum Outcome { case merged, attemptConflict }
+    enum Outcome {
+        case merged, attemptConflict
+        /// Merged, but two communes claim the learner's home: the first claim holds; an operator
+        /// should look (a site writing someone else's learner, or a move that needs a transfer).
+        case homeContested
+    }
 
     let db: Database
     private let progress: FastStatement
@@ -57,8 +62,10 @@ struct MergeWriter {
         switch change.record {
         case .learner(let c):
             let incoming = c.record(stamp: change.hlc, node: node)
-            let merged = try LearnerRow.fetch(db, id: c.learnerID).map { $0.merged(with: incoming) } ?? incoming
+            let existing = try LearnerRow.fetch(db, id: c.learnerID)
+            let merged = existing.map { $0.merged(with: incoming) } ?? incoming
             try LearnerRow.save(merged, db)
+            if let had = existing?.homeCommune?.value, let claimed = c.homeCommune, had != claimed { return .homeContested }
         case .enrollment(let r):
             enrollment.bind(1, r.learnerID)
             enrollment.bind(2, r.courseID)

@@ -13,6 +13,9 @@ public struct NationalReport: Codable, Equatable, Sendable {
         public var learners = 0
         public var enrolled = 0
         public var certified = 0
+        /// Learners holding a certificate without completion evidence at the hub: flagged, not
+        /// counted in `certified` (a site's claim alone is not evidence).
+        public var unbackedCertificates = 0
         /// Course id → learners who completed it.
         public var completedByCourse: [String: Int] = [:]
         public var certifiedRate: Double { learners == 0 ? 0 : Double(certified) / Double(learners) }
@@ -23,16 +26,20 @@ public struct NationalReport: Codable, Equatable, Sendable {
             learners += o.learners
             enrolled += o.enrolled
             certified += o.certified
+            unbackedCertificates += o.unbackedCertificates
             completedByCourse.merge(o.completedByCourse, uniquingKeysWith: +)
         }
 
-        enum CodingKeys: String, CodingKey { case learners, enrolled, certified, completedByCourse, certifiedRate, meets2025, meets2026 }
+        enum CodingKeys: String, CodingKey {
+            case learners, enrolled, certified, unbackedCertificates, completedByCourse, certifiedRate, meets2025, meets2026
+        }
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             learners = try c.decode(Int.self, forKey: .learners)
             enrolled = try c.decode(Int.self, forKey: .enrolled)
             certified = try c.decode(Int.self, forKey: .certified)
+            unbackedCertificates = try c.decodeIfPresent(Int.self, forKey: .unbackedCertificates) ?? 0
             completedByCourse = try c.decode([String: Int].self, forKey: .completedByCourse)
         }
         public func encode(to encoder: any Encoder) throws {
@@ -40,6 +47,7 @@ public struct NationalReport: Codable, Equatable, Sendable {
             try c.encode(learners, forKey: .learners)
             try c.encode(enrolled, forKey: .enrolled)
             try c.encode(certified, forKey: .certified)
+            try c.encode(unbackedCertificates, forKey: .unbackedCertificates)
             try c.encode(completedByCourse, forKey: .completedByCourse)
             try c.encode((certifiedRate * 10_000).rounded() / 10_000, forKey: .certifiedRate)
             try c.encode(meets2025, forKey: .meets2025)
@@ -87,7 +95,7 @@ extension NodeStore {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT c.code, c.name, c.province_code, t.learners, t.enrolled, t.certified,
+                    SELECT c.code, c.name, c.province_code, t.learners, t.enrolled, t.certified, t.unbacked_certificates,
                       e.commune_code IS NOT NULL AND e.revoked_at IS NULL AS enrolled_site, e.last_heard_at
                     FROM commune c
                     LEFT JOIN commune_totals t ON t.commune_code = c.code
@@ -101,6 +109,7 @@ extension NodeStore {
                 f.learners = r["learners"] ?? 0
                 f.enrolled = r["enrolled"] ?? 0
                 f.certified = r["certified"] ?? 0
+                f.unbackedCertificates = r["unbacked_certificates"] ?? 0
                 f.completedByCourse = courses[r["code"]] ?? [:]
                 let heard: Int64? = r["last_heard_at"]
                 let site: Bool = r["enrolled_site"]

@@ -100,11 +100,17 @@ extension NodeStore {
         case .registerLearner(let nationalID, let fullName, let role, let unit, let home):
             guard Identity.isWellFormedNationalID(nationalID) else { throw ValidationError.malformedNationalID }
             let id = Identity.learnerID(nationalID: nationalID)
+            if let current = try LearnerRow.fetch(db, id: id)?.homeCommune?.value, current != home {
+                throw ValidationError.homeCommuneFixed(current: current)
+            }
             let c = LearnerChange(
                 learnerID: id, nationalID: nationalID, fullName: fullName, role: role, unit: unit, homeCommune: home)
             return (.learner(c), .learner(id: id))
         case .updateLearner(let id, let fullName, let role, let unit, let home):
             let existing = try learner(id)
+            if let home, let current = existing.homeCommune?.value, current != home {
+                throw ValidationError.homeCommuneFixed(current: current)
+            }
             let c = LearnerChange(
                 learnerID: id, nationalID: existing.nationalID, fullName: fullName, role: role, unit: unit,
                 homeCommune: home)

@@ -67,6 +67,9 @@ public struct ApplyReport: Equatable, Sendable {
     public var newlyQuarantinedOrigins: [Origin] = []
     /// Hub: communes whose home feed grew in this call (send them the new entries).
     public var fedCommunes: Set<Int> = []
+    /// Learner changes that claimed a home commune other than the one already held, by origin
+    /// (merged by the first-claim rule; counted and reported, never silent).
+    public var contestedHomeClaims: [Origin] = []
 
     public init() {}
 }
@@ -262,9 +265,14 @@ extension NodeStore {
                     throw ValidationError.clockAhead(error.description)
                 }
                 try validator.validate(change.record)
-                if try writer.merge(change, from: batch.origin.node) == .attemptConflict {
+                switch try writer.merge(change, from: batch.origin.node) {
+                case .attemptConflict:
                     facts.touch(change.record.learnerID)  // its best score may have been set aside
                     throw ValidationError.attemptConflict(change.record.attemptIDForLog)
+                case .homeContested:
+                    report.contestedHomeClaims.append(batch.origin)
+                case .merged:
+                    break
                 }
                 try? clock.observe(remote: change.hlc, now: physical)
                 facts.touch(change.record.learnerID)
@@ -461,7 +469,7 @@ extension NodeStore {
                     try ctx.clock.check(remote: change.hlc, now: physical)
                     try validator.validate(change.record)
                 } catch { continue }
-                guard try writer.merge(change, from: node) == .merged else { continue }
+                guard try writer.merge(change, from: node) != .attemptConflict else { continue }
                 try? ctx.clock.observe(remote: change.hlc, now: physical)
                 facts.touch(change.record.learnerID)
                 try db.execute(

@@ -254,6 +254,19 @@ extension NodeStore {
                 ALTER TABLE node ADD COLUMN home_feed_seq INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        m.registerMigration("v7: certificates count only with completion evidence") { db in
+            try db.execute(sql: """
+                -- A certificate counts as certified only for a course completed by the one rule;
+                -- one without that evidence is flagged (counted apart), never counted.
+                ALTER TABLE learner_fact ADD COLUMN unbacked INTEGER NOT NULL DEFAULT 0 CHECK (unbacked IN (0, 1));
+                ALTER TABLE commune_totals ADD COLUMN unbacked_certificates INTEGER NOT NULL DEFAULT 0
+                  CHECK (unbacked_certificates >= 0);
+                -- Facts were computed by the old rule: recompute them all (NodeStore.init).
+                DELETE FROM learner_fact;
+                UPDATE commune_totals SET learners = 0, enrolled = 0, certified = 0;
+                UPDATE commune_course_totals SET enrolled = 0, completed = 0;
+                """)
+        }
         return m
     }
 }

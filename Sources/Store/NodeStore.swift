@@ -64,6 +64,10 @@ public final class NodeStore: Sendable {
         self.node = NodeID(bytes: identity.publicKey)!
         self.systemClock = now
         self.index = Mutex(CurriculumIndex())
+        // An existing database whose facts were derived by an older rule: recompute them once.
+        let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
+        let factsRuleChanged = applied.contains("v3: derived learner facts and commune totals")
+            && !applied.contains("v7: certificates count only with completion evidence")
         try Self.migrator.migrate(pool)
         let node = self.node
         var repairs: [String] = []
@@ -111,6 +115,10 @@ public final class NodeStore: Sendable {
             }
         }
         try reloadCurriculumIndex()
+        if factsRuleChanged {
+            let index = validatorIndex
+            try pool.write { db in try FactKeeper.rebuildAll(db, curriculum: index) }
+        }
     }
 
     /// This machine's clock as the store reads it, before any offset: what the hub's offset is

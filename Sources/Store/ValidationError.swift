@@ -26,6 +26,9 @@ public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible
     case notEligible(courseID: String, reason: String)
     case unknownCertificate(String)
     case attemptConflict(String)
+    /// A learner's home commune is set once, by the first registration (docs/crdt-rules.md).
+    case homeCommuneFixed(current: Int)
+    case answerOutOfRange
 
     /// A stable machine-readable key.
     public var code: String {
@@ -53,6 +56,8 @@ public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible
         case .notEligible: "not_eligible"
         case .unknownCertificate: "unknown_certificate"
         case .attemptConflict: "attempt_conflict"
+        case .homeCommuneFixed: "home_commune_fixed"
+        case .answerOutOfRange: "answer_out_of_range"
         }
     }
 
@@ -92,6 +97,8 @@ public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible
         case .notEligible(let c, let why): "learner is not eligible for a certificate in \(c): \(why)"
         case .unknownCertificate(let id): "no certificate with id \(id)"
         case .attemptConflict(let id): "attempt \(id) arrived with different contents: integrity violation"
+        case .answerOutOfRange: "an answer must be an option index from 0, or −1 for unanswered"
+        case .homeCommuneFixed(let c): "this learner's home commune is already \(c); it is set once, at registration, and another commune cannot claim the learner"
         }
     }
 }

@@ -35,6 +35,8 @@ struct Validator {
             guard r.answers.count == quiz.questions else {
                 throw .answerCountMismatch(answers: r.answers.count, questions: quiz.questions)
             }
+            // What the change codec accepts (−1 = unanswered): never write what no peer can read.
+            guard r.answers.allSatisfy({ (-1...Int(Int32.max)).contains($0) }) else { throw .answerOutOfRange }
             guard r.finishedAt >= r.startedAt else { throw .finishedBeforeStarted }
             try notBeforeProgramme(r.startedAt, field: "attempt start time")
             try notFuture(r.finishedAt, field: "attempt finish time")
@@ -62,7 +64,7 @@ struct Validator {
 
     private func text(_ s: String, field: String) throws(ValidationError) {
         let count = s.count
-        guard (1...200).contains(count),
+        guard (1...200).contains(count), s.utf8.count <= ChangeCodec.maxTextLength,
               !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
               s.trimmingPrefixWhitespace() == s
         else { throw .invalidText(field: field) }
