@@ -166,7 +166,7 @@ extension NodeStore {
             for p in prepared {
                 let batch = p.batch
                 // Before any arithmetic or Int64 conversion of the peer's numbers.
-                guard batch.hasValidRange else {
+                guard batch.hasValidRange, !p.countMismatch else {
                     report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .malformedRange))
                     continue
                 }
@@ -490,6 +490,8 @@ struct PreparedBatch: Sendable {
     let id: Data
     let signatureValid: Bool
     let changes: Result<[Change], DecodeError>
+    /// The body decodes, but to another number of changes than the signed range says.
+    let countMismatch: Bool
 
     init(_ batch: Batch, localOrigin: Origin) {
         self.batch = batch
@@ -497,13 +499,8 @@ struct PreparedBatch: Sendable {
         id = Blake2b.hash(header)
         signatureValid = batch.origin == localOrigin
             || Ed25519.verify(signature: batch.signature, message: header, publicKey: batch.origin.node.bytes)
-        changes = Result { () throws(DecodeError) -> [Change] in
-            let decoded = try ChangeCodec.decode(batch.body)
-            guard decoded.count == batch.changeCount else {
-                throw DecodeError.invalidValue(field: "change count (\(decoded.count), range says \(batch.changeCount))")
-            }
-            return decoded
-        }
+        changes = Result { () throws(DecodeError) -> [Change] in try ChangeCodec.decode(batch.body) }
+        if case .success(let decoded) = changes { countMismatch = decoded.count != batch.changeCount } else { countMismatch = false }
     }
 
     /// Prepares batches concurrently; results keep the input order.
