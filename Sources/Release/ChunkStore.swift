@@ -28,6 +28,36 @@ public final class ChunkStore: Sendable {
         }
     }
 
+    /// Reads a chunk and checks it is what its name and the manifest say (BLAKE2b-256 and size):
+    /// what a node serves to others, so a file that rotted on disk is never sent.
+    /// - Throws: ``ChunkStoreError/corrupt(_:)`` for a damaged file, ``ChunkStoreError/io(_:)`` if unreadable.
+    public func readVerified(_ hash: String, size: Int) throws -> Data {
+        let bytes = try read(hash)
+        guard bytes.count == size else {
+            throw ChunkStoreError.corrupt("chunk \(hash) in \(directory) is \(bytes.count) bytes on disk, not \(size)")
+        }
+        let actual = Chunker.name(bytes)
+        guard actual == hash else {
+            throw ChunkStoreError.corrupt("chunk \(hash) in \(directory) hashes to \(actual.prefix(16))… on disk")
+        }
+        return bytes
+    }
+
+    /// The directory damaged chunk files are moved to (never deleted: an operator may want them).
+    public var quarantineDirectory: String { "\(directory)/quarantine" }
+
+    /// Moves a damaged chunk file aside to ``quarantineDirectory`` (as `<hash>.<unix ms>`), so it is
+    /// no longer held or served. Returns where it went.
+    @discardableResult
+    public func quarantine(_ hash: String, now: Int64) throws -> String {
+        try FileManager.default.createDirectory(atPath: quarantineDirectory, withIntermediateDirectories: true)
+        let target = "\(quarantineDirectory)/\(hash).\(now)"
+        guard rename(path(hash), target) == 0 else { throw ChunkStoreError.io(Self.errno("move chunk \(hash) to \(target)")) }
+        try fsyncPath("\(directory)/\(hash.prefix(2))")
+        try fsyncPath(quarantineDirectory)
+        return target
+    }
+
     /// Stores bytes the caller has verified against `hash`. Durable when it returns.
     public func write(_ hash: String, _ bytes: Data) throws {
         let dir = "\(directory)/\(hash.prefix(2))"
@@ -137,8 +167,8 @@ extension ReleaseDownload {
     /// as held — the one receive path of the hub (from an admin) and of sites (from the hub).
     /// - Returns: `.verified` only once the chunk is on disk.
     /// - Throws: the store's error (disk full); the chunk stays outstanding and is asked for again.
-    public mutating func receive(hash: String, bytes: Data, into chunks: ChunkStore) throws -> ChunkFetch.Outcome {
-        let outcome = received(hash: hash, bytes: bytes)
+    public mutating func receive(hash: String, bytes: Data, into chunks: ChunkStore, now: Int64) throws -> ChunkFetch.Outcome {
+        let outcome = received(hash: hash, bytes: bytes, now: now)
         if outcome == .verified {
             try chunks.write(hash, bytes)
             stored(hash)

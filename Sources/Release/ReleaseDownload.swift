@@ -16,7 +16,12 @@ public struct ReleaseDownload: Sendable {
     public let window: Int
     public private(set) var installedVersion: UInt64
     public private(set) var current: (release: SignedRelease, manifest: Manifest, fetch: ChunkFetch)?
-    public private(set) var lastRefusal: ReleaseRefusal?
+    /// Why the last offer was refused, until a release installs.
+    public private(set) var offerRefusal: ReleaseRefusal?
+
+    /// What is wrong, for status: the last refused offer, else a chunk the peer keeps getting wrong
+    /// ("chunk … failed verification 3 times from the hub"), cleared when that chunk arrives.
+    public var lastRefusal: ReleaseRefusal? { offerRefusal ?? current?.fetch.sourceProblem }
 
     public init(trust: TrustPolicy, installedVersion: UInt64, window: Int = 8) {
         self.trust = trust
@@ -35,23 +40,32 @@ public struct ReleaseDownload: Sendable {
             return .fetch(m)
         } catch {
             if case .rollback(let offered, let installed) = error, offered == installed { return .alreadyHave }
-            lastRefusal = error
+            offerRefusal = error
             return .refuse(error)
         }
     }
 
     /// Starts fetching an accepted release (replacing an older one being fetched).
-    public mutating func begin(_ release: SignedRelease, manifest: Manifest, missing: [Manifest.ChunkRef], timeout: Int64 = 30_000) {
-        current = (release, manifest, ChunkFetch(missing: missing, window: window, timeout: timeout))
+    /// - Parameters:
+    ///   - backoff: how retries of a failed chunk are spaced (default: scaled to `timeout`).
+    ///   - source: who the chunks come from, for messages ("the hub", "the admin").
+    public mutating func begin(
+        _ release: SignedRelease, manifest: Manifest, missing: [Manifest.ChunkRef], timeout: Int64 = 30_000,
+        backoff: RetryBackoff.Policy? = nil, source: String = "the peer", seed: UInt64 = .random(in: .min ... .max)
+    ) {
+        current = (
+            release, manifest,
+            ChunkFetch(missing: missing, window: window, timeout: timeout, backoff: backoff, source: source, seed: seed)
+        )
     }
 
     public mutating func nextRequests(now: Int64, byteBudget: Int = .max) -> [String] {
         current?.fetch.nextRequests(now: now, byteBudget: byteBudget) ?? []
     }
 
-    public mutating func received(hash: String, bytes: Data) -> ChunkFetch.Outcome {
+    public mutating func received(hash: String, bytes: Data, now: Int64) -> ChunkFetch.Outcome {
         guard current != nil else { return .unexpected }
-        return current!.fetch.received(hash: hash, bytes: bytes)
+        return current!.fetch.received(hash: hash, bytes: bytes, now: now)
     }
 
     public mutating func stored(_ hash: String) { current?.fetch.stored(hash) }
@@ -65,10 +79,17 @@ public struct ReleaseDownload: Sendable {
     public mutating func didInstall(_ version: UInt64) {
         installedVersion = max(installedVersion, version)
         if let c = current, c.manifest.version <= installedVersion { current = nil }
-        lastRefusal = nil
+        offerRefusal = nil
     }
 
     public mutating func connectionLost() { current?.fetch.connectionLost() }
 
+    /// The peer is busy: nothing is asked before `seconds` (clamped into 1…3600) have passed.
     public mutating func tryLater(now: Int64, seconds: UInt32) { current?.fetch.tryLater(now: now, seconds: seconds) }
+
+    /// The peer announced the release being fetched again: chunks backing off are asked for now.
+    public mutating func retryNow() { current?.fetch.retryNow() }
+
+    /// A chunk believed held is needed again (found damaged): fetch it too.
+    public mutating func refetch(_ ref: Manifest.ChunkRef) { current?.fetch.add(ref) }
 }

@@ -14,6 +14,9 @@ public enum ReleaseRefusal: Error, Equatable, CustomStringConvertible, Sendable 
     case expired(version: UInt64, at: Int64)
     case inconsistent(String)
     case chunkHashMismatch(expected: String, actual: String)
+    case chunkSizeMismatch(hash: String, expected: Int, actual: Int)
+    /// One chunk failed verification `times` times from the same source: that source is bad for it.
+    case chunkFailedVerification(hash: String, times: Int, source: String)
 
     public var description: String {
         switch self {
@@ -25,7 +28,9 @@ public enum ReleaseRefusal: Error, Equatable, CustomStringConvertible, Sendable 
         case .rollback(let offered, let current): "release version \(offered) is not newer than the installed version \(current); releases only move forward (rollback refused)"
         case .expired(let version, let at): "release \(version) expired at \(Date(timeIntervalSince1970: Double(at))); a frozen or stale release is refused — publish a fresh one"
         case .inconsistent(let why): "the manifest disagrees with itself: \(why)"
-        case .chunkHashMismatch(let expected, let actual): "a chunk named \(expected.prefix(16))… hashes to \(actual.prefix(16))…; it was dropped and will be fetched again"
+        case .chunkHashMismatch(let expected, let actual): "chunk \(expected) hashes to \(actual.prefix(16))…; it was dropped and will be asked for again after a backoff"
+        case .chunkSizeMismatch(let hash, let expected, let actual): "chunk \(hash) is \(actual) bytes where the manifest says \(expected); it was dropped and will be asked for again after a backoff"
+        case .chunkFailedVerification(let hash, let times, let source): "chunk \(hash) failed verification \(times) times from \(source)"
         }
     }
 }

@@ -131,8 +131,9 @@ import Testing
         #expect(try fleet.sites[1].store.stagedRelease() == nil)
         #expect(try ChunkStore(directory: fleet.chunkDirectory(fleet.sites[1])).all().isEmpty)
 
-        // Site 70 trusts the release, but one chunk rotted on the hub's disk: that chunk is refused,
-        // the release is not switched to, and it completes once the hub holds good bytes again.
+        // Site 70 trusts the release, but one chunk rotted on the hub's disk: the hub checks it before
+        // serving, quarantines it and does not send it; the release is not switched to, and it
+        // completes once the hub holds good bytes again (here an operator puts the file back).
         fleet.siteTrust = fx.trust
         let hubChunks = try ChunkStore(directory: fleet.dir.file("hub-chunks"))
         let victim = try chunkSet(v2).keys.sorted()[0]
@@ -144,12 +145,15 @@ import Testing
         let site = fleet.sites[0]
         let others = Set(try chunkSet(v2).keys).subtracting([victim])
         #expect(eventually(15) { ChunkStore.held(in: fleet.chunkDirectory(site)) == others })
-        usleep(1_500_000)  // past the fetch timeout: the bad chunk is asked for, and refused, again
+        usleep(1_500_000)  // past the fetch timeout: the missing chunk is asked for again, after a backoff
         #expect(try site.store.curriculumVersion() == 1)
         #expect(try site.store.stagedRelease()?.version == 2)
         #expect(!ChunkStore.held(in: fleet.chunkDirectory(site)).contains(victim))
+        #expect(fleet.hub.stats.alerts.contains { $0.contains(victim) && $0.contains("damaged") })
+        #expect(fleet.sites[0].client?.status.releaseRefusal == nil)  // the site never received the bad bytes
         try hubChunks.write(victim, good)
-        #expect(eventually(15) { (try? site.store.curriculumVersion()) == 2 })
+        // Within the site's backoff (capped at 20 fetch timeouts = 20 s here).
+        #expect(eventually(30) { (try? site.store.curriculumVersion()) == 2 })
     }
 
     @Test func hubLimitsConcurrentTransfersAndSitesComeBack() throws {

@@ -24,6 +24,33 @@ import Testing
         #expect(!store.has(h))
     }
 
+    /// What a hub serves is checked first; a rotted file is moved aside, never deleted.
+    @Test func rottedFileIsDetectedAndQuarantined() throws {
+        let dir = try TemporaryDirectory(prefix: "hocvu-chunks")
+        defer { dir.remove() }
+        let store = try ChunkStore(directory: dir.file("c"))
+        let data = SampleMedia.bytes(count: 5_000, seed: 2)
+        let h = Chunker.name(data)
+        try store.write(h, data)
+        #expect(try store.readVerified(h, size: 5_000) == data)
+        #expect(throws: ChunkStoreError.self) { try store.readVerified(h, size: 4_999) }  // size the manifest disagrees with
+        var rotted = data
+        rotted[2_500] ^= 0x01
+        try rotted.write(to: URL(fileURLWithPath: dir.file("c/\(h.prefix(2))/\(h)")))
+        do {
+            _ = try store.readVerified(h, size: 5_000)
+            Issue.record("a rotted chunk was read as good")
+        } catch ChunkStoreError.corrupt(let why) {
+            #expect(why.contains(h))
+        }
+        let moved = try store.quarantine(h, now: 1_234)
+        #expect(moved == dir.file("c/quarantine/\(h).1234"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: moved)) == rotted)
+        #expect(!store.has(h) && store.all().isEmpty && store.missing([.init(hash: h, size: 5_000)]).count == 1)
+        #expect(store.collect(keeping: []) == 0)  // the quarantine is not collected
+        #expect(FileManager.default.fileExists(atPath: moved))
+    }
+
     @Test func builtReleaseReassemblesEveryFile() throws {
         let dir = try TemporaryDirectory(prefix: "hocvu-bundle")
         defer { dir.remove() }

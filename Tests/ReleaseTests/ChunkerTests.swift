@@ -57,40 +57,48 @@ import Testing
         let first = f.nextRequests(now: 0)
         #expect(first.count == 4)
         #expect(f.nextRequests(now: 1).isEmpty)
-        #expect(f.received(hash: first[0], bytes: bytes[first[0]]!) == .verified)
+        #expect(f.received(hash: first[0], bytes: bytes[first[0]]!, now: 1) == .verified)
         f.stored(first[0])
         #expect(f.nextRequests(now: 2).count == 1)
         #expect(f.storedCount == 1 && f.remaining == 19)
     }
 
-    @Test func mismatchIsRefusedAndAskedAgain() {
+    @Test func mismatchIsRefusedAndAskedAgainAfterABackoff() {
         let (r, bytes) = refs(2)
-        var f = ChunkFetch(missing: r, window: 1)
+        var f = ChunkFetch(missing: r, window: 1, timeout: 30_000, seed: 1)
         let h = f.nextRequests(now: 0)[0]
         var wrong = bytes[h]!
         wrong[0] ^= 1
-        guard case .mismatch(.chunkHashMismatch(let expected, _)) = f.received(hash: h, bytes: wrong) else {
+        guard case .mismatch(.chunkHashMismatch(let expected, _), failures: 1) = f.received(hash: h, bytes: wrong, now: 0) else {
             Issue.record("tampered chunk accepted"); return
         }
         #expect(expected == h)
         #expect(f.mismatches == 1 && f.storedCount == 0)
+        // The other chunk goes on at once; the bad one waits out its backoff (1–2 s for a 30 s timeout).
         let other = f.nextRequests(now: 1)
         #expect(other.count == 1 && other[0] != h)
-        #expect(f.received(hash: other[0], bytes: bytes[other[0]]!) == .verified)
+        #expect(f.received(hash: other[0], bytes: bytes[other[0]]!, now: 1) == .verified)
         f.stored(other[0])
-        #expect(f.nextRequests(now: 2) == [h])
-        #expect(f.received(hash: h, bytes: bytes[h]!) == .verified)
+        #expect(f.retryAt(h) >= 1_000 && f.retryAt(h) <= 2_000)
+        let early = f.nextRequests(now: f.retryAt(h) - 1)
+        #expect(early.isEmpty)
+        let due = f.nextRequests(now: f.retryAt(h))
+        #expect(due == [h])
+        #expect(f.received(hash: h, bytes: bytes[h]!, now: 3_000) == .verified)
         f.stored(h)
         #expect(f.isComplete)
-        #expect(f.received(hash: "00", bytes: Data()) == .unexpected)
+        #expect(f.received(hash: "00", bytes: Data(), now: 3_000) == .unexpected)
     }
 
     @Test func stalledAndLostRequestsAreReissued() {
         let (r, _) = refs(3)
-        var f = ChunkFetch(missing: r, window: 3, timeout: 1_000)
+        var f = ChunkFetch(missing: r, window: 3, timeout: 1_000, backoff: .init(base: 200, cap: 1_000))
         let asked = f.nextRequests(now: 0)
         #expect(f.nextRequests(now: 999).isEmpty)
-        #expect(Set(f.nextRequests(now: 1_000)) == Set(asked))
+        // Timed out at 1 000: each is asked for again after its backoff (100–200 ms), not at once.
+        let atTimeout = f.nextRequests(now: 1_000)
+        #expect(atTimeout.isEmpty && f.timeouts == 3)
+        #expect(Set(f.nextRequests(now: 1_200)) == Set(asked))
         f.connectionLost()
         #expect(f.outstandingCount == 0 && f.remaining == 3)
         f.tryLater(now: 2_000, seconds: 5)
