@@ -51,7 +51,12 @@ public final class HubServer: Sendable {
     /// Counters an operator and tests read; computed from what happened, never reset.
     public struct Stats: Sendable, Equatable {
         public var messagesReceived = 0
-        public var dropped: [String: Int] = [:]
+        /// Every message, batch or handshake refused, per site and reason: exact, never reset.
+        public var refusals: [RefusalKey: Int] = [:]
+        /// Refusals per reason, all sites together.
+        public var dropped: [String: Int] {
+            refusals.reduce(into: [:]) { $0[$1.key.reason, default: 0] += $1.value }
+        }
         public var batchesApplied = 0
         public var batchesRefused = 0
         public var changesMerged = 0
@@ -124,6 +129,20 @@ public final class HubServer: Sendable {
 
     private func count(_ f: (inout Stats) -> Void) { state.withLock { f(&$0.stats) } }
 
+    /// Only the hub's loop thread touches it.
+    nonisolated(unsafe) private var logLimiter = LogRateLimiter()
+
+    /// Counts a refusal for `commune` (nil: not an enrolled site) and logs it at a bounded rate.
+    private func refuse(_ reason: String, commune: Int?, _ detail: @autoclosure () -> String, count n: Int = 1) {
+        let key = RefusalKey(commune: commune, reason: reason)
+        count { $0.refusals[key, default: 0] += n }
+        guard let suppressed = logLimiter.admit(key, now: NodeStore.systemNow()) else { return }
+        var metadata: Logger.Metadata = ["reason": "\(reason)", "detail": "\(detail())"]
+        metadata["site.commune"] = commune.map { "\($0)" } ?? "-"
+        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
+        logger.warning("Refused from peer", metadata: metadata)
+    }
+
     private func serve(ready: () -> Void) throws {
         let context = try ZMQContext(maxSockets: 65_536)
         let zap = try ZAPHandler(context, domain: "hocvu")  // before any CURVE socket binds
@@ -162,7 +181,7 @@ public final class HubServer: Sendable {
         func send(_ routing: Data, _ message: WireMessage, id: UInt64) -> Bool {
             do {
                 if try router.send([routing] + WireCodec.encode(message, id: id)) { return true }
-                count { $0.dropped["send-would-block", default: 0] += 1 }
+                refuse("send_would_block", commune: sessions[routing], "the peer's queue is full; it will be resent")
             } catch let e as ZMQError where e.hostUnreachable {
                 sessions[routing] = nil
                 feedCursors[routing] = nil
@@ -216,14 +235,21 @@ public final class HubServer: Sendable {
                 for (routing, commune) in sessions where registry.byCommune[commune]?.isRevoked ?? true {
                     send(routing, .refuse(code: .revoked, reason: "this site's enrollment was revoked", retryAfterSeconds: 0), id: 0)
                     sessions[routing] = nil
+                    refuse("revoked", commune: commune, "enrollment revoked while connected")
                 }
             }
 
             if readable.sockets[1] {
                 let decisions = try zap.handlePending { key in
                     if adminKeys.contains(key) { return .allow(userID: "admin:" + key.hexString) }
-                    guard let e = registry.byTransportKey[key] else { return .deny(reason: "transport key not enrolled") }
-                    guard !e.isRevoked else { return .deny(reason: "site revoked") }
+                    guard let e = registry.byTransportKey[key] else {
+                        refuse("handshake_not_enrolled", commune: nil, "transport key \(key.hexString.prefix(16))… is not enrolled")
+                        return .deny(reason: "transport key not enrolled")
+                    }
+                    guard !e.isRevoked else {
+                        refuse("handshake_revoked", commune: e.communeCode, "a revoked site tried to connect")
+                        return .deny(reason: "site revoked")
+                    }
                     return .allow(userID: key.hexString)
                 }
                 count { s in
@@ -250,10 +276,11 @@ public final class HubServer: Sendable {
                 }
                 // The peer is who the ZAP handler authenticated, never what it says it is.
                 guard let user = m.userID, let key = Data(hex: user), let e = registry.byTransportKey[key] else {
-                    count { $0.dropped["unauthenticated", default: 0] += 1 }
+                    refuse("unauthenticated", commune: nil, "message from a connection no enrolled key authenticated")
                     continue
                 }
                 if e.isRevoked {
+                    refuse("revoked", commune: e.communeCode, "message from a revoked site")
                     send(routing, .refuse(code: .revoked, reason: "this site's enrollment was revoked", retryAfterSeconds: 0), id: 0)
                     continue
                 }
@@ -261,10 +288,7 @@ public final class HubServer: Sendable {
                 do {
                     decoded = try WireCodec.decode(Array(m.frames.dropFirst()))
                 } catch {
-                    count { $0.dropped[error.statsKey, default: 0] += 1 }
-                    logger.warning(
-                        "Dropped malformed message",
-                        metadata: ["site.commune": "\(e.communeCode)", "reason": "\(error)"])
+                    refuse(error.statsKey, commune: e.communeCode, "\(error)")
                     if let refusal = error.refusal { send(routing, refusal, id: 0) }
                     continue
                 }
@@ -272,7 +296,7 @@ public final class HubServer: Sendable {
                 case .hello(let hello):
                     guard hello.origin.node.bytes == e.identityKey else {
                         send(routing, .refuse(code: .wrongIdentity, reason: "HELLO names an identity key not enrolled for this transport key", retryAfterSeconds: 0), id: decoded.id)
-                        count { $0.dropped["wrong-identity", default: 0] += 1 }
+                        refuse("wrong_identity", commune: e.communeCode, "HELLO names another identity key")
                         continue
                     }
                     sessions[routing] = e.communeCode
@@ -289,19 +313,25 @@ public final class HubServer: Sendable {
                 case .batches(let batches):
                     guard sessions[routing] == e.communeCode else {
                         send(routing, .refuse(code: .protocolViolation, reason: "send HELLO first", retryAfterSeconds: 0), id: decoded.id)
-                        count { $0.dropped["batches-before-hello", default: 0] += 1 }
+                        refuse("batches_before_hello", commune: e.communeCode, "BATCHES before HELLO")
+                        continue
+                    }
+                    // Credit is enforced: all of this round's uploads are still unacknowledged.
+                    guard uploads.count(where: { $0.routing == routing }) < Int(configuration.credit) else {
+                        refuse("over_credit", commune: e.communeCode, "more BATCHES messages in flight than the credit of \(configuration.credit)")
                         continue
                     }
                     uploads.append((routing, decoded.id, e.communeCode, batches))
+                    // Decoding bounded each range (≤ 20,000 changes, ≤ 256 batches): no overflow.
                     changes += batches.reduce(0) { $0 + $1.changeCount }
                 case .chunkRequest(let hashes):
                     guard sessions[routing] == e.communeCode, releases != nil else {
-                        count { $0.dropped["chunk-request-refused", default: 0] += 1 }
+                        refuse("chunk_request_refused", commune: e.communeCode, "CHUNK_REQUEST before HELLO or with releases off")
                         continue
                     }
                     serveChunks(hashes, to: routing, releases: &releases!) { _ = send($0, $1, id: $2) }
                 default:
-                    count { $0.dropped["unexpected-kind", default: 0] += 1 }
+                    refuse("unexpected_kind", commune: e.communeCode, "a message kind a site may not send")
                 }
             }
             try advanceReleases()
@@ -320,7 +350,7 @@ public final class HubServer: Sendable {
     ) throws {
         let decoded: (id: UInt64, message: WireMessage)
         do { decoded = try WireCodec.decode(frames) } catch {
-            count { $0.dropped[error.statsKey, default: 0] += 1 }
+            refuse(error.statsKey, commune: nil, "from an admin: \(error)")
             return
         }
         guard releases != nil else {
@@ -330,18 +360,39 @@ public final class HubServer: Sendable {
         switch decoded.message {
         case .releaseOffer(let release):
             let replies = releases!.adminOffered(release, from: routing, now: NodeStore.systemNow())
-            if !replies.isEmpty { count { $0.releasesRefused += 1 } }
+            let alerts = releases!.takeAlerts()  // a re-publish checks every chunk on disk
+            count {
+                if !replies.isEmpty { $0.releasesRefused += 1 }
+                $0.alerts += alerts
+            }
             for r in replies { send(routing, r, decoded.id) }
         case .chunk(let hash, let data):
             do {
-                if try releases!.adminSentChunk(hash: hash, data: data, from: routing) { count { $0.chunksReceived += 1 } }
+                // HubReleases logs once per chunk; the counters are exact.
+                switch try releases!.adminSentChunk(hash: hash, data: data, from: routing, now: NodeStore.systemNow()) {
+                case .stored:
+                    count { $0.chunksReceived += 1 }
+                case .ignored:
+                    break
+                case .rejected:
+                    count { $0.refusals[RefusalKey(commune: nil, reason: "chunk_failed_verification"), default: 0] += 1 }
+                case .refused(let refusal):
+                    // The same chunk failed verification again and again: refuse, do not retry forever.
+                    count {
+                        $0.refusals[RefusalKey(commune: nil, reason: "chunk_failed_verification"), default: 0] += 1
+                        $0.releasesRefused += 1
+                    }
+                    send(routing, refusal, 0)
+                }
             } catch {
-                // Disk full or unwritable: say so to the admin; nothing is installed half-way.
+                // Disk full or unwritable: say so to the admin (once) and stop fetching; nothing is installed half-way.
                 logger.error("Cannot store a published chunk", metadata: ["error": "\(error)"])
+                releases!.abandonPublishing()
+                count { $0.releasesRefused += 1 }
                 send(routing, .refuse(code: .releaseRefused, reason: "the hub cannot store chunks: \(error)", retryAfterSeconds: 0), 0)
             }
         default:
-            count { $0.dropped["unexpected-kind", default: 0] += 1 }
+            refuse("unexpected_kind", commune: nil, "a message kind an admin may not send")
         }
     }
 
@@ -352,15 +403,21 @@ public final class HubServer: Sendable {
             send(routing, .tryLater(seconds: seconds, reason: "the hub is serving its limit of \(releases.limits.maxConcurrentTransfers) release transfers"), 0)
         case .send(let held):
             for hash in held {
-                do {
-                    let data = try releases.chunks.read(hash)
+                // Each chunk is checked (BLAKE2b-256 and size) before it goes: a file that rotted on
+                // disk is quarantined and reported once, never sent (HubReleases logs, once per chunk).
+                switch releases.chunkToServe(hash, now: NodeStore.systemNow()) {
+                case .data(let data):
                     send(routing, .chunk(hash: hash, data: data), 0)
                     count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
-                } catch {
-                    logger.error("Cannot read a chunk to serve", metadata: ["error": "\(error)"])
+                case .damaged, .unavailable:
+                    count { $0.refusals[RefusalKey(commune: nil, reason: "chunk_unavailable"), default: 0] += 1 }
                 }
             }
-            if held.count < hashes.count { count { $0.dropped["unknown-chunk", default: 0] += hashes.count - held.count } }
+            let alerts = releases.takeAlerts()
+            if !alerts.isEmpty { count { $0.alerts += alerts } }
+            if held.count < hashes.count {
+                refuse("unknown_chunk", commune: nil, "chunks not in the current release asked for", count: hashes.count - held.count)
+            }
         }
     }
 
@@ -370,7 +427,7 @@ public final class HubServer: Sendable {
         _ uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])], registry: Registry,
         send: (Data, WireMessage, UInt64) -> Void
     ) throws -> Set<Int> {
-        var refusedByMessage = [Int: [String]]()
+        var refusedByMessage = [Int: [WireMessage.Ack.Refusal]]()
         var accepted = [Batch]()
         for (i, u) in uploads.enumerated() {
             let identity = registry.byCommune[u.commune]!.identityKey
@@ -379,7 +436,8 @@ public final class HubServer: Sendable {
                 if b.origin.node.bytes == identity {
                     accepted.append(b)
                 } else {
-                    refusedByMessage[i, default: []].append("batch \(b.origin)#\(b.firstSeq): origin is not the sending site")
+                    refusedByMessage[i, default: []].append(
+                        .init(code: "not_own_origin", reason: "batch \(b.origin)#\(b.firstSeq): origin is not the sending site"))
                 }
             }
         }
@@ -394,13 +452,19 @@ public final class HubServer: Sendable {
             s.changesQuarantined += report.quarantinedChanges
             s.alerts += report.newlyQuarantinedOrigins.map { "origin \($0) quarantined: equivocation or broken hash chain" }
         }
+        for origin in report.contestedHomeClaims {
+            refuse("home_contested", commune: registry.communeByNode[origin.node],
+                   "a learner change claims a home commune other than the one first registered; the first claim holds")
+        }
         for origin in report.newlyQuarantinedOrigins {
             logger.critical("Origin quarantined: equivocation or broken hash chain", metadata: ["origin": "\(origin)"])
         }
         for (i, u) in uploads.enumerated() {
             let identity = registry.byCommune[u.commune]!.identityKey
             let node = NodeID(bytes: identity)!
-            let refused = (refusedByMessage[i] ?? []) + (refusedByOrigin[node] ?? []).map { "batch #\($0.firstSeq): \($0.reason)" }
+            let refused = (refusedByMessage[i] ?? [])
+                + (refusedByOrigin[node] ?? []).map { .init(code: $0.reason.code, reason: "batch #\($0.firstSeq): \($0.reason)") }
+            for r in refused { refuse(r.code, commune: u.commune, r.reason) }
             let ack = WireMessage.Ack(
                 ackedMessageID: u.id, have: vv.restricted(to: node), credit: configuration.credit, refused: refused)
             send(u.routing, .ack(ack), u.id)
@@ -423,11 +487,13 @@ struct Registry {
 }
 
 extension WireError {
+    /// The refusal code counted for this error (docs/protocol.md, "Refusal codes").
     var statsKey: String {
         switch self {
-        case .frameCount: "wrong-frame-count"
-        case .envelopeTooLarge, .payloadTooLarge, .tooManyBatches: "oversized"
-        case .unsupportedMajor: "unsupported-version"
+        case .frameCount: "wrong_frame_count"
+        case .envelopeTooLarge, .payloadTooLarge, .tooManyBatches, .tooManyItems: "oversized"
+        case .unsupportedMajor: "unsupported_version"
+        case .outOfRange: "out_of_range"
         default: "malformed"
         }
     }

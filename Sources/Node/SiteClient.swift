@@ -59,6 +59,10 @@ public final class SiteClient: Sendable {
         public var releaseRefusal: String?
         public var homeFeedCursor: UInt64?
         public var homeFeedMerged = 0
+        /// Messages from the hub dropped, per reason (wrong_frame_count, malformed, out_of_range, …).
+        public var droppedFromHub: [String: Int] = [:]
+        /// Set while the hub's clock is too far from ours to adopt (over 24 h).
+        public var clockDisagreement: String?
     }
 
     public let store: NodeStore
@@ -130,6 +134,9 @@ public final class SiteClient: Sendable {
         if configuration.hubIdentityKey != nil { session.homeFeedCursor = try store.homeFeedCursor() }
         var releases = try openReleases(trust: configuration.trust)
         var lastTick: Int64 = 0
+        var lastMeasuredOffset: Int64?
+        var dropLog = LogRateLimiter()
+        for repair in store.clockRepairs { logger.warning("Clock repaired on open", metadata: ["repair": "\(repair)"]) }
         while !stopping.load(ordering: .relaxed) {
             heartbeat.beat()
             if let trust = newTrust.withLock({ t in defer { t = nil }; return t }) {
@@ -170,7 +177,14 @@ public final class SiteClient: Sendable {
                         if releases != nil { try handleRelease(message, &releases!, now: now) }
                         if case .homeFeed(let body, let signature) = message { try applyHomeFeed(body, signature, &session) }
                     } catch {
-                        logger.warning("Dropped malformed message from hub", metadata: ["reason": "\(error)"])
+                        // Counted exactly; logged at a bounded rate (a broken hub may send this forever).
+                        let reason = (error as? WireError)?.statsKey ?? "malformed"
+                        state.withLock { $0.status.droppedFromHub[reason, default: 0] += 1 }
+                        if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: reason), now: now) {
+                            logger.warning(
+                                "Dropped malformed message from hub",
+                                metadata: ["reason": "\(error)", "suppressed": "\(suppressed)"])
+                        }
                     }
                 }
             }
@@ -200,11 +214,23 @@ public final class SiteClient: Sendable {
                 }
             }
             // A wrong PC clock: run on the hub's time (and say so), so results are stamped right.
-            if let measured = session.clockOffset, abs(measured - store.clockOffset) > 1_000 {
-                try store.adoptClockOffset(measured)
-                logger.notice(
-                    "This computer's clock differs from the hub's; using the hub's time",
-                    metadata: ["clock_offset_ms": "\(measured)"])
+            if let measured = session.clockOffset, measured != lastMeasuredOffset {
+                lastMeasuredOffset = measured
+                if !NodeStore.isAdoptableOffset(measured, systemNow: now) {
+                    // A hub (or its host) that far off is not believed: keep our time, say so.
+                    let disagreement = "the hub's clock differs from this computer's by \(measured / 1_000) s "
+                        + "(over 24 h); not adopted: check the time here (timedatectl) and at the hub"
+                    state.withLock { $0.status.clockDisagreement = disagreement }
+                    logger.error("Clock disagreement with the hub", metadata: ["clock_offset_ms": "\(measured)"])
+                } else if abs(measured - store.clockOffset) > 1_000 {
+                    state.withLock { $0.status.clockDisagreement = nil }
+                    try store.adoptClockOffset(measured)
+                    logger.notice(
+                        "This computer's clock differs from the hub's; using the hub's time",
+                        metadata: ["clock_offset_ms": "\(measured)"])
+                } else {
+                    state.withLock { $0.status.clockDisagreement = nil }
+                }
             }
             if releases != nil, session.state == .ready {
                 try fetchAndInstall(&releases!, dealer: dealer, now: now)
@@ -251,6 +277,8 @@ public final class SiteClient: Sendable {
         /// For the optional rate cap: bytes asked for since `since`.
         var requestedBytes = 0
         var since: Int64 = 0
+        /// One log line per chunk and failure class (not per retry); the rest is counted.
+        var logged = LogOnce()
     }
 
     private func openReleases(trust: TrustPolicy?) throws -> SiteReleases? {
@@ -273,21 +301,36 @@ public final class SiteClient: Sendable {
             try accept(release, &r, now: now)
         case .chunk(let hash, let data):
             do {
-                switch try r.download.receive(hash: hash, bytes: data, into: r.chunks) {
+                switch try r.download.receive(hash: hash, bytes: data, into: r.chunks, now: now) {
                 case .verified:
                     state.withLock { $0.status.chunksFetched += 1; $0.status.chunkBytesFetched += data.count }
-                case .mismatch(let refusal):
-                    logger.warning("Dropped a release chunk", metadata: ["reason": "\(refusal)"])
+                case .mismatch(let refusal, let failures):
+                    // Asked for again after a growing backoff; logged at the first failure and when the
+                    // hub counts as bad for this chunk (status says so), never per retry.
+                    if failures == ChunkFetch.badSourceThreshold, r.logged.first("bad-source:\(hash)") {
+                        logger.error(
+                            "A release chunk keeps failing verification; backing off (up to the cap) and asking again",
+                            metadata: [
+                                "chunk": "\(hash)",
+                                "reason": "\(ReleaseRefusal.chunkFailedVerification(hash: hash, times: failures, source: "the hub"))",
+                            ])
+                    } else if r.logged.first("mismatch:\(hash)") {
+                        logger.warning("Dropped a release chunk that failed verification", metadata: ["chunk": "\(hash)", "reason": "\(refusal)"])
+                    }
                 case .unexpected:
                     break
                 }
             } catch {
-                // Left outstanding: asked for again after the fetch timeout. Sync goes on.
-                logger.error("Cannot store a release chunk; will retry", metadata: ["error": "\(error)"])
+                // Left outstanding: asked for again after the fetch timeout and a backoff. Sync goes on.
+                if r.logged.first("store:\(hash)") {
+                    logger.error("Cannot store a release chunk; will retry", metadata: ["chunk": "\(hash)", "error": "\(error)"])
+                }
             }
         case .tryLater(let seconds, let reason):
-            r.download.tryLater(now: now, seconds: seconds)
-            logger.info("Hub deferred the release download", metadata: ["retry_after_s": "\(seconds)", "reason": "\(reason)"])
+            r.download.tryLater(now: now, seconds: seconds)  // clamped into 1…3600 s
+            logger.info(
+                "Hub deferred the release download",
+                metadata: ["retry_after_s": "\(RetryBackoff.clampPeerRetryAfter(seconds))", "reason": "\(reason)"])
         case .refuse(.releaseRefused, let reason, _):
             logger.error("Hub refused a release request", metadata: ["reason": "\(reason)"])
         default:
@@ -299,16 +342,23 @@ public final class SiteClient: Sendable {
         // Expiry is judged on the hub-corrected clock: a PC clock years ahead must not freeze releases.
         switch r.download.offered(release, nowSeconds: (store.systemTime() + store.clockOffset) / 1_000) {
         case .alreadyHave:
+            // The hub announced the release being fetched again (it repaired it, or we reconnected):
+            // chunks backing off are asked for now.
+            r.download.retryNow()
             return
         case .refuse(let refusal):
-            // Nothing is staged or fetched; the installed release stays.
-            logger.error("Refused a release", metadata: ["reason": "\(refusal)"])
+            // Nothing is staged or fetched; the installed release stays. Each offer is refused, once logged.
+            if r.logged.first("refused:\(refusal)") { logger.error("Refused a release", metadata: ["reason": "\(refusal)"]) }
         case .fetch(let manifest):
             try store.stageRelease(version: manifest.version, manifest: release.manifestBytes, signatures: release.signaturesJSON)
             let missing = r.chunks.missing(manifest.chunks)
-            r.download.begin(release, manifest: manifest, missing: missing, timeout: configuration.fetchTimeoutMilliseconds)
+            // Retries of a chunk back off from 1/15 of the fetch timeout up to 20 timeouts (2 s … 10 min by default).
+            r.download.begin(
+                release, manifest: manifest, missing: missing, timeout: configuration.fetchTimeoutMilliseconds,
+                backoff: .chunkRetries(timeout: configuration.fetchTimeoutMilliseconds), source: "the hub")
             r.requestedBytes = 0
             r.since = now
+            r.logged = LogOnce()
             logger.info(
                 "Fetching release",
                 metadata: [

@@ -77,6 +77,10 @@ extension HocVu.Hub {
                         "stale_sites": stale, "changes_merged": s.changesMerged, "ingest_changes_per_second": perSecond,
                         "release": s.releaseVersion, "chunks_served": s.chunksServed, "transfers_deferred": s.transfersDeferred,
                         "messages_dropped": s.dropped.values.reduce(0, +), "alerts": s.alerts.count,
+                        // Exact, per reason and per site (docs/operations.md, "Refusals").
+                        "refusals": s.dropped,
+                        "refusals_by_site": Dictionary(grouping: s.refusals, by: { $0.key.commune.map(String.init) ?? "-" })
+                            .mapValues { Dictionary($0.map { ($0.key.reason, $0.value) }, uniquingKeysWith: +) },
                     ]
                     return ("\(s.connectedCommunes.count) sites connected, \(stale) stale, \(Int(perSecond)) changes/s", json)
                 },

@@ -82,6 +82,8 @@ extension HocVu.Site {
             if let v = s.releaseRefusal { json["release_refusal"] = v }
             if let v = s.refused { json["refused_by_hub"] = v }
             if let v = s.homeFeedCursor { json["home_feed_cursor"] = v }
+            if let v = s.clockDisagreement { json["clock_disagreement"] = v }
+            if !s.droppedFromHub.isEmpty { json["refusals"] = s.droppedFromHub }
             if let f = facts {
                 json["unacknowledged_batches"] = f.unacknowledgedBatches
                 json["pending_changes"] = f.pendingChanges

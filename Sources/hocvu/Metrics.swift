@@ -27,6 +27,19 @@ final class DaemonMetrics: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         for (key, value) in status {
+            // Refusals: exact counters labelled by reason (and by commune: a bounded set of 3,321).
+            if key == "refusals", let byReason = value as? [String: Int] {
+                for (reason, n) in byReason { bump("hocvu_\(role)_refusals_total", [("reason", reason)], n) }
+                continue
+            }
+            if key == "refusals_by_site", let bySite = value as? [String: [String: Int]] {
+                for (commune, byReason) in bySite {
+                    for (reason, n) in byReason {
+                        bump("hocvu_\(role)_site_refusals_total", [("commune", commune), ("reason", reason)], n)
+                    }
+                }
+                continue
+            }
             let number: Double
             switch value {
             case let b as Bool: number = b ? 1 : 0
@@ -49,6 +62,14 @@ final class DaemonMetrics: @unchecked Sendable {
                 gauges[name] = gauge
             }
         }
+    }
+
+    /// Moves a labelled counter up to `total` (counters only grow; the status holds totals).
+    private func bump(_ name: String, _ dimensions: [(String, String)], _ total: Int) {
+        let key = name + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        let (counter, last) = counters[key] ?? (CoreMetrics.Counter(label: name, dimensions: dimensions), 0)
+        if Int64(total) > last { counter.increment(by: Int64(total) - last) }
+        counters[key] = (counter, max(Int64(total), last))
     }
 
     func exposition() -> [UInt8] {

@@ -328,7 +328,7 @@ struct SyncTests {
         let batchesB = try b.store.batches(after: VersionVector())
         _ = try raw.send(WireCodec.encode(.batches(batchesB), id: 4))
         guard case .ack(let ack3)? = try receive(raw) else { Issue.record("no ACK"); return }
-        #expect(ack3.refused.count == batchesB.count && ack3.refused[0].contains("origin is not the sending site"))
+        #expect(ack3.refused.count == batchesB.count && ack3.refused[0].code == "not_own_origin")
         #expect(try fleet.hubStore.stateDigest() == digest)
         // Junk: wrong frame count, oversized payload, garbage, unknown major. Dropped and counted.
         _ = try raw.send([Data("one frame".utf8)])
@@ -343,9 +343,13 @@ struct SyncTests {
         try fleet.startSite(c)
         #expect(try eventually { try fleet.hubHasAll(of: c) })
         let dropped = fleet.hub.stats.dropped
-        #expect(dropped["wrong-frame-count", default: 0] == 2)
+        #expect(dropped["wrong_frame_count", default: 0] == 2)
         #expect(dropped["malformed", default: 0] == 1)
-        #expect(dropped["unsupported-version", default: 0] == 1)
+        #expect(dropped["unsupported_version", default: 0] == 1)
+        // Per site and reason: all of it is charged to site A, the batches of B as not its own.
+        let refusals = fleet.hub.stats.refusals
+        #expect(refusals[RefusalKey(commune: a.commune, reason: "not_own_origin")] == batchesB.count)
+        #expect(refusals[RefusalKey(commune: a.commune, reason: "wrong_frame_count")] == 2)
     }
 
     @Test("an unknown key is refused at connect; a revoked site is refused and told so")

@@ -36,15 +36,19 @@ struct NationalReportTests {
         let hanoi = try #require(report.provinces.first { $0.code == 1 })
         #expect(hanoi.figures.learners == 3)
 
-        // The same person registered again elsewhere is one learner; the later home wins.
+        // The same person registered again elsewhere is one learner, and the first home holds: a
+        // home commune is set once (a later claim would let any site take a learner over).
         r.clock.advance(10)
-        _ = try s.register(3, commune: 4)
-        try s.record([.updateLearner(learnerID: a, homeCommune: 73)])
+        #expect(throws: ValidationError.homeCommuneFixed(current: 73)) { _ = try s.register(3, commune: 4) }
+        #expect(throws: ValidationError.homeCommuneFixed(current: 70)) {
+            try s.record([.updateLearner(learnerID: a, homeCommune: 73)])
+        }
+        _ = try s.register(3, commune: 73)  // registering again as it is changes nothing
         report = try s.nationalReport()
         #expect(report.national.learners == 3)
-        #expect(report.communes.first { $0.code == 73 }?.figures.certified == 1)
-        #expect(report.communes.first { $0.code == 70 }?.figures.learners == 1)
-        #expect(report.communes.first { $0.code == 4 }?.figures.learners == 1)
+        #expect(report.communes.first { $0.code == 70 }?.figures.certified == 1)
+        #expect(report.communes.first { $0.code == 70 }?.figures.learners == 2)
+        #expect((report.communes.first { $0.code == 4 }?.figures.learners ?? 0) == 0)
 
         // Revocation never clears, and the learner stops counting as certified.
         try s.record([.revokeCertificate(certificateID: Identity.certificateID(learnerID: a, courseID: "ksn-101"))])
