@@ -32,8 +32,9 @@ struct HubReleases {
     private var transfers: [Data: Int64] = [:]
     /// Current chunks found damaged on disk (moved to quarantine), until good bytes are held again.
     private(set) var damaged: Set<String> = []
-    /// One log line per chunk and failure class on the serve and publish paths.
+    /// One log line per chunk and failure class on the serve path, and per publication on the publish path.
     private var logged = LogOnce()
+    private var publishLogged = LogOnce()
     /// Alerts for the operator not yet taken into the hub's stats (``takeAlerts()``).
     private var alerts: [String] = []
 
@@ -68,6 +69,7 @@ struct HubReleases {
     /// current release offered again while some of its chunks are missing or damaged on disk is a
     /// repair: those chunks are fetched from the admin and the release is announced again.
     mutating func adminOffered(_ release: SignedRelease, from admin: Data, now: Int64) -> [WireMessage] {
+        publishLogged = LogOnce()
         if let current, release.manifestBytes == current.manifestBytes, let manifest = try? Manifest.decode(current.manifestBytes) {
             // Check every chunk of the release now: a re-publish repairs all that rotted, not only
             // what sites happened to ask for.
@@ -123,7 +125,7 @@ struct HubReleases {
             return .stored
         case .mismatch(let refusal, let failures):
             guard failures >= ChunkFetch.badSourceThreshold else {
-                if logged.first("admin-mismatch:\(hash)") {
+                if publishLogged.first("admin-mismatch:\(hash)") {
                     logger.warning(
                         "Chunk from admin failed verification; asking again after a backoff",
                         metadata: ["chunk": "\(hash)", "reason": "\(refusal)"])

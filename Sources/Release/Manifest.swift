@@ -73,6 +73,8 @@ public struct Manifest: Codable, Hashable, Sendable {
         func fail(_ why: String) -> ReleaseRefusal { .inconsistent(why) }
         guard format == Self.format else { throw fail("format \(format) is not supported (this build reads format \(Self.format))") }
         guard version > 0 else { throw fail("version must be at least 1") }
+        // Stored as a signed 64-bit integer and exact in JSON: a larger version must not crash a node.
+        guard version <= ProtocolLimits.maxSequence else { throw fail("version \(version) is above 2^53 − 1") }
         guard curriculum.version == version else {
             throw fail("curriculum version \(curriculum.version) differs from the manifest version \(version)")
         }

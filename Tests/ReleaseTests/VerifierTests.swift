@@ -71,6 +71,7 @@ import Testing
             ("path escape", { $0.files[0].path = "../etc/passwd" }),
             ("missing lesson file", { $0.curriculum.courses[0].lessons[0].files = ["nope.md"] }),
             ("version", { $0.curriculum.version = 99 }),
+            ("huge version", { $0.version = 1 << 63; $0.curriculum.version = 1 << 63 }),
             ("expiry", { $0.expires = $0.created }),
         ]
         for (name, edit) in cases {
