@@ -302,9 +302,11 @@ public final class HubServer: Sendable {
                     sessions[routing] = e.communeCode
                     feedCursors[routing] = hello.homeFeedCursor
                     let have = try store.versionVector().restricted(to: hello.origin.node)
-                    let welcome = WireMessage.Welcome(
+                    var welcome = WireMessage.Welcome(
                         clockMilliseconds: NodeStore.systemNow(), have: have, credit: configuration.credit,
                         releaseVersion: try store.curriculumVersion() ?? 0)
+                    // With the ids, a site restored from a backup sees that its history is not ours.
+                    welcome.haveBatchIDs = try store.lastBatchIDs(of: hello.origin.node)
                     send(routing, .welcome(welcome), id: decoded.id)
                     if let offer = releases?.offer(forSiteAt: hello.releaseVersion) { send(routing, offer, id: 0) }
                     try sendHomeFeed(routing, commune: e.communeCode)

@@ -59,6 +59,8 @@ public final class SiteClient: Sendable {
         public var releaseRefusal: String?
         public var homeFeedCursor: UInt64?
         public var homeFeedMerged = 0
+        /// True once this run found the database behind the hub's history and re-issued it.
+        public var restoreDetected = false
         /// Messages from the hub dropped, per reason (wrong_frame_count, malformed, out_of_range, …).
         public var droppedFromHub: [String: Int] = [:]
         /// Set while the hub's clock is too far from ours to adopt (over 24 h).
@@ -173,6 +175,15 @@ public final class SiteClient: Sendable {
                         if case .refuse(let code, let reason, _) = message {
                             logger.error("Hub refused this site", metadata: ["code": "\(code)", "reason": "\(reason)"])
                         }
+                        if case .welcome(let w) = message, try restoredFromBackup(w, session: session) {
+                            // Everything was re-issued under a new epoch: start over with it.
+                            let cursor = session.homeFeedCursor
+                            session = SiteSession(origin: try store.currentOrigin())
+                            session.homeFeedCursor = cursor
+                            actions += session.connected(
+                                now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
+                            continue
+                        }
                         actions += session.received(message, now: now)
                         if releases != nil { try handleRelease(message, &releases!, now: now) }
                         if case .homeFeed(let body, let signature) = message { try applyHomeFeed(body, signature, &session) }
@@ -248,6 +259,23 @@ public final class SiteClient: Sendable {
                 $0.status.clockOffsetMilliseconds = s.clockOffset
             }
         }
+    }
+
+    /// Compares this database's history with the hub's (the id of the hub's batch ending where it
+    /// says it holds us). A restored backup differs: everything is re-issued under a new epoch, so
+    /// nothing is lost, nothing reuses a sequence number the hub holds, and no alarm is raised.
+    private func restoredFromBackup(_ w: WireMessage.Welcome, session: SiteSession) throws -> Bool {
+        let origin = session.origin
+        guard let id = w.haveBatchIDs[origin], w.have[origin] > 0,
+              try store.divergesFromHub(origin: origin, seq: w.have[origin], batchID: id)
+        else { return false }
+        let n = try store.reissueUnderNewEpoch(
+            reason: "the hub holds seq \(w.have[origin]) of this origin with a history this database does not have (restored from a backup)")
+        state.withLock { $0.status.restoreDetected = true }
+        logger.warning(
+            "This database is behind the hub's copy of its history (restored from a backup?): re-issued its changes under a new epoch",
+            metadata: ["changes": "\(n)", "hub.has_seq": "\(w.have[origin])"])
+        return true
     }
 
     /// Records of this site's learners from other communes: verified against the pinned hub

@@ -82,7 +82,7 @@ extension NodeStore {
         return try pool.read { db in
             var unacked = 0
             for row in try Row.fetchAll(
-                db, sql: "SELECT o.epoch, count(*) AS n, o.origin_no FROM batch b JOIN origin o USING (origin_no) WHERE o.node_id = ? GROUP BY o.origin_no",
+                db, sql: "SELECT o.epoch, count(*) AS n, o.origin_no FROM batch b JOIN origin o USING (origin_no) WHERE o.node_id = ? AND o.quarantine_reason IS NULL GROUP BY o.origin_no",
                 arguments: [mine.bytes])
             {
                 let epoch = UInt64(bitPattern: row["epoch"] as Int64)

@@ -33,7 +33,13 @@ public enum WireCodec {
                 envelope.kind = .welcome
                 var p = Hocvu_Wire_V1_Welcome()
                 p.clockMs = w.clockMilliseconds
-                p.have = entries(w.have)
+                p.have = entries(w.have).map { e in
+                    var e = e
+                    if let node = NodeID(bytes: e.node), let id = w.haveBatchIDs[Origin(node: node, epoch: e.epoch)] {
+                        e.lastBatchID = id
+                    }
+                    return e
+                }
                 p.credit = w.credit
                 p.releaseVersion = w.releaseVersion
                 payload = try p.serializedData()
@@ -149,9 +155,14 @@ public enum WireCodec {
             let p = try parse(Hocvu_Wire_V1_Welcome.self, "Welcome")
             guard ProtocolLimits.isValidClock(p.clockMs) else { throw .outOfRange("Welcome.clock_ms") }
             guard ProtocolLimits.isValidSequence(p.releaseVersion) else { throw .outOfRange("Welcome.release_version") }
-            return (envelope.messageID, .welcome(.init(
+            var welcome = WireMessage.Welcome(
                 clockMilliseconds: p.clockMs, have: try vector(p.have), credit: ProtocolLimits.clampedCredit(p.credit),
-                releaseVersion: p.releaseVersion)))
+                releaseVersion: p.releaseVersion)
+            for e in p.have where !e.lastBatchID.isEmpty {
+                guard e.lastBatchID.count == 32 else { throw .invalidField("OriginSeq.last_batch_id") }
+                if let node = NodeID(bytes: e.node) { welcome.haveBatchIDs[Origin(node: node, epoch: e.epoch)] = e.lastBatchID }
+            }
+            return (envelope.messageID, .welcome(welcome))
         case .batches:
             let p = try parse(Hocvu_Wire_V1_Batches.self, "Batches")
             guard p.batches.count <= WireLimits.maxBatchesPerMessage else { throw .tooManyBatches(p.batches.count) }

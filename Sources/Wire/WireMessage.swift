@@ -44,6 +44,9 @@ public enum WireMessage: Equatable, Sendable {
         public var have: VersionVector
         public var credit: UInt32
         public var releaseVersion: UInt64
+        /// For each origin in `have`, the id of the hub's batch ending there (a site compares it with
+        /// its own to detect a restored database). Absent from hubs before this field existed.
+        public var haveBatchIDs: [Origin: Data] = [:]
         public init(clockMilliseconds: Int64, have: VersionVector, credit: UInt32, releaseVersion: UInt64) {
             self.clockMilliseconds = clockMilliseconds; self.have = have; self.credit = credit
             self.releaseVersion = releaseVersion

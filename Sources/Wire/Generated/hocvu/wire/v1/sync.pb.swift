@@ -143,6 +143,9 @@ nonisolated struct Hocvu_Wire_V1_OriginSeq: Sendable {
 
   var seq: UInt64 = 0
 
+  /// Id of the batch ending at `seq` (WELCOME only; empty elsewhere)
+  var lastBatchID: Data = Data()
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -545,7 +548,7 @@ nonisolated extension Hocvu_Wire_V1_Envelope.Kind: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension Hocvu_Wire_V1_OriginSeq: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".OriginSeq"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}epoch\0\u{1}seq\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}epoch\0\u{1}seq\0\u{3}last_batch_id\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -556,6 +559,7 @@ nonisolated extension Hocvu_Wire_V1_OriginSeq: SwiftProtobuf.Message, SwiftProto
       case 1: try { try decoder.decodeSingularBytesField(value: &self.node) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.seq) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.lastBatchID) }()
       default: break
       }
     }
@@ -571,6 +575,9 @@ nonisolated extension Hocvu_Wire_V1_OriginSeq: SwiftProtobuf.Message, SwiftProto
     if self.seq != 0 {
       try visitor.visitSingularUInt64Field(value: self.seq, fieldNumber: 3)
     }
+    if !self.lastBatchID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.lastBatchID, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -578,6 +585,7 @@ nonisolated extension Hocvu_Wire_V1_OriginSeq: SwiftProtobuf.Message, SwiftProto
     if lhs.node != rhs.node {return false}
     if lhs.epoch != rhs.epoch {return false}
     if lhs.seq != rhs.seq {return false}
+    if lhs.lastBatchID != rhs.lastBatchID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
