@@ -234,7 +234,9 @@ struct HubReleases {
         } catch ChunkStoreError.corrupt(let why) {
             var whereTo = "could not be moved aside"
             do { whereTo = try chunks.quarantine(hash, now: now) } catch {
-                logger.error("Cannot quarantine a damaged chunk", metadata: ["chunk": "\(hash)", "error": "\(error)"])
+                if logged.first("quarantine-failed:\(hash)") {
+                    logger.error("Cannot quarantine a damaged chunk", metadata: ["chunk": "\(hash)", "error": "\(error)"])
+                }
             }
             damaged.insert(hash)
             let ref = Manifest.ChunkRef(hash: hash, size: size)
