@@ -23,6 +23,10 @@ public final class HubServer: Sendable {
         /// Changes merged per transaction at most: bounds how long a commit holds the loop, so
         /// acknowledgements keep flowing and sites never time out into resending.
         public var maxChangesPerTransaction = 40_000
+        /// A site heard within this counts as connected (sites send a keepalive every 30 s when idle).
+        public var livenessWindowMilliseconds: Int64 = 90_000
+        /// "Last heard" is written to the database at most this often per site.
+        public var heardPersistIntervalMilliseconds: Int64 = 30_000
         /// Curriculum releases: the pinned admin keys and where chunks live. Without it the hub
         /// neither accepts nor serves releases.
         public var releases: ReleaseSettings?
@@ -175,6 +179,19 @@ public final class HubServer: Sendable {
         var sessions: [Data: Int] = [:]  // routing id → commune
 
         var feedCursors: [Data: UInt64] = [:]  // routing id → last home-feed entry sent (sites that take it)
+        // Health from any message, not only uploads: when each commune was last heard (any
+        // authenticated message), and when that was last written to enrolled_site.last_heard_at.
+        var heard: [Int: Int64] = [:]
+        var heardPersisted: [Int: Int64] = [:]
+        /// Writes "last heard" at most every 30 s per site (uploads write it in their own transaction).
+        func persistHeard(now: Int64) throws {
+            let due = Set(heard.filter { now - (heardPersisted[$0.key] ?? 0) >= configuration.heardPersistIntervalMilliseconds }.keys)
+            if !due.isEmpty { try store.markHeard(due) }
+            for c in due { heardPersisted[c] = now }
+            // Connected = heard within three keepalive intervals (a site sends one every 30 s when idle).
+            let connected = Set(heard.filter { now - $0.value < configuration.livenessWindowMilliseconds }.keys)
+            count { $0.connectedCommunes = connected }
+        }
 
         /// - Returns: whether the message was queued for the peer.
         @discardableResult
@@ -259,7 +276,11 @@ public final class HubServer: Sendable {
                 }
             }
             // Publishing timers (a chunk the admin never sent is asked for again) run on idle rounds too.
-            guard readable.sockets[0] else { try advanceReleases(); continue }
+            guard readable.sockets[0] else {
+                try advanceReleases()
+                try persistHeard(now: NodeStore.systemNow())
+                continue
+            }
 
             var uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])] = []
             var received = 0
@@ -279,6 +300,7 @@ public final class HubServer: Sendable {
                     refuse("unauthenticated", commune: nil, "message from a connection no enrolled key authenticated")
                     continue
                 }
+                heard[e.communeCode] = NodeStore.systemNow()
                 if e.isRevoked {
                     refuse("revoked", commune: e.communeCode, "message from a revoked site")
                     send(routing, .refuse(code: .revoked, reason: "this site's enrollment was revoked", retryAfterSeconds: 0), id: 0)
@@ -310,7 +332,6 @@ public final class HubServer: Sendable {
                     send(routing, .welcome(welcome), id: decoded.id)
                     if let offer = releases?.offer(forSiteAt: hello.releaseVersion) { send(routing, offer, id: 0) }
                     try sendHomeFeed(routing, commune: e.communeCode)
-                    count { $0.connectedCommunes.insert(e.communeCode) }
                     logger.info("Site connected", metadata: ["site.commune": "\(e.communeCode)"])
                 case .batches(let batches):
                     guard sessions[routing] == e.communeCode else {
@@ -337,6 +358,10 @@ public final class HubServer: Sendable {
                 }
             }
             try advanceReleases()
+            let roundNow = NodeStore.systemNow()
+            // Uploads mark their sites heard in the merge transaction.
+            for u in uploads { heardPersisted[u.commune] = roundNow }
+            try persistHeard(now: roundNow)
             guard !uploads.isEmpty else { continue }
             let fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
             if !fed.isEmpty {

@@ -32,6 +32,8 @@ public final class SiteClient: Sendable {
         public var fetchBytesPerSecond: Int?
         /// A chunk asked for and not received within this is asked for again.
         public var fetchTimeoutMilliseconds: Int64 = 30_000
+        /// An idle connection is confirmed this often (an empty BATCHES the hub acknowledges).
+        public var keepaliveMilliseconds: Int64 = 30_000
         /// The hub's identity public key, pinned: it signs the home feed (records of this site's
         /// learners recorded at other communes). Without it the site does not take the feed.
         public var hubIdentityKey: Data?
@@ -59,6 +61,8 @@ public final class SiteClient: Sendable {
         public var releaseRefusal: String?
         public var homeFeedCursor: UInt64?
         public var homeFeedMerged = 0
+        /// Failed connection attempts (refused, unreachable, unknown host) since start.
+        public var connectFailures = 0
         /// True once this run found the database behind the hub's history and re-issued it.
         public var restoreDetected = false
         /// Messages from the hub dropped, per reason (wrong_frame_count, malformed, out_of_range, …).
@@ -133,6 +137,7 @@ public final class SiteClient: Sendable {
         try dealer.connect(configuration.hubEndpoint)
 
         var session = SiteSession(origin: try store.currentOrigin())
+        session.keepaliveInterval = configuration.keepaliveMilliseconds
         if configuration.hubIdentityKey != nil { session.homeFeedCursor = try store.homeFeedCursor() }
         var releases = try openReleases(trust: configuration.trust)
         var lastTick: Int64 = 0
@@ -158,11 +163,27 @@ public final class SiteClient: Sendable {
                         actions += session.connected(
                             now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
                     case .disconnected:
+                        if session.state == .ready { logger.notice("Disconnected from the hub; reconnecting with backoff") }
                         setConnected(false)
                         session.disconnected()
                         releases?.download.connectionLost()
                     case .handshakeFailed:
-                        logger.warning("Hub refused the secure handshake: is this site enrolled, and is the hub key right?")
+                        if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "handshake_failed"), now: now) {
+                            logger.warning(
+                                "Hub refused the secure handshake: is this site enrolled, and is the hub key right?",
+                                metadata: ["hub.endpoint": "\(configuration.hubEndpoint)", "suppressed": "\(suppressed)"])
+                        }
+                    case .connectRetried(let retry):
+                        // Refused, unreachable or an unknown host: say so, at a bounded rate.
+                        state.withLock { $0.status.connectFailures += 1 }
+                        if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "connect_failed"), now: now) {
+                            logger.warning(
+                                "Cannot reach the hub (connection refused, network down or unknown host); retrying",
+                                metadata: [
+                                    "hub.endpoint": "\(configuration.hubEndpoint)", "retry_ms": "\(retry)",
+                                    "suppressed": "\(suppressed)",
+                                ])
+                        }
                     case .other:
                         break
                     }
@@ -179,6 +200,7 @@ public final class SiteClient: Sendable {
                             // Everything was re-issued under a new epoch: start over with it.
                             let cursor = session.homeFeedCursor
                             session = SiteSession(origin: try store.currentOrigin())
+                            session.keepaliveInterval = configuration.keepaliveMilliseconds
                             session.homeFeedCursor = cursor
                             actions += session.connected(
                                 now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)

@@ -25,6 +25,10 @@ public struct SiteSession: Sendable {
 
     public let origin: Origin
     public let ackTimeout: Int64
+    /// An idle connection sends an empty BATCHES this often: the hub's ACK keeps both sides'
+    /// "last heard" true while nothing else moves (status from facts, not from the last upload).
+    public var keepaliveInterval: Int64 = 30_000
+    private var lastSentAt: Int64 = 0
     public let welcomeTimeout: Int64
     public private(set) var state: State = .disconnected
     /// What the hub has acknowledged holding (after its commit).
@@ -59,6 +63,7 @@ public struct SiteSession: Sendable {
         if case .refused = state { return [] }
         state = .awaitingWelcome(since: now)
         inFlight = [:]
+        lastSentAt = now
         let hello = WireMessage.Hello(
             origin: origin, clockMilliseconds: now, releaseVersion: releaseVersion, knowledge: knowledge,
             homeFeedCursor: homeFeedCursor)
@@ -119,6 +124,7 @@ public struct SiteSession: Sendable {
     public mutating func didSend(id: UInt64, upTo: VersionVector, now: Int64) {
         inFlight[id] = (now, upTo)
         sentUpTo = sentUpTo.merged(with: upTo)
+        lastSentAt = max(lastSentAt, now)
     }
 
     /// A fresh message id for an upload the I/O loop is about to send.
@@ -131,7 +137,13 @@ public struct SiteSession: Sendable {
             return connected(now: now, knowledge: knowledge, releaseVersion: releaseVersion)
         case .ready:
             let expired = inFlight.filter { now - $0.value.sentAt >= ackTimeout }
-            guard !expired.isEmpty else { return [] }
+            guard !expired.isEmpty else {
+                guard inFlight.isEmpty, now - lastSentAt >= keepaliveInterval else { return [] }
+                let id = takeID()
+                inFlight[id] = (now, VersionVector())
+                lastSentAt = now
+                return [.send(.batches([]), id: id)]
+            }
             inFlight = [:]
             sentUpTo = hubHas
             return uploadIfPossible()

@@ -76,6 +76,11 @@ public struct NationalReport: Codable, Equatable, Sendable {
 
     public var generatedAt: Int64
     public var staleAfterSeconds: Int64
+
+    /// The one definition of a **stale** site, used by the report, `hocvu status` and the metrics:
+    /// not heard from (any message, not only an upload) for 3 days — longer than a weekend with the
+    /// office PC switched off, short enough to act on within the week.
+    public static let defaultStaleAfterSeconds: Int64 = 3 * 86_400
     public var national: Figures
     public var provinces: [Province]
     /// Communes with an enrolled site or with learners.
@@ -85,7 +90,7 @@ public struct NationalReport: Codable, Equatable, Sendable {
 extension NodeStore {
     /// Builds the report. A site is **stale** when it has not been heard from for `staleAfter`
     /// seconds (or never).
-    public func nationalReport(staleAfter: Int64 = 7 * 86_400) throws -> NationalReport {
+    public func nationalReport(staleAfter: Int64 = NationalReport.defaultStaleAfterSeconds) throws -> NationalReport {
         let now = now()
         return try pool.read { db in
             var courses = [Int: [String: Int]]()

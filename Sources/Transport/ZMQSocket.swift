@@ -203,6 +203,9 @@ public enum ZMQEvent: Equatable, Sendable {
     case handshakeSucceeded
     case disconnected
     case handshakeFailed
+    /// A connection attempt failed (refused, unreachable, unknown host); libzmq retries after
+    /// `retryMilliseconds`.
+    case connectRetried(retryMilliseconds: UInt32)
     case other(UInt16)
 }
 
@@ -211,7 +214,7 @@ extension ZMQSocket {
     public func monitor(_ context: ZMQContext) throws -> ZMQSocket {
         let endpoint = "inproc://hocvu-monitor-\(UInt(bitPattern: handle))"
         let events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_CONNECT_RETRIED
         guard zmq_socket_monitor(handle, endpoint, events) == 0 else { throw ZMQError(operation: "zmq_socket_monitor") }
         let pair = try ZMQSocket(context, .pair)
         try pair.connect(endpoint)
@@ -227,6 +230,11 @@ extension ZMQSocket {
             switch Int32(code) {
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded)
             case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
+            case ZMQ_EVENT_CONNECT_RETRIED:
+                // Frame 1: event (u16) then value (u32), little-endian: the next retry interval.
+                var value: UInt32 = 0
+                if f.count >= 6 { for i in 0..<4 { value |= UInt32(f[f.startIndex + 2 + i]) << (8 * UInt32(i)) } }
+                out.append(.connectRetried(retryMilliseconds: value))
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: out.append(.handshakeFailed)
             default: out.append(.other(code))

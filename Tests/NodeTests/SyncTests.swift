@@ -53,7 +53,10 @@ final class Fleet {
         var origin: Origin { get throws { try store.currentOrigin() } }
     }
 
-    init(communes: [Int], clockSkews: [Int: Int64] = [:], releases: ((String) -> HubServer.ReleaseSettings)? = nil) throws {
+    init(
+        communes: [Int], clockSkews: [Int: Int64] = [:], releases: ((String) -> HubServer.ReleaseSettings)? = nil,
+        hub configure: (inout HubServer.Configuration) -> Void = { _ in }
+    ) throws {
         dir = try TemporaryDirectory(prefix: "hocvu-fleet")
         hubStore = try NodeStore(path: dir.file("hub.sqlite"), identity: hubIdentity)
         try hubStore.installCurriculum(SampleCurriculum.make())
@@ -61,6 +64,7 @@ final class Fleet {
         config.identity = hubIdentity
         config.releases = releases?(dir.file("hub-chunks"))
         siteTrust = config.releases?.trust
+        configure(&config)
         hub = HubServer(store: hubStore, configuration: config, logger: quietLogger)
         endpoint = try hub.start()
         for c in communes {
