@@ -41,7 +41,7 @@ let package = Package(
         // The node's SQLite database: schema, local events, remote batches, digests.
         .target(
             name: "Store", dependencies: ["Merge", "Sodium", "CSQLite", grdb],
-            resources: [.copy("Resources/vn-admin-units-2025.json")], swiftSettings: settings),
+            exclude: ["Resources/vn-admin-units-2025.json"], swiftSettings: settings),  // compiled in: AdminUnitsData.swift
         // Signed curriculum releases: chunking, manifests, trust (k of n), the fetch state
         // machine (pure), and the chunk files (I/O, one file).
         .target(name: "Release", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),

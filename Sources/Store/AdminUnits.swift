@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// The 34 provinces and 3,321 communes (July 2025 units, official codes), shipped with the store.
+/// The 34 provinces and 3,321 communes (July 2025 units, official codes), compiled into the store.
 public struct AdminUnits: Decodable, Sendable {
     public struct Commune: Decodable, Sendable {
         public let code: Int
@@ -18,12 +18,15 @@ public struct AdminUnits: Decodable, Sendable {
 
     public let provinces: [Province]
 
-    /// The bundled list.
+    /// The list compiled into the binary (AdminUnitsData.swift, generated from
+    /// Resources/vn-admin-units-2025.json by ops/generate-admin-units.sh): no resource bundle, so an
+    /// installed hocvu needs no file beside it. Decoded once, at first use.
     public static func bundled() throws -> AdminUnits {
-        guard let url = Bundle.module.url(forResource: "vn-admin-units-2025", withExtension: "json") else {
-            throw StoreError.missingResource("vn-admin-units-2025.json")
-        }
-        return try JSONDecoder().decode(AdminUnits.self, from: Data(contentsOf: url))
+        try decoded.get()
+    }
+
+    private static let decoded = Result<AdminUnits, any Error> {
+        try JSONDecoder().decode(AdminUnits.self, from: Data(json.utf8))
     }
 
     func insert(into db: Database) throws {
