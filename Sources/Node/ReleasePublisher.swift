@@ -19,10 +19,13 @@ public struct ReleasePublisher {
         case refused(String)
         case handshakeFailed
         case timedOut(Int)
+        /// No TCP connection at all: nothing listens there, or the host is unknown or unreachable.
+        case unreachable(String)
         public var description: String {
             switch self {
             case .refused(let why): "the hub refused the release: \(why)"
             case .handshakeFailed: "the hub refused the secure handshake: is this admin's transport key in the hub's trust file, and is --hub-key right?"
+            case .unreachable(let endpoint): "cannot connect to the hub at \(endpoint) (connection refused, unknown host or no route): is the hub running, and is the address right?"
             case .timedOut(let s): "no answer from the hub for \(s) s; is it running and reachable? (publishing resumes where it stopped when run again)"
             }
         }
@@ -55,6 +58,7 @@ public struct ReleasePublisher {
         var result = Result(version: manifest.version, chunksSent: 0, bytesSent: 0)
         var lastHeard = Date()
         var offered = false
+        var connectFailures = 0
         while true {
             let readable = try zmqPoll([dealer, monitor], timeoutMilliseconds: 500)
             if readable.sockets[1] {
@@ -67,6 +71,8 @@ public struct ReleasePublisher {
                         lastHeard = Date()
                     case .handshakeFailed:
                         throw Failure.handshakeFailed
+                    case .connectRetried:
+                        connectFailures += 1
                     default:
                         break
                     }
@@ -95,6 +101,8 @@ public struct ReleasePublisher {
                 }
             }
             let idle = Int(Date().timeIntervalSince(lastHeard))
+            // Never connected at all: say so (soon), instead of blaming the keys after a minute.
+            if !offered && connectFailures >= 3 && idle >= 5 { throw Failure.unreachable(hubEndpoint) }
             if idle >= idleTimeoutSeconds { throw offered ? Failure.timedOut(idle) : Failure.handshakeFailed }
         }
     }

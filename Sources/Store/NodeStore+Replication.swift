@@ -278,6 +278,17 @@ extension NodeStore {
                 facts.touch(change.record.learnerID)
                 try router?.route(change, from: batch.origin.node)
                 report.mergedChanges += 1
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                // Defence in depth: a record the validator let through but a schema rule refuses.
+                // SQLite undid just that statement; set the change aside instead of failing the
+                // whole transaction (which would stop the hub for everyone).
+                var w = ByteWriter()
+                ChangeCodec.encode(change, into: &w)
+                try Self.quarantine(
+                    db, originNo: originNo, seq: seq, hlc: change.hlc, kind: change.record.kind.rawValue,
+                    code: "constraint_violation", reason: "the record breaks a database rule: \(error.message ?? "constraint")",
+                    body: Data(w.bytes), at: validator.now)
+                report.quarantinedChanges += 1
             } catch let error as ValidationError {
                 var w = ByteWriter()
                 ChangeCodec.encode(change, into: &w)

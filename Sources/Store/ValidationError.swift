@@ -92,7 +92,7 @@ public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible
         case .dateInFuture(let f, let s): "\(f) is \(s) s in the future (limit 300 s); check this machine's clock"
         case .dateBeforeProgramme(let f): "\(f) is before 2025-01-01, when the programme began; check the date or this machine's clock"
         case .clockAhead(let why): why
-        case .invalidEnrollmentLength: "enrollment causal length must be at least 1"
+        case .invalidEnrollmentLength: "enrollment causal length must be 1…2^53−1"
         case .certificateIDMismatch: "certificate id is not the one derived from learner and course"
         case .notEligible(let c, let why): "learner is not eligible for a certificate in \(c): \(why)"
         case .unknownCertificate(let id): "no certificate with id \(id)"

@@ -18,7 +18,8 @@ struct Validator {
             if let u = c.unit { try text(u, field: "unit") }
             if let h = c.homeCommune, !curriculum.communes.contains(h) { throw .unknownCommune(h) }
         case .enrollment(let r):
-            guard r.length >= 1 else { throw .invalidEnrollmentLength }
+            // A causal length is a count of enroll/withdraw steps: 1…2^53−1 (stored as SQLite INTEGER).
+            guard r.length >= 1, r.length <= ProtocolLimits.maxSequence else { throw .invalidEnrollmentLength }
             guard curriculum.courses.contains(r.courseID) else { throw .unknownCourse(r.courseID) }
         case .progress(let r):
             guard (0...100).contains(r.percent) else { throw .percentOutOfRange(r.percent) }

@@ -3,6 +3,9 @@ import Node
 import Store
 import Testing
 import Transport
+import Release
+import Sodium
+import TestSupport
 
 /// Issue 10, items 7 and 8: health from facts — any message counts, not only uploads — and network
 /// trouble that is seen.
@@ -50,5 +53,29 @@ struct HealthTests {
         defer { client.stop() }
         #expect(try eventually(5) { client.status.connectFailures > 0 })
         #expect(!client.status.connected && !client.hasFinished)
+    }
+}
+
+@Suite("Publishing to a hub that is not there says so", .serialized)
+struct PublishUnreachableTests {
+    @Test("publishing to a port nobody listens on fails fast as unreachable, not as a key problem after a minute")
+    func unreachableHub() throws {
+        let tmp = try TemporaryDirectory(prefix: "hocvu-pub-dead")
+        defer { tmp.remove() }
+        let fx = try ReleaseFixture(root: tmp.path, mediaBytes: 1 << 16)
+        let context = try ZMQContext()
+        let probe = try ZMQSocket(context, .router)
+        let dead = try probe.bind("tcp://127.0.0.1:*")
+        probe.close()
+        var p = ReleasePublisher(
+            hubEndpoint: dead, hubTransportKey: BoxKeyPair.generate().publicKey, transportKeys: fx.admins[0].transport,
+            logger: quietLogger)
+        p.idleTimeoutSeconds = 60
+        let started = Date()
+        #expect(throws: ReleasePublisher.Failure.self) { _ = try p.publish(try fx.build(version: 1)) }
+        do { _ = try p.publish(try fx.build(version: 1)) } catch let f as ReleasePublisher.Failure {
+            if case .unreachable = f {} else { Issue.record("reported as \(f)") }
+        }
+        #expect(Date().timeIntervalSince(started) < 30)
     }
 }

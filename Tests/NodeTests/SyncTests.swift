@@ -97,6 +97,8 @@ final class Fleet {
         try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
         try Data((s.identity.secretKey.hexString + "\n").utf8).write(to: URL(fileURLWithPath: "\(keys)/identity.key"))
         try Data((s.transport.secretKey.hexString + "\n").utf8).write(to: URL(fileURLWithPath: "\(keys)/transport.key"))
+        // Secret keys readable by others are refused, as ssh does.
+        for k in ["identity.key", "transport.key"] { chmod("\(keys)/\(k)", 0o600) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
         process.arguments = [
