@@ -1,5 +1,6 @@
 public import Foundation
 public import Merge
+import Sodium
 
 /// Reads learner events in JSON Lines (one object per line) for `hocvu site import`.
 ///
@@ -20,7 +21,16 @@ public enum EventImport {
     public struct LineError: Error, Equatable, Sendable, CustomStringConvertible {
         public let line: Int
         public let reason: String
-        public var description: String { "line \(line): \(reason)" }
+        /// Refused when an earlier run reached the line (the journal keeps the reason); not tried
+        /// again unless asked (`--retry-refused`).
+        public let earlier: Bool
+        public var description: String { "line \(line): \(reason)" + (earlier ? " (refused on an earlier run)" : "") }
+
+        public init(line: Int, reason: String, earlier: Bool = false) {
+            self.line = line
+            self.reason = reason
+            self.earlier = earlier
+        }
     }
 
     struct Line: Decodable {
@@ -86,48 +96,77 @@ public enum EventImport {
             guard let started = time(l.started_at, "started_at"), let finished = time(l.finished_at, "finished_at") else {
                 return fail("\"started_at\" and \"finished_at\" must be RFC 3339 times")
             }
-            return .success(.attempt(learnerID: id, quizID: quiz, answers: answers, score: score, maxScore: max,
-                                     startedAt: started, finishedAt: finished))
+            let attemptID = attemptID(
+                learnerID: id, quizID: quiz, answers: answers, score: score, maxScore: max, startedAt: started,
+                finishedAt: finished)
+            return .success(.attemptWithID(
+                attemptID: attemptID, learnerID: id, quizID: quiz, answers: answers, score: score, maxScore: max,
+                startedAt: started, finishedAt: finished))
         default:
             return fail("unknown \"type\" \"\(l.type)\"; one of learner, enroll, withdraw, progress, attempt, certify")
         }
     }
-}
 
-extension NodeStore {
-    /// Imports JSON Lines: good lines are recorded, bad ones reported with line numbers and reasons.
-    /// Lines are recorded in chunks; a chunk with an invalid event is retried line by line, so
-    /// one bad line never costs the good ones.
-    public func importEvents(_ text: String, chunk: Int = 500) throws -> (recorded: Int, errors: [EventImport.LineError]) {
-        var errors = [EventImport.LineError]()
-        var pending = [(line: Int, event: LocalEvent)]()
-        var recorded = 0
-        func flush() throws {
-            guard !pending.isEmpty else { return }
-            do {
-                try record(pending.map(\.event))
-                recorded += pending.count
-            } catch is ValidationError {
-                for p in pending {
-                    do {
-                        try record([p.event])
-                        recorded += 1
-                    } catch let e as ValidationError {
-                        errors.append(.init(line: p.line, reason: e.description))
-                    }
-                }
-            }
-            pending.removeAll()
+    /// The id of an imported attempt, from what the attempt is: a UUIDv7 whose 48-bit time is
+    /// `finishedAt` and whose 74 other bits are BLAKE2b over a canonical encoding of the learner,
+    /// quiz, answers, score, maximum and both times (not the line's spelling: key order, spaces or
+    /// time zone do not change it). The same attempt imported twice — a re-run, an edited file, the
+    /// same export at another commune — is one attempt, as a certificate is one per learner and
+    /// course. Two different attempts cannot share an id unless they are identical to the
+    /// millisecond in every field.
+    public static func attemptID(
+        learnerID: String, quizID: String, answers: [Int], score: Int, maxScore: Int, startedAt: Int64,
+        finishedAt: Int64
+    ) -> String {
+        var w = ByteWriter()
+        w.raw(Array("hocvu/import-attempt/v1\0".utf8))
+        for text in [learnerID, quizID] {
+            w.varint(UInt64(text.utf8.count))
+            w.raw(Array(text.utf8))
         }
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            switch EventImport.parse(line, line: i + 1) {
-            case .success(let e): pending.append((i + 1, e))
-            case .failure(let e): errors.append(e)
-            }
-            if pending.count >= chunk { try flush() }
+        w.varint(UInt64(answers.count))
+        for a in answers { w.zigzag(Int64(a)) }
+        for v in [Int64(score), Int64(maxScore), startedAt, finishedAt] { w.zigzag(v) }
+        let random = [UInt8](Blake2b.hash(w.bytes, outputLength: 16))
+        var b = [UInt8](repeating: 0, count: 16)
+        let ms = UInt64(max(0, finishedAt)) & 0xFFFF_FFFF_FFFF
+        for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - i))) }
+        for i in 6..<16 { b[i] = random[i] }
+        b[6] = 0x70 | (b[6] & 0x0F)  // version 7
+        b[8] = 0x80 | (b[8] & 0x3F)  // RFC 9562 variant
+        let hex = Array(Data(b).hexString)
+        return String(hex[0..<8]) + "-" + String(hex[8..<12]) + "-" + String(hex[12..<16]) + "-"
+            + String(hex[16..<20]) + "-" + String(hex[20..<32])
+    }
+
+    /// The journal keys of a file's lines: BLAKE2b chained over its non-blank lines, so a line's
+    /// key names the line *and everything before it*. Running the same file again, or the same
+    /// file with lines appended, meets the same keys; another file (tomorrow's export, even with
+    /// some lines alike) starts a chain of its own. A trailing carriage return is not part of a
+    /// line, so CRLF and LF copies of a file are the same file.
+    struct LineChain {
+        private var state = Blake2b.hash(Array("hocvu/import-line/v1\0".utf8))
+
+        /// The key of the next non-blank line (16 bytes).
+        mutating func key(of line: Substring.UTF8View) -> Data {
+            let h = Blake2b()
+            h.update(state)
+            h.update(Array(line))
+            state = h.finalize()
+            return state.prefix(16)
         }
-        try flush()
-        return (recorded, errors.sorted { $0.line < $1.line })
+    }
+
+    /// A file's lines split on LF (CRLF too: the CR is dropped), numbered from 1, blank ones left out.
+    static func lines(of text: String) -> [(number: Int, text: Substring)] {
+        var out = [(number: Int, text: Substring)]()
+        for (i, raw) in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            var bytes = raw
+            if bytes.last == 0x0D { bytes = bytes.dropLast() }
+            let line = Substring(bytes)
+            if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+            out.append((i + 1, line))
+        }
+        return out
     }
 }

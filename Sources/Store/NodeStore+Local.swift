@@ -13,6 +13,12 @@ public enum LocalEvent: Sendable, Equatable {
     case progress(learnerID: String, lessonID: String, percent: Int, at: Int64)
     case attempt(learnerID: String, quizID: String, answers: [Int], score: Int, maxScore: Int,
                  startedAt: Int64, finishedAt: Int64)
+    /// A quiz attempt under an id the caller chose (a lower-case UUIDv7). The import derives it
+    /// from the line (``EventImport/attemptID(learnerID:quizID:answers:score:maxScore:startedAt:finishedAt:)``),
+    /// so the same line always records the same attempt; already held with the same content, it
+    /// changes nothing and nothing is replicated.
+    case attemptWithID(attemptID: String, learnerID: String, quizID: String, answers: [Int], score: Int,
+                       maxScore: Int, startedAt: Int64, finishedAt: Int64)
     /// Issues the course certificate; refused unless the learner is eligible (derived facts).
     case issueCertificate(learnerID: String, courseID: String)
     case revokeCertificate(certificateID: String)
@@ -57,33 +63,39 @@ extension NodeStore {
     public func record(_ events: [LocalEvent]) throws -> [LocalOutcome] {
         let node = self.node
         let validator = Validator(curriculum: validatorIndex, now: now())
+        return try pool.write { db in try Self.record(events, in: db, node: node, validator: validator) }
+    }
+
+    /// ``record(_:)`` inside a transaction the caller holds (the import adds its journal rows to
+    /// the same transaction and tries each line in a savepoint).
+    static func record(_ events: [LocalEvent], in db: Database, node: NodeID, validator: Validator) throws
+        -> [LocalOutcome]
+    {
         let physical = UInt64(max(0, validator.now))
-        return try pool.write { db in
-            var ctx = try LocalWriteContext(db)
-            var writer = try MergeWriter(db)
-            let pending = try db.makeStatement(sql: "INSERT INTO pending_change (seq, body) VALUES (?, ?)")
-            var outcomes = [LocalOutcome]()
-            var facts = FactKeeper(curriculum: validator.curriculum)
-            for event in events {
-                let stamp: HLCTimestamp
-                do { stamp = try ctx.clock.tick(now: physical) } catch let e as ClockError { throw StoreError.clock(e.description) }
-                let (produced, outcome) = try Self.change(for: event, stamp: stamp, db: db, validator: validator)
-                outcomes.append(outcome)
-                guard let record = produced else { continue }  // already so: nothing to replicate
-                try validator.validate(record)
-                let change = Change(hlc: stamp, record: record)
-                _ = try writer.merge(change, from: node)
-                facts.touch(record.learnerID)
-                var w = ByteWriter()
-                ChangeCodec.encode(change, into: &w)
-                pending.setUncheckedArguments([ctx.nextSeq, Data(w.bytes)])
-                try pending.execute()
-                ctx.nextSeq += 1
-            }
-            try facts.flush(db)
-            try ctx.persist(db)
-            return outcomes
+        var ctx = try LocalWriteContext(db)
+        var writer = try MergeWriter(db)
+        let pending = try db.makeStatement(sql: "INSERT INTO pending_change (seq, body) VALUES (?, ?)")
+        var outcomes = [LocalOutcome]()
+        var facts = FactKeeper(curriculum: validator.curriculum)
+        for event in events {
+            let stamp: HLCTimestamp
+            do { stamp = try ctx.clock.tick(now: physical) } catch let e as ClockError { throw StoreError.clock(e.description) }
+            let (produced, outcome) = try Self.change(for: event, stamp: stamp, db: db, validator: validator)
+            outcomes.append(outcome)
+            guard let record = produced else { continue }  // already so: nothing to replicate
+            try validator.validate(record)
+            let change = Change(hlc: stamp, record: record)
+            _ = try writer.merge(change, from: node)
+            facts.touch(record.learnerID)
+            var w = ByteWriter()
+            ChangeCodec.encode(change, into: &w)
+            pending.setUncheckedArguments([ctx.nextSeq, Data(w.bytes)])
+            try pending.execute()
+            ctx.nextSeq += 1
         }
+        try facts.flush(db)
+        try ctx.persist(db)
+        return outcomes
     }
 
     /// Turns an event into the replicated record it produces, reading current state where
@@ -134,6 +146,14 @@ extension NodeStore {
             _ = try learner(id)
             let r = ProgressRecord(learnerID: id, lessonID: lesson, percent: percent, completedAt: percent == 100 ? at : nil)
             return (.progress(r), .recorded)
+        case .attemptWithID(let attemptID, let id, let quiz, let answers, let score, let maxScore, let started, let finished):
+            _ = try learner(id)
+            let r = AttemptRecord(
+                attemptID: attemptID, learnerID: id, quizID: quiz, answers: answers, score: score,
+                maxScore: maxScore, startedAt: started, finishedAt: finished)
+            // The same attempt again (a re-run import): already so, nothing to replicate.
+            if try AttemptRow.fetch(db, id: attemptID) == r { return (nil, .attempt(id: attemptID)) }
+            return (.attempt(r), .attempt(id: attemptID))
         case .attempt(let id, let quiz, let answers, let score, let maxScore, let started, let finished):
             _ = try learner(id)
             var system = SystemRandomNumberGenerator()

@@ -267,6 +267,19 @@ extension NodeStore {
                 UPDATE commune_course_totals SET enrolled = 0, completed = 0;
                 """)
         }
+        m.registerMigration("v8: import journal (each imported line once)") { db in
+            try db.execute(sql: """
+                -- Site, never replicated: every line `hocvu site import` has decided, by its key
+                -- (BLAKE2b chained over the file's lines up to it: docs/import-format.md), written in
+                -- the transaction that recorded it. A re-run skips what is here.
+                CREATE TABLE import_line (
+                  line_key BLOB PRIMARY KEY CHECK (length(line_key) = 16),
+                  -- NULL: recorded; otherwise why the line was refused (re-reported, not retried).
+                  refused TEXT,
+                  imported_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }
