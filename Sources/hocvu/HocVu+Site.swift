@@ -97,19 +97,50 @@ extension HocVu.Site {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Record learner events from a JSON Lines file (docs/import-format.md); report bad lines.")
+            abstract: "Record learner events from a JSON Lines file (docs/import-format.md); report bad lines.",
+            discussion: """
+                Safe to run again: every line is decided once and journaled in the transaction that records it, \
+                so a re-run (after a kill, a full disk, or by mistake) skips what is recorded and a file with \
+                appended lines records only the new ones. Each committed transaction is reported \
+                ("lines 1–500 committed") the moment it is on disk.
+                """)
         @OptionGroup var store: StoreOptions
+        @Flag(help: "Try again the lines an earlier run refused (e.g. once the release they need has arrived).")
+        var retryRefused = false
         @Argument(help: "The JSON Lines file.") var file: String
 
+        /// Unbuffered, so a killed import leaves every line it printed.
+        private func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
+        private func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
         func run() throws {
-            let (db, _) = try store.open()
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw ValidationError("cannot read \(file) as UTF-8 text")
             }
-            let (recorded, errors) = try db.importEvents(text)
-            for e in errors { FileHandle.standardError.write(Data("\(file): \(e)\n".utf8)) }
-            print("\(recorded) events recorded, \(errors.count) lines refused")
-            if !errors.isEmpty { throw ExitCode(2) }
+            let (db, _) = try store.open()
+            let report: EventImport.Report
+            do {
+                report = try db.runImport(text, retryRefused: retryRefused) { c in
+                    for e in c.errors { err("\(file): \(e)") }
+                    // The trail of what is on disk: one line per transaction that recorded something.
+                    guard c.recorded > 0 else { return }
+                    var parts = ["\(c.recorded) recorded"]
+                    if c.alreadyImported > 0 { parts.append("\(c.alreadyImported) already imported") }
+                    if !c.errors.isEmpty { parts.append("\(c.errors.count) refused") }
+                    out("lines \(c.lines.lowerBound)–\(c.lines.upperBound) committed: \(parts.joined(separator: ", "))")
+                }
+            } catch let stopped as EventImport.Stopped {
+                err("\(file): \(stopped)")
+                throw ExitCode(1)
+            }
+            var summary = "\(report.recorded) events recorded"
+            if report.alreadyImported > 0 { summary += ", \(report.alreadyImported) lines already imported, skipped" }
+            summary += ", \(report.errors.count) lines refused"
+            if report.refusedEarlier > 0 {
+                summary += " (\(report.refusedEarlier) on an earlier run; --retry-refused tries them again)"
+            }
+            out(summary)
+            if !report.errors.isEmpty { throw ExitCode(2) }
         }
     }
 }
