@@ -221,19 +221,27 @@ struct NodeLifecycleTests {
         #expect(changes[0].hlc > first[0].hlc)
     }
 
-    @Test("a rotated epoch starts a new origin whose sequence restarts at 1")
+    @Test("a rotated epoch starts a new origin from 1 and re-issues the old one's changes, sealed or pending, under it")
     func rotateEpoch() throws {
         let r = try Replica()
         defer { r.dir.remove() }
         _ = try r.store.register(1)
+        try r.store.sealPending()
+        _ = try r.store.register(3)  // still pending when the epoch turns
         let before = try r.store.currentOrigin()
+        let digest = try r.store.stateDigest()
         try r.store.rotateEpoch()
         let after = try r.store.currentOrigin()
         #expect(before.node == after.node && before.epoch != after.epoch)
+        #expect(try r.store.stateDigest() == digest, "re-issuing changed the data")
         _ = try r.store.register(2)
         try r.store.sealPending()
         let vv = try r.store.versionVector()
-        #expect(vv[before] == 1 && vv[after] == 1)
+        // Seq 1–2 re-issued (register 1, register 3), then register 2: nothing is sealed under the old epoch again.
+        #expect(vv[before] == 1 && vv[after] == 3)
+        #expect(try r.store.quarantinedOrigins()[before]?.hasPrefix("retired") == true)
+        let own = try r.store.ownBatches(after: VersionVector(), maxBytes: 1 << 20)
+        #expect(own.allSatisfy { $0.origin == after }, "a retired origin would be uploaded again")
     }
 
     @Test("a database opened with another node's key is refused with a clear error")
