@@ -83,5 +83,7 @@ Description: offline-first sync for the "Binh dan hoc vu so" programme
  the systemd services hocvu-site or hocvu-hub.
 CONTROL
 deb="$out/hocvu_${version}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --threads-max="$(nproc)" --build "$root" "$deb" > /dev/null
+# HOCVU_DEB_ZOPTS: other dpkg-deb compression options (ops/package-test.sh's throwaway upgrade package).
+# shellcheck disable=SC2086
+dpkg-deb --root-owner-group ${HOCVU_DEB_ZOPTS:--Zxz --threads-max=$(nproc)} --build "$root" "$deb" > /dev/null
 echo "$deb"
