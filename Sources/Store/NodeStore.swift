@@ -166,13 +166,12 @@ public final class NodeStore: Sendable {
     }
 
     /// Gives this database a new epoch. Run after restoring a backup or resetting, so that
-    /// `(origin, seq)` pairs already sent from the old copy are never reused. Unsealed local
-    /// changes are sealed under the old epoch first.
+    /// `(origin, seq)` pairs already sent from the old copy are never reused. Everything of the old
+    /// epoch, sealed or not, is re-issued under the new one: sealing the backup's pending changes
+    /// under the old epoch would cut them into other batches than the lost copy uploaded, and the
+    /// hub would see equivocation.
     public func rotateEpoch() throws {
-        try sealPending()
-        let node = self.node
-        let now = now()
-        try pool.write { db in try Self.startEpoch(db, node: node, now: now) }
+        try reissueUnderNewEpoch(reason: "the operator ran `hocvu site restored`")
     }
 
     /// This node's current origin (node id and epoch).
