@@ -40,16 +40,25 @@ public final class NodeStore: Sendable {
         return overflow ? systemClock() : sum
     }
 
-    /// Opens (creating and migrating if needed) the database at `path` for the node whose
-    /// identity key is `identity`.
+    /// Opens the database at `path` for the node whose identity key is `identity`.
     ///
-    /// - Throws: ``StoreError/wrongIdentity(databaseNode:keyNode:)`` when the database was
-    ///   created by another node; GRDB's `DatabaseError` for I/O or corruption.
-    public init(path: String, identity: SigningKeyPair, now: @escaping @Sendable () -> Int64 = NodeStore.systemNow)
-        throws
-    {
+    /// `access` says what opening may do: ``Access/create`` (the default) creates and migrates;
+    /// ``Access/existing`` refuses a missing file; ``Access/readOnly`` never writes (no migration,
+    /// no clock repair, no write lock). Opening for writing commits a transaction of its own only
+    /// when there is something to do (a migration, a repair, a new database). `check` runs SQLite's
+    /// integrity check before anything else touches the data.
+    ///
+    /// - Throws: ``StoreOpenError`` for a missing, unreadable, damaged, locked or (read-only)
+    ///   outdated database; ``StoreError/wrongIdentity(databaseNode:keyNode:)`` when the database
+    ///   was created by another node.
+    public init(
+        path: String, identity: SigningKeyPair, access: Access = .create, check: IntegrityCheck = .none,
+        now: @escaping @Sendable () -> Int64 = NodeStore.systemNow
+    ) throws {
+        try Self.preflight(path, access: access)
         var config = Configuration()
         config.foreignKeysEnabled = true
+        config.readonly = access == .readOnly
         config.prepareDatabase { db in
             // FULL: WAL commits are fsynced before we acknowledge anyone (see DESIGN: storage).
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -58,66 +67,132 @@ public final class NodeStore: Sendable {
             try db.execute(sql: "PRAGMA cache_size = -65536")
         }
         config.busyMode = .timeout(5)
-        self.pool = try DatabasePool(path: path, configuration: config)
+        /// Every SQLite failure below, in the operator's terms (a damaged file, a full disk, a lock).
+        func opening<T>(_ body: () throws -> T) throws -> T {
+            do { return try body() } catch { throw Self.openFailure(error, path: path, access: access) }
+        }
+        let pool = try opening { try Self.openPool(path: path, configuration: config) }
+        if access != .readOnly {
+            // GRDB's WAL set-up runs after prepareDatabase and sets the writer to NORMAL, which may
+            // lose the last commits on a power cut: FULL again, before anything is written.
+            try opening { try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") } }
+        }
+        if check != .none {
+            let problems = try opening { try pool.read { db in try Self.integrityProblems(db, check) } }
+            guard problems.isEmpty else { throw StoreOpenError.corrupt(path: path, problems: problems) }
+        }
+        self.pool = pool
         self.path = path
         self.identity = identity
         self.node = NodeID(bytes: identity.publicKey)!
         self.systemClock = now
         self.index = Mutex(CurriculumIndex())
+        let node = self.node
+        let nowFromSystem = now
+        // What is there, read without taking the write lock.
+        let migrator = Self.migrator
+        let (applied, migrated) = try opening {
+            try pool.read { db in (try migrator.appliedIdentifiers(db), try migrator.hasCompletedMigrations(db)) }
+        }
+        if access == .readOnly {
+            guard !applied.isEmpty else { throw StoreOpenError.notInitialized(path: path) }
+            guard migrated else {
+                let pending = migrator.migrations.filter { !applied.contains($0) }
+                throw StoreOpenError.schemaOutdated(path: path, pending: pending)
+            }
+        }
         // An existing database whose facts were derived by an older rule: recompute them once.
-        let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
         let factsRuleChanged = applied.contains("v3: derived learner facts and commune totals")
             && !applied.contains("v7: certificates count only with completion evidence")
-        try Self.migrator.migrate(pool)
-        let node = self.node
+        if !migrated { try opening { try migrator.migrate(pool) } }
+        let found = try opening { try pool.read { db in try OpenState(db) } }
         var repairs: [String] = []
-        let nowFromSystem = now
-        var adopted: Int64 = 0
-        try pool.write { db in
-            // A stored offset beyond the bound can only come from an unchecked hub (before
-            // ProtocolLimits): discard it rather than run, or trap, on it.
-            let stored = try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM node") ?? 0
-            if Self.isAdoptableOffset(stored, systemNow: nowFromSystem()) {
-                adopted = stored
-            } else {
-                try db.execute(sql: "UPDATE node SET clock_offset_ms = 0")
-                repairs.append("discarded a stored clock offset of \(stored) ms (over the 24 h bound)")
-            }
-            // A hybrid logical clock pushed far ahead by such an offset would stamp every later
-            // result in the future for good: bring it back to the corrected time.
-            let corrected = nowFromSystem() + adopted
-            if let raw = try Int64.fetchOne(db, sql: "SELECT hlc FROM node"),
-               corrected > 0,
-               HLCTimestamp(rawValue: UInt64(bitPattern: raw)).milliseconds
-                > UInt64(corrected) + UInt64(ProtocolLimits.maxAdoptedClockOffsetMilliseconds)
-            {
-                let reset = HLCTimestamp(milliseconds: UInt64(corrected), counter: 0)
-                try db.execute(sql: "UPDATE node SET hlc = ?", arguments: [Int64(bitPattern: reset.rawValue)])
-                repairs.append("reset a hybrid logical clock that ran more than 24 h ahead")
+        var adopted: Int64 = Self.isAdoptableOffset(found.storedOffset, systemNow: nowFromSystem()) ? found.storedOffset : 0
+        if access != .readOnly && found.needsClockRepair(systemNow: nowFromSystem()) {
+            try opening {
+                try pool.write { db in
+                    // A stored offset beyond the bound can only come from an unchecked hub (before
+                    // ProtocolLimits): discard it rather than run, or trap, on it.
+                    let stored = try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM node") ?? 0
+                    if Self.isAdoptableOffset(stored, systemNow: nowFromSystem()) {
+                        adopted = stored
+                    } else {
+                        adopted = 0
+                        try db.execute(sql: "UPDATE node SET clock_offset_ms = 0")
+                        repairs.append("discarded a stored clock offset of \(stored) ms (over the 24 h bound)")
+                    }
+                    // A hybrid logical clock pushed far ahead by such an offset would stamp every later
+                    // result in the future for good: bring it back to the corrected time.
+                    let corrected = nowFromSystem() + adopted
+                    if let raw = try Int64.fetchOne(db, sql: "SELECT hlc FROM node"),
+                       OpenState.hlcRanAhead(raw, corrected: corrected)
+                    {
+                        let reset = HLCTimestamp(milliseconds: UInt64(corrected), counter: 0)
+                        try db.execute(sql: "UPDATE node SET hlc = ?", arguments: [Int64(bitPattern: reset.rawValue)])
+                        repairs.append("reset a hybrid logical clock that ran more than 24 h ahead")
+                    }
+                }
             }
         }
         clockRepairs = repairs
         offset.store(adopted, ordering: .relaxed)
-        let created = now()
-        try pool.write { db in
-            if try Int.fetchOne(db, sql: "SELECT count(*) FROM province") == 0 {
-                try AdminUnits.bundled().insert(into: db)
-            }
-            if let existing = try Data.fetchOne(
-                db, sql: "SELECT o.node_id FROM node n JOIN origin o USING (origin_no)")
-            {
-                guard existing == node.bytes else {
-                    throw StoreError.wrongIdentity(
-                        databaseNode: String(existing.hexString.prefix(12)), keyNode: node.description)
+        if let existing = found.nodeID, existing != node.bytes {
+            throw StoreError.wrongIdentity(databaseNode: String(existing.hexString.prefix(12)), keyNode: node.description)
+        }
+        if found.provinces == 0 || found.nodeID == nil {
+            guard access != .readOnly else { throw StoreOpenError.notInitialized(path: path) }
+            let created = now()
+            try opening {
+                try pool.write { db in
+                    if try Int.fetchOne(db, sql: "SELECT count(*) FROM province") == 0 {
+                        try AdminUnits.bundled().insert(into: db)
+                    }
+                    if let existing = try Data.fetchOne(
+                        db, sql: "SELECT o.node_id FROM node n JOIN origin o USING (origin_no)")
+                    {
+                        guard existing == node.bytes else {
+                            throw StoreError.wrongIdentity(
+                                databaseNode: String(existing.hexString.prefix(12)), keyNode: node.description)
+                        }
+                    } else {
+                        try Self.startEpoch(db, node: node, now: created)
+                    }
                 }
-            } else {
-                try Self.startEpoch(db, node: node, now: created)
             }
         }
-        try reloadCurriculumIndex()
+        try opening { try reloadCurriculumIndex() }
         if factsRuleChanged {
             let index = validatorIndex
-            try pool.write { db in try FactKeeper.rebuildAll(db, curriculum: index) }
+            try opening { try pool.write { db in try FactKeeper.rebuildAll(db, curriculum: index) } }
+        }
+    }
+
+    /// What opening finds in a migrated database, read before deciding whether to write.
+    struct OpenState {
+        var storedOffset: Int64 = 0
+        var hlc: Int64?
+        var provinces = 0
+        var nodeID: Data?
+
+        init(_ db: Database) throws {
+            if let row = try Row.fetchOne(db, sql: "SELECT clock_offset_ms, hlc FROM node") {
+                storedOffset = row["clock_offset_ms"] ?? 0
+                hlc = row["hlc"]
+            }
+            provinces = try Int.fetchOne(db, sql: "SELECT count(*) FROM province") ?? 0
+            nodeID = try Data.fetchOne(db, sql: "SELECT o.node_id FROM node n JOIN origin o USING (origin_no)")
+        }
+
+        /// The clock repair's two conditions (see the write in `init`), checked without writing.
+        func needsClockRepair(systemNow: Int64) -> Bool {
+            guard NodeStore.isAdoptableOffset(storedOffset, systemNow: systemNow) else { return true }
+            return hlc.map { Self.hlcRanAhead($0, corrected: systemNow + storedOffset) } ?? false
+        }
+
+        static func hlcRanAhead(_ raw: Int64, corrected: Int64) -> Bool {
+            corrected > 0
+                && HLCTimestamp(rawValue: UInt64(bitPattern: raw)).milliseconds
+                    > UInt64(corrected) + UInt64(ProtocolLimits.maxAdoptedClockOffsetMilliseconds)
         }
     }
 
