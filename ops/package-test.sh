@@ -180,6 +180,23 @@ before-upgrade)
   # As `systemctl enable hocvu-hub` leaves it (systemd itself does not run here).
   install -d /etc/systemd/system/multi-user.target.wants
   ln -sf /lib/systemd/system/hocvu-hub.service /etc/systemd/system/multi-user.target.wants/hocvu-hub.service
+  # What the maintainer scripts ask of systemd, through deb-systemd-invoke: a stand-in systemctl
+  # (systemd is not installed in this root) records each call; hocvu-hub is enabled and running, hocvu-site neither.
+  [ ! -e /usr/sbin/systemctl ] || fail "systemctl is installed in the root"
+  install -d /run/systemd/system
+  cat > /usr/sbin/systemctl <<'STUB'
+#!/bin/sh
+echo "$*" >> /root/systemctl.log
+case "$*" in
+  *is-enabled*hocvu-hub.service*) echo enabled ;;
+  *is-enabled*) echo disabled; exit 1 ;;
+  *is-active*hocvu-hub.service*) ;;
+  *is-active*) exit 3 ;;
+esac
+exit 0
+STUB
+  chmod 0755 /usr/sbin/systemctl
+  : > /root/systemctl.log
   ;;
 after-upgrade)
   dpkg-query -W hocvu
@@ -187,6 +204,11 @@ after-upgrade)
   [ "$(hocvu hub report --format csv | grep '^commune,70,' | cut -d, -f1-7)" = "$(cat /root/report-before.csv)" ] || fail "the report changed on upgrade"
   dpkg --verify hocvu || fail "dpkg --verify after the upgrade"
   echo "upgraded: keys, configuration and the hub's records kept; the new binary reads them"
+  echo "systemctl calls: $(grep -v '^--system is-\|^--system --quiet is-' /root/systemctl.log | paste -sd';')"
+  grep -q 'restart hocvu-hub.service' /root/systemctl.log || fail "the upgrade did not restart the enabled, running hocvu-hub"
+  ! grep -q 'restart hocvu-site.service\|start hocvu-site.service' /root/systemctl.log || fail "the upgrade started hocvu-site, neither enabled nor running"
+  ! grep -q ' stop ' /root/systemctl.log && ! grep -q '^stop' /root/systemctl.log || fail "the upgrade stopped a service before the restart"
+  : > /root/systemctl.log
   ;;
 after-purge)
   [ "$(dpkg-query -W -f='${db:Status-Status}' hocvu 2> /dev/null || true)" != installed ] || fail "hocvu is still installed"
@@ -197,10 +219,15 @@ after-purge)
   getent passwd hocvu > /dev/null || fail "purge deleted the user hocvu"
   [ ! -e /etc/systemd/system/multi-user.target.wants/hocvu-hub.service ] || fail "purge left hocvu-hub enabled"
   md5sum --quiet -c /root/kept.md5 || fail "purge changed the keys"
+  grep -q '^stop hocvu-hub.service' /root/systemctl.log && grep -q '^stop hocvu-site.service' /root/systemctl.log \
+    || fail "removal did not stop the services: $(paste -sd';' /root/systemctl.log)"
+  : > /root/systemctl.log
   echo "purged: the database, the keys, the configuration and the user are kept; the service is no longer enabled"
   ;;
 reinstalled)
   md5sum --quiet -c /root/kept.md5 || fail "the reinstall changed the keys"
+  ! grep -q 'start' /root/systemctl.log || fail "a fresh install started a service: $(paste -sd';' /root/systemctl.log)"
+  rm -rf /usr/sbin/systemctl /run/systemd/system
   [ "$(hocvu hub report --format csv | grep '^commune,70,' | cut -d, -f1-7)" = "$(cat /root/report-before.csv)" ] || fail "the reinstall lost records"
   echo "reinstalled after purge: same keys, same records"
   ;;
