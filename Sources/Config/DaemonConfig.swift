@@ -129,6 +129,29 @@ public enum DaemonConfig: Equatable, Sendable {
     }
 }
 
+extension SiteConfig {
+    /// The example configuration's placeholder for a key: all zeros (never anyone's real key).
+    public static func isPlaceholderKey(_ hex: String) -> Bool { !hex.isEmpty && hex.allSatisfy { $0 == "0" } }
+}
+
+extension DaemonConfig {
+    /// What `hocvu config check --strict` refuses in a file that is otherwise valid: keys still set
+    /// to the example's placeholders (config/site.toml ships all-zero hub keys). Empty for a file
+    /// that does not parse (``load(path:)`` reports that).
+    public static func placeholderProblems(in text: String, file: String) -> [ConfigError] {
+        guard case .site(let c)? = try? parse(text, file: file), let root = try? TOMLTable(string: text) else { return [] }
+        let r = Reader(root: root, text: text, file: file)
+        var problems = [ConfigError]()
+        if SiteConfig.isPlaceholderKey(c.hubTransportKey) {
+            problems.append(r.fail("hub", "transport_key", "is the example's placeholder (all zeros): set the hub's transport public key, as the hub's `hocvu keygen` printed it"))
+        }
+        if let id = c.hubIdentityKey, SiteConfig.isPlaceholderKey(id) {
+            problems.append(r.fail("hub", "identity_key", "is the example's placeholder (all zeros): set the hub's identity public key, or remove the line"))
+        }
+        return problems
+    }
+}
+
 /// Typed access to the TOML table that knows where each key is written, for error messages.
 struct Reader {
     let root: TOMLTable

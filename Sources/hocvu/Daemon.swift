@@ -1,5 +1,7 @@
 import Foundation
+import ArgumentParser
 import Logging
+import Store
 import Synchronization
 
 /// The systemd notify protocol: one datagram per message to `$NOTIFY_SOCKET` (a path, or an
@@ -120,6 +122,28 @@ struct Daemon {
 }
 
 extension Daemon {
+    /// Runs a step of a daemon's start; a failure is logged at `crit` (so `journalctl -p err` shows
+    /// why the service is restarting) and ends the process with status 1.
+    static func starting<T>(logger: Logger, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let exit as ExitCode { throw exit } catch {
+            logger.critical("Cannot start: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Opens the daemon's database, creating it on the first start, after SQLite's quick check of
+    /// every page: a damaged database is refused with the restore steps, never run on. The check
+    /// reads the whole file, so systemd is asked for more start time first.
+    static func openChecked(db: String, keys: String, role: NodeRole, logger: Logger) throws -> (NodeStore, KeyFiles) {
+        let notifier = SystemdNotifier()
+        notifier.notify("EXTEND_TIMEOUT_USEC=\(15 * 60 * 1_000_000)\nSTATUS=checking the database (quick_check)")
+        let started = Date()
+        let opened = try openStore(db: db, keys: keys, access: .create, role: role, command: "\(role.rawValue) run", check: .quick)
+        let seconds = Date().timeIntervalSince(started)
+        logger.info("Database checked and open", metadata: ["database": "\(db)", "check_s": "\(String(format: "%.2f", seconds))"])
+        return opened
+    }
+
     /// Starts the loopback metrics endpoint if configured.
     static func startMetrics(_ address: String?, role: String, logger: Logger) throws -> DaemonMetrics? {
         guard let address else { return nil }

@@ -45,7 +45,7 @@ extension HocVu.Admin {
             for path in admins {
                 guard let data = FileManager.default.contents(atPath: path),
                       let a = try? JSONDecoder().decode(AdminKey.self, from: data)
-                else { throw ValidationError("\(path) is not an admin.pub.json written by `hocvu admin keygen`") }
+                else { throw Failure("\(path) is not an admin.pub.json written by `hocvu admin keygen`") }
                 list.append(a)
             }
             let policy: TrustPolicy
@@ -63,10 +63,13 @@ extension HocVu.Admin {
 }
 
 func loadTrust(_ path: String) throws -> TrustPolicy {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("cannot read the trust file \(path); write it with `hocvu admin trust`")
+    if let problem = HocVu.ConfigCommand.Check.readableProblem(path, hint: "write it with `hocvu admin trust`") {
+        throw Failure("trust file: \(problem)")
     }
-    do { return try TrustPolicy.load(data, source: path) } catch { throw ValidationError("\(error)") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw Failure("cannot read the trust file \(path); write it with `hocvu admin trust`")
+    }
+    do { return try TrustPolicy.load(data, source: path) } catch { throw Failure("\(error)") }
 }
 
 extension HocVu.Admin.ReleaseCommand {
@@ -111,11 +114,11 @@ extension HocVu.Admin.ReleaseCommand {
             let m: Manifest
             do {
                 m = try ReleaseVerifier.verify(signed, trust: try loadTrust(trust), current: current, now: Int64(Date().timeIntervalSince1970))
-            } catch { throw ValidationError("refused: \(error)") }
+            } catch { throw Failure("refused: \(error)") }
             let chunks = try bundle.chunkStore()
             for c in m.chunks {
                 guard chunks.has(c.hash), Chunker.name(try chunks.read(c.hash)) == c.hash else {
-                    throw ValidationError("refused: chunk \(c.hash.prefix(16))… is missing or damaged; rebuild the release")
+                    throw Failure("refused: chunk \(c.hash.prefix(16))… is missing or damaged; rebuild the release")
                 }
             }
             print("Release \(m.version) is valid: \(signed.signatures.count) signature(s), \(m.chunks.count) chunks verified, expires \(Date(timeIntervalSince1970: Double(m.expires))).")
@@ -138,7 +141,7 @@ extension HocVu.Admin.ReleaseCommand {
                 let r = try publisher.publish(ReleaseBundle(directory: release))
                 print("Release \(r.version) is installed at the hub (\(r.chunksSent) chunks, \(r.bytesSent) bytes sent); sites fetch it now.")
             } catch let f as ReleasePublisher.Failure {
-                throw ValidationError("\(f)")
+                throw Failure("\(f)")
             }
         }
     }

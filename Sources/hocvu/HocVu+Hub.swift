@@ -7,21 +7,6 @@ import Store
 import Merge
 import Sodium
 
-struct StoreOptions: ParsableArguments {
-    @Option(help: "The node's SQLite database.")
-    var db = "/var/lib/hocvu/hocvu.sqlite"
-
-    @Option(help: "Directory holding identity.key and transport.key.")
-    var keys = "/etc/hocvu/keys"
-
-    func open() throws -> (NodeStore, KeyFiles) { try openStore(db: db, keys: keys) }
-}
-
-func openStore(db: String, keys: String) throws -> (NodeStore, KeyFiles) {
-    let k = try KeyFiles.load(from: keys)
-    return (try NodeStore(path: db, identity: k.identity), k)
-}
-
 extension HocVu {
     struct Hub: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -47,15 +32,17 @@ extension HocVu.Hub {
             c.maxTransfers = maxTransfers ?? c.maxTransfers
 
             let logger = HocVu.makeLogger("hocvu.hub", level: Logger.Level(rawValue: c.logLevel) ?? .info)
-            let (db, keys) = try openStore(db: c.database, keys: c.keys)
-            var settings = HubServer.Configuration(bind: c.bind, transportKeys: keys.transport)
-            settings.identity = keys.identity  // signs each site's home feed
-            if let trust = c.trust {
-                settings.releases = .init(trust: try loadTrust(trust), chunkDirectory: c.chunks)
-                settings.releases!.maxConcurrentTransfers = c.maxTransfers
+            let (hub, db, keys, endpoint) = try Daemon.starting(logger: logger) {
+                let (db, keys) = try Daemon.openChecked(db: c.database, keys: c.keys, role: .hub, logger: logger)
+                var settings = HubServer.Configuration(bind: c.bind, transportKeys: keys.transport)
+                settings.identity = keys.identity  // signs each site's home feed
+                if let trust = c.trust {
+                    settings.releases = .init(trust: try loadTrust(trust), chunkDirectory: c.chunks)
+                    settings.releases!.maxConcurrentTransfers = c.maxTransfers
+                }
+                let hub = HubServer(store: db, configuration: settings, logger: logger)
+                return (hub, db, keys, try hub.start())
             }
-            let hub = HubServer(store: db, configuration: settings, logger: logger)
-            let endpoint = try hub.start()
             logger.info(
                 "Hub ready",
                 metadata: [
@@ -63,7 +50,7 @@ extension HocVu.Hub {
                     "hub.identity_key": "\(keys.identity.publicKey.hexString)",
                 ])
             var rate = IngestRate()
-            let exporter = try Daemon.startMetrics(c.metrics, role: "hub", logger: logger)
+            let exporter = try Daemon.starting(logger: logger) { try Daemon.startMetrics(c.metrics, role: "hub", logger: logger) }
             var daemon = Daemon(
                 logger: logger, statusPath: c.status, alive: { hub.isAlive }, finished: { hub.hasFinished },
                 status: {
@@ -110,7 +97,9 @@ extension HocVu.Hub {
     }
 
     struct Enroll: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Enroll a commune's site with the public keys `hocvu keygen` printed.")
+        static let configuration = CommandConfiguration(
+            abstract: "Enroll a commune's site with the public keys `hocvu keygen` printed.",
+            discussion: "Creates the hub's database when there is none yet (enrolling before the hub's first start) and says so.")
         @Option(help: "The hub's database.") var db = "/var/lib/hocvu/hocvu.sqlite"
         @Option(help: "Official commune code (see the admin-units list).") var commune: Int
         @Option(help: "The site's identity public key (hex).") var identity: String
@@ -118,7 +107,11 @@ extension HocVu.Hub {
         @Option(help: "Directory holding the hub's keys.") var keys = "/etc/hocvu/keys"
 
         func run() throws {
-            let (store, _) = try openStore(db: db, keys: keys)
+            let existed = FileManager.default.fileExists(atPath: db)
+            let (store, _) = try openStore(db: db, keys: keys, access: .create, role: .hub, command: "hub enroll")
+            if !existed {
+                FileHandle.standardError.write(Data("note: there was no database at \(db); created the hub's database there\n".utf8))
+            }
             try store.enroll(
                 communeCode: commune, identityKey: try publicKey(identity, name: "--identity"),
                 transportKey: try publicKey(transport, name: "--transport"))
@@ -133,7 +126,7 @@ extension HocVu.Hub {
         @Option(help: "Directory holding the hub's keys.") var keys = "/etc/hocvu/keys"
 
         func run() throws {
-            let (store, _) = try openStore(db: db, keys: keys)
+            let (store, _) = try openStore(db: db, keys: keys, access: .existing, role: .hub, command: "hub revoke")
             try store.revoke(communeCode: commune)
             print("revoked commune \(commune); a running hub refuses it within a second")
         }
@@ -144,7 +137,7 @@ extension HocVu.Hub {
         @OptionGroup var store: StoreOptions
 
         func run() throws {
-            let (db, _) = try store.open()
+            let (db, _) = try store.open(.readOnly, role: .hub, command: "hub sites")
             for e in try db.enrollments() {
                 let heard = e.lastHeardAt.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "never"
                 print("\(e.communeCode)\t\(e.isRevoked ? "revoked" : "active")\tlast heard \(heard)\tidentity \(e.identityKey.hexString.prefix(16))…")
@@ -161,7 +154,7 @@ extension HocVu.Hub {
         @Option(help: "A site not heard from for this many days is stale.") var staleAfterDays = 7
 
         func run() throws {
-            let (db, _) = try store.open()
+            let (db, _) = try store.open(.readOnly, role: .hub, command: "hub report")
             let report = try db.nationalReport(staleAfter: Int64(staleAfterDays) * 86_400)
             print(ReportFormatter.render(report, format: format))
         }

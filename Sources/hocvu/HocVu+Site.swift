@@ -34,25 +34,33 @@ extension HocVu.Site {
             c.hubIdentityKey = hubIdentity ?? c.hubIdentityKey
             c.fetchRate = fetchRate ?? c.fetchRate
             guard !c.hubEndpoint.isEmpty else { throw ValidationError("the hub endpoint is missing: --hub or [hub] endpoint") }
+            for (key, value) in [("[hub] transport_key (--hub-key)", c.hubTransportKey), ("[hub] identity_key (--hub-identity)", c.hubIdentityKey ?? "")]
+            where SiteConfig.isPlaceholderKey(value) {
+                throw Failure("\(key) is still the example's placeholder (all zeros): set the hub's real key, as the hub's `hocvu keygen` printed it")
+            }
             return c
         }
 
         func run() throws {
             let c = try settings()
             let logger = HocVu.makeLogger("hocvu.site", level: Logger.Level(rawValue: c.logLevel) ?? .info)
-            let (db, keys) = try openStore(db: c.database, keys: c.keys)
-            var config = SiteClient.Configuration(
-                hubEndpoint: c.hubEndpoint, hubTransportKey: try publicKey(c.hubTransportKey, name: "the hub key"), transportKeys: keys.transport)
-            if let identity = c.hubIdentityKey { config.hubIdentityKey = try publicKey(identity, name: "the hub identity key") }
-            if let trust = c.trust {
-                config.trust = try loadTrust(trust)
-                config.chunkDirectory = c.chunks
-                config.fetchBytesPerSecond = c.fetchRate
+            let (client, db) = try Daemon.starting(logger: logger) {
+                let (db, keys) = try Daemon.openChecked(db: c.database, keys: c.keys, role: .site, logger: logger)
+                var config = SiteClient.Configuration(
+                    hubEndpoint: c.hubEndpoint, hubTransportKey: try publicKey(c.hubTransportKey, name: "the hub key"),
+                    transportKeys: keys.transport)
+                if let identity = c.hubIdentityKey { config.hubIdentityKey = try publicKey(identity, name: "the hub identity key") }
+                if let trust = c.trust {
+                    config.trust = try loadTrust(trust)
+                    config.chunkDirectory = c.chunks
+                    config.fetchBytesPerSecond = c.fetchRate
+                }
+                let client = try SiteClient(store: db, configuration: config, logger: logger)
+                try client.start()
+                return (client, db)
             }
-            let client = try SiteClient(store: db, configuration: config, logger: logger)
-            try client.start()
             logger.info("Site syncing", metadata: ["hub": "\(c.hubEndpoint)"])
-            let exporter = try Daemon.startMetrics(c.metrics, role: "site", logger: logger)
+            let exporter = try Daemon.starting(logger: logger) { try Daemon.startMetrics(c.metrics, role: "site", logger: logger) }
             var daemon = Daemon(
                 logger: logger, statusPath: c.status, alive: { client.isAlive }, finished: { client.hasFinished },
                 status: { Self.status(client, db) },
@@ -150,7 +158,9 @@ extension HocVu.Site {
         static let configuration = CommandConfiguration(
             abstract: "The installed release, the one being fetched, and the courses it offers a role in a commune.")
         @OptionGroup var store: StoreOptions
-        @Option(help: "Directory for release chunks.") var chunks = "/var/lib/hocvu/chunks"
+        // Listing courses reads only the database; the chunk directory is the daemon's (opening it
+        // here would clear the daemon's half-written chunks). Accepted for old scripts.
+        @Option(help: .hidden) var chunks: String?
         @Option(help: "Learner role: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var role: String
         @Option(help: "The learner's home commune code (for province targeting).") var commune: Int?
 
@@ -158,15 +168,16 @@ extension HocVu.Site {
             guard let r = Role(rawValue: role) else {
                 throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let (db, _) = try store.open()
-            let library = ReleaseLibrary(store: db, chunks: try ChunkStore(directory: chunks))
-            guard let m = try library.installed() else {
+            let (db, _) = try store.open(.readOnly, role: .site, command: "site courses")
+            guard let installed = try db.installedRelease() else {
                 print("No signed release installed yet.")
                 return
             }
+            let m = try Manifest.decode(installed.manifest)
             print("Installed release \(m.version) (expires \(Date(timeIntervalSince1970: Double(m.expires))))")
             if let staged = try db.stagedRelease() { print("Fetching release \(staged.version)") }
-            for c in try library.courses(role: r, commune: commune) {
+            let province = try commune.flatMap { try db.provinceOf(commune: $0) }
+            for c in m.curriculum.courses(for: r, province: province) {
                 print("  \(c.id)  \(c.title)  (\(c.lessons.count) lessons, \(c.quizzes.count) quizzes)")
             }
         }
@@ -180,7 +191,7 @@ extension HocVu.Site {
         @OptionGroup var store: StoreOptions
 
         func run() throws {
-            let (db, _) = try store.open()
+            let (db, _) = try store.open(.existing, role: .site, command: "site restored")
             try db.rotateEpoch()
             print("new epoch \(try db.currentOrigin()); start the site as usual")
         }

@@ -15,13 +15,14 @@ struct HocVu: AsyncParsableCommand {
             replicates with the national hub. See README.md and docs/ for the whole picture.
             """,
         version: version,
-        subcommands: [Keygen.self, Hub.self, Site.self, Admin.self, ConfigCommand.self, Status.self, Bench.self])
+        subcommands: [Keygen.self, Hub.self, Site.self, Admin.self, ConfigCommand.self, Status.self, Db.self, Bench.self])
 }
 
 extension HocVu {
-    /// Logs go to stderr, where journald collects them under systemd.
+    /// Logs go to stderr, where journald collects them under systemd: with sd-daemon priority
+    /// prefixes and no timestamp there, with timestamps on a terminal (``HocVuLogHandler``).
     static func makeLogger(_ label: String, level: Logger.Level = .info) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: label) { HocVuLogHandler(label: $0) }
         logger.logLevel = level
         return logger
     }

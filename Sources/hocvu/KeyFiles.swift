@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Merge
 import Sodium
+import Store
 
 /// A node's two key pairs on disk: `identity.key` (Ed25519, signs batches) and `transport.key`
 /// (X25519, CURVE), each the hex secret key in a file of mode 0600.
@@ -13,7 +14,7 @@ struct KeyFiles {
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         for name in ["identity.key", "transport.key"] where fm.fileExists(atPath: "\(dir)/\(name)") && !force {
-            throw ValidationError("\(dir)/\(name) exists; refusing to overwrite a key (use --force to replace it, and re-enroll)")
+            throw Failure("\(dir)/\(name) exists; refusing to overwrite a key (use --force to replace it, and re-enroll)")
         }
         let keys = KeyFiles(identity: .generate(), transport: .generate())
         try write(keys.identity.secretKey, to: "\(dir)/identity.key")
@@ -30,23 +31,69 @@ struct KeyFiles {
     private static func write(_ secret: Data, to path: String) throws {
         // Create with 0600 from the start: never a moment where the secret is world-readable.
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw Failure("cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         fchmod(fd, 0o600)
         let text = Array((secret.hexString + "\n").utf8)
         guard Foundation.write(fd, text, text.count) == text.count, fsync(fd) == 0 else {
-            throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))")
+            throw Failure("cannot write \(path): \(String(cString: strerror(errno)))")
         }
     }
 
     private static func read(_ path: String, bytes: Int) throws -> Data {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("cannot read key file \(path); create keys with `hocvu keygen --dir \((path as NSString).deletingLastPathComponent)`")
-        }
+        let text = try readSecret(path)
         guard let data = Data(hex: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == bytes else {
-            throw ValidationError("\(path) is not a hocvu key file (expected \(bytes * 2) hex characters)")
+            throw Failure("\(path) is not a hocvu key file (expected \(bytes * 2) hex characters)")
         }
         return data
+    }
+
+    /// Why `path` may not be used as a secret key file, or nil when it may: it must exist, be
+    /// readable by this user, and be private to its owner (no group or other permission bits),
+    /// as ssh requires of its private keys.
+    static func problem(with path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let code = errno
+            if code == ENOENT {
+                return "there is no key file at \(path); create keys with `hocvu keygen --dir \((path as NSString).deletingLastPathComponent)`"
+            }
+            if code == EACCES { return permissionDenied(path, owner: nearestOwner(of: path)) }
+            return "cannot read \(path): \(String(cString: strerror(code)))"
+        }
+        let owner = FileOwner.of(path)
+        if access(path, R_OK) != 0, errno == EACCES { return permissionDenied(path, owner: owner) }
+        let mode = UInt32(st.st_mode) & 0o777
+        if mode & 0o077 != 0 {
+            return "\(path) is readable by group or others (mode 0\(String(mode, radix: 8))): a secret key must be private to "
+                + "its owner\(owner.map { " (\($0.name))" } ?? ""). Fix it with: chmod 600 \(path)"
+                + " — and if others may have read it, make new keys (`hocvu keygen --force`) and enroll again"
+        }
+        return nil
+    }
+
+    private static func readSecret(_ path: String) throws -> String {
+        if let problem = problem(with: path) { throw Failure(problem) }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Failure("cannot read \(path) as text: \(String(cString: strerror(errno)))")
+        }
+        return text
+    }
+
+    static func permissionDenied(_ path: String, owner: FileOwner?) -> String {
+        let me = FileOwner.currentUser.name
+        guard let owner else { return "permission denied: \(me) may not read \(path)" }
+        return "permission denied: \(me) may not read \(path) (\(owner)); run the command as \(owner.name), e.g. sudo -u \(owner.name) hocvu …"
+    }
+
+    static func nearestOwner(of path: String) -> FileOwner? {
+        var dir = (path as NSString).deletingLastPathComponent
+        while !dir.isEmpty {
+            if let o = FileOwner.of(dir) { return o }
+            if dir == "/" { break }
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        return nil
     }
 
     var publicText: String {

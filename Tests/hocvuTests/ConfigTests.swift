@@ -16,6 +16,19 @@ import Testing
         #expect(hub.bind == "tcp://0.0.0.0:7400" && hub.maxTransfers == 64)
     }
 
+    @Test func theExamplesPlaceholderKeysAreNamedWithTheirLines() throws {
+        let path = Self.root.appendingPathComponent("config/site.toml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let problems = DaemonConfig.placeholderProblems(in: text, file: "site.toml")
+        #expect(problems.map(\.key) == ["[hub] transport_key", "[hub] identity_key"])
+        #expect(problems.allSatisfy { $0.problem.hasPrefix("is the example's placeholder (all zeros)") && $0.line != nil })
+        let real = text.replacingOccurrences(of: String(repeating: "0", count: 64), with: key)
+        #expect(DaemonConfig.placeholderProblems(in: real, file: "site.toml").isEmpty)
+        let hubText = try String(contentsOfFile: Self.root.appendingPathComponent("config/hub.toml").path, encoding: .utf8)
+        #expect(DaemonConfig.placeholderProblems(in: hubText, file: "hub.toml").isEmpty)
+        #expect(SiteConfig.isPlaceholderKey(String(repeating: "0", count: 64)) && !SiteConfig.isPlaceholderKey(key) && !SiteConfig.isPlaceholderKey(""))
+    }
+
     func error(_ text: String) -> ConfigError? {
         do { _ = try DaemonConfig.parse(text, file: "x.toml"); return nil } catch { return error }
     }
