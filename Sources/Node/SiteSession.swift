@@ -12,6 +12,8 @@ public struct SiteSession: Sendable {
         case disconnected
         case awaitingWelcome(since: Int64)
         case ready
+        /// The hub said BUSY: say HELLO again at `until` (the connection itself stays up).
+        case backingOff(until: Int64)
         /// The hub refused us for good (revoked, wrong identity, unsupported version): stop.
         case refused(String)
     }
@@ -97,10 +99,13 @@ public struct SiteSession: Sendable {
             sentUpTo = sentUpTo.merged(with: hubHas)
             credit = ProtocolLimits.clampedCredit(a.credit)
             return uploadIfPossible()
-        case .refuse(let code, let reason, _):
+        case .refuse(let code, let reason, let retry):
             switch code {
             case .busy:
+                // Start over after the hub's delay (clamped): forget what was in flight, and
+                // say HELLO again from tick — the link is still up, so no handshake will.
                 disconnected()
+                state = .backingOff(until: now + Int64(ProtocolLimits.clampedRetryAfter(retry)) * 1_000)
                 return []
             case .releaseRefused:
                 return []  // about a release, not this connection
@@ -134,6 +139,8 @@ public struct SiteSession: Sendable {
     public mutating func tick(now: Int64, knowledge: VersionVector, releaseVersion: UInt64) -> [Action] {
         switch state {
         case .awaitingWelcome(let since) where now - since >= welcomeTimeout:
+            return connected(now: now, knowledge: knowledge, releaseVersion: releaseVersion)
+        case .backingOff(let until) where now >= until:
             return connected(now: now, knowledge: knowledge, releaseVersion: releaseVersion)
         case .ready:
             let expired = inFlight.filter { now - $0.value.sentAt >= ackTimeout }

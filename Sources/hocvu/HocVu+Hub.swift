@@ -58,7 +58,7 @@ extension HocVu.Hub {
                     let perSecond = rate.update(changes: s.changesMerged)
                     let enrolled = (try? db.enrollments()) ?? []
                     let now = NodeStore.systemNow()
-                    let stale = enrolled.filter { !$0.isRevoked && ($0.lastHeardAt.map { now - $0 > 86_400_000 } ?? true) }.count
+                    let stale = enrolled.filter { !$0.isRevoked && ($0.lastHeardAt.map { now - $0 > NationalReport.defaultStaleAfterSeconds * 1_000 } ?? true) }.count
                     let json: [String: Any] = [
                         "role": "hub", "sites_connected": s.connectedCommunes.count, "sites_enrolled": enrolled.filter { !$0.isRevoked }.count,
                         "stale_sites": stale, "changes_merged": s.changesMerged, "ingest_changes_per_second": perSecond,
@@ -151,7 +151,7 @@ extension HocVu.Hub {
         enum Format: String, ExpressibleByArgument { case table, json, csv }
         @OptionGroup var store: StoreOptions
         @Option(help: "table, json or csv.") var format: Format = .table
-        @Option(help: "A site not heard from for this many days is stale.") var staleAfterDays = 7
+        @Option(help: "A site not heard from for this many days is stale.") var staleAfterDays = Int(NationalReport.defaultStaleAfterSeconds / 86_400)
 
         func run() throws {
             let (db, _) = try store.open(.readOnly, role: .hub, command: "hub report")

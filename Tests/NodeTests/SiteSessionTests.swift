@@ -49,6 +49,22 @@ struct SiteSessionTests {
         #expect(s.tick(now: 1_000, knowledge: .init(), releaseVersion: 0) == [.upload(after: VersionVector([origin: 3]), messages: 2)])
     }
 
+    @Test("BUSY: the session waits the hub's (clamped) delay on the open link, then says HELLO again — never silent")
+    func busyBacksOffThenHelloAgain() {
+        var s = SiteSession(origin: origin)
+        _ = s.connected(now: 0, knowledge: .init(), releaseVersion: 0)
+        _ = s.received(welcome(have: 0), now: 10)
+        #expect(s.received(.refuse(code: .busy, reason: "full", retryAfterSeconds: 5), now: 1_000).isEmpty)
+        #expect(s.state == .backingOff(until: 6_000))
+        #expect(s.tick(now: 5_999, knowledge: .init(), releaseVersion: 0).isEmpty)
+        let again = s.tick(now: 6_000, knowledge: .init(), releaseVersion: 0)
+        guard case .send(.hello, _)? = again.first else { Issue.record("no HELLO after BUSY: \(again)"); return }
+        // A hostile delay of UInt32.max is clamped to an hour, and 0 to a second.
+        _ = s.received(welcome(have: 0), now: 6_010)
+        _ = s.received(.refuse(code: .busy, reason: "", retryAfterSeconds: .max), now: 7_000)
+        #expect(s.state == .backingOff(until: 7_000 + 3_600_000))
+    }
+
     @Test("a disconnect forgets what was in flight; the next connection starts with HELLO again")
     func reconnect() {
         var s = SiteSession(origin: origin)
@@ -73,12 +89,12 @@ struct SiteSessionTests {
         }
     }
 
-    @Test("a refusal stops the session for good; BUSY only disconnects")
+    @Test("a refusal stops the session for good; BUSY only backs off")
     func refusals() {
         var s = SiteSession(origin: origin)
         _ = s.connected(now: 0, knowledge: .init(), releaseVersion: 0)
         #expect(s.received(.refuse(code: .busy, reason: "later", retryAfterSeconds: 30), now: 0).isEmpty)
-        #expect(s.state == .disconnected)
+        #expect(s.state == .backingOff(until: 30_000))
         let stop = s.received(.refuse(code: .revoked, reason: "revoked", retryAfterSeconds: 0), now: 0)
         #expect(stop == [.stop(reason: "revoked")])
         #expect(s.connected(now: 5, knowledge: .init(), releaseVersion: 0).isEmpty)
