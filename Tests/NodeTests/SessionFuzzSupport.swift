@@ -89,7 +89,11 @@ enum FuzzJournal {
     static let path = FileManager.default.temporaryDirectory.path + "/hocvu-session-fuzz-\(getpid()).log"
 
     static func open() {
-        if fd < 0 { fd = Glibc.open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644) }
+        if fd < 0 {
+            fd = Glibc.open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+            // Kept after a crash (no atexit then), for a post-mortem; removed on a normal exit.
+            atexit { unlink(FuzzJournal.path) }
+        }
         guard !installed else { return }
         installed = true
         for s in signals {
