@@ -176,6 +176,14 @@ extension NodeStore {
                 }
                 var o = try origins[batch.origin] ?? Self.originRow(db, batch.origin)
                 origins[batch.origin] = o
+                /// Equivocation and a broken chain: the origin is quarantined and the batch refused.
+                func setOriginAside(_ why: String, _ reason: BatchRefusal) throws {
+                    try Self.quarantineOrigin(db, o.no, why)
+                    o.quarantine = why
+                    origins[batch.origin] = o
+                    report.newlyQuarantinedOrigins.append(batch.origin)
+                    report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: reason))
+                }
                 if let why = o.quarantine {
                     report.refused.append(
                         .init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .originQuarantined(why)))
@@ -191,12 +199,7 @@ extension NodeStore {
                         report.refused.append(.init(origin: me, firstSeq: batch.firstSeq, reason: .unknownOwnBatch))
                         continue
                     }
-                    let why = "equivocation at seq \(batch.firstSeq)-\(batch.lastSeq)"
-                    try Self.quarantineOrigin(db, o.no, why)
-                    o.quarantine = why
-                    origins[batch.origin] = o
-                    report.newlyQuarantinedOrigins.append(batch.origin)
-                    report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .equivocation))
+                    try setOriginAside("equivocation at seq \(batch.firstSeq)-\(batch.lastSeq)", .equivocation)
                     continue
                 case .none:
                     if batch.origin == me {
@@ -213,12 +216,7 @@ extension NodeStore {
                     continue
                 }
                 guard batch.previousID == o.lastBatchID else {
-                    let why = "hash chain broken at seq \(batch.firstSeq)"
-                    try Self.quarantineOrigin(db, o.no, why)
-                    o.quarantine = why
-                    origins[batch.origin] = o
-                    report.newlyQuarantinedOrigins.append(batch.origin)
-                    report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .chainBroken))
+                    try setOriginAside("hash chain broken at seq \(batch.firstSeq)", .chainBroken)
                     continue
                 }
                 try Self.insertBatch(db, batch, originNo: o.no, id: id, receivedAt: validator.now)
@@ -258,6 +256,15 @@ extension NodeStore {
             report.quarantinedChanges += batch.changeCount
             return
         }
+        /// One change into the visible quarantine, with its reason; the rest of the batch goes on.
+        func setAside(_ change: Change, seq: UInt64, code: String, reason: String) throws {
+            var w = ByteWriter()
+            ChangeCodec.encode(change, into: &w)
+            try Self.quarantine(
+                db, originNo: originNo, seq: seq, hlc: change.hlc, kind: change.record.kind.rawValue,
+                code: code, reason: reason, body: Data(w.bytes), at: validator.now)
+            report.quarantinedChanges += 1
+        }
         for (i, change) in changes.enumerated() {
             let seq = batch.firstSeq + UInt64(i)
             do {
@@ -282,20 +289,10 @@ extension NodeStore {
                 // Defence in depth: a record the validator let through but a schema rule refuses.
                 // SQLite undid just that statement; set the change aside instead of failing the
                 // whole transaction (which would stop the hub for everyone).
-                var w = ByteWriter()
-                ChangeCodec.encode(change, into: &w)
-                try Self.quarantine(
-                    db, originNo: originNo, seq: seq, hlc: change.hlc, kind: change.record.kind.rawValue,
-                    code: "constraint_violation", reason: "the record breaks a database rule: \(error.message ?? "constraint")",
-                    body: Data(w.bytes), at: validator.now)
-                report.quarantinedChanges += 1
+                try setAside(change, seq: seq, code: "constraint_violation",
+                             reason: "the record breaks a database rule: \(error.message ?? "constraint")")
             } catch let error as ValidationError {
-                var w = ByteWriter()
-                ChangeCodec.encode(change, into: &w)
-                try Self.quarantine(
-                    db, originNo: originNo, seq: seq, hlc: change.hlc, kind: change.record.kind.rawValue,
-                    code: error.code, reason: error.description, body: Data(w.bytes), at: validator.now)
-                report.quarantinedChanges += 1
+                try setAside(change, seq: seq, code: error.code, reason: error.description)
             }
         }
     }
