@@ -38,42 +38,47 @@ let package = Package(
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         // Pure CRDT rules, clocks, version vectors and the change codec: no C, no I/O.
         .target(name: "Merge", swiftSettings: settings),
-        // The node's SQLite database: schema, local events, remote batches, digests.
+        // The domain as pure values and rules, no I/O: signed batches (sealing and verifying),
+        // home-feed entries, the curriculum, course completion, local events, identities, and the
+        // official administrative units (compiled in). Wire and Release build on it, not on Store.
         .target(
-            name: "Store", dependencies: ["Merge", "Sodium", "CSQLite", grdb],
-            exclude: ["Resources/vn-admin-units-2025.json"], swiftSettings: settings),  // compiled in: AdminUnitsData.swift
+            name: "Model", dependencies: ["Merge", "Sodium"],
+            exclude: ["AdminUnits/Resources/vn-admin-units-2025.json"], swiftSettings: settings),  // compiled in: AdminUnitsData.swift
+        // The node's SQLite database: schema, local events, remote batches, digests.
+        .target(name: "Store", dependencies: ["Model", "Merge", "Sodium", "CSQLite", grdb], swiftSettings: settings),
         // Signed curriculum releases: chunking, manifests, trust (k of n), the fetch state
-        // machine (pure), and the chunk files (I/O, one file).
-        .target(name: "Release", dependencies: ["Store", "Merge", "Sodium"], swiftSettings: settings),
+        // machine (pure), and the chunk files (I/O, one file). No store: a site's release
+        // library (what it shows learners) is in Node.
+        .target(name: "Release", dependencies: ["Model", "Merge", "Sodium"], swiftSettings: settings),
         // Daemon configuration files (TOML): parsing and checking with the offending key and line.
         .target(name: "Config", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: settings),
         // The versioned wire schema (generated protobuf, committed) and its checked codec.
         .target(
             name: "Wire",
-            dependencies: ["Merge", "Store", "Release", "Sodium", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["Merge", "Model", "Release", "Sodium", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: [], swiftSettings: settings),
         // libzmq sockets, CURVE and the ZAP handler; the only importer of CZeroMQ.
         .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: settings),
         // The hub and site sync engines: session state machines and the loops that run them.
         .target(
-            name: "Node", dependencies: ["Store", "Release", "Wire", "Transport", "Sodium", "Merge", log], swiftSettings: settings),
+            name: "Node", dependencies: ["Model", "Store", "Release", "Wire", "Transport", "Sodium", "Merge", log], swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "TestSupport", "CSQLite", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: settings),
         // Shared by tests and benchmarks: seeded generators, sample curriculum, temporary files.
-        .target(name: "TestSupport", dependencies: ["Store", "Merge", "Sodium", "Release"], swiftSettings: settings),
+        .target(name: "TestSupport", dependencies: ["Model", "Merge", "Sodium", "Release"], swiftSettings: settings),
         .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Merge", "Sodium", "TestSupport"]),
-        .testTarget(name: "ReleaseTests", dependencies: ["Release", "Store", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Model", "Store", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(name: "ReleaseTests", dependencies: ["Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium", "Merge"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Store", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Model", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu", "Config"]),
     ]
 )

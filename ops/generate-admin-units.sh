@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Compiles the commune list into the binary: writes Sources/Store/AdminUnitsData.swift, which holds
-# Sources/Store/Resources/vn-admin-units-2025.json verbatim in one raw string literal (parsed once, at
+# Compiles the commune list into the binary: writes Sources/Model/AdminUnits/AdminUnitsData.swift, which holds
+# Sources/Model/AdminUnits/Resources/vn-admin-units-2025.json verbatim in one raw string literal (parsed once, at
 # first use; a string literal type-checks in no time, unlike a 3,321-element array literal). No resource
 # bundle: the installed binary needs nothing beside it.
 #   ops/generate-admin-units.sh          regenerate after editing the JSON
 #   ops/generate-admin-units.sh --check  exit 1 if the Swift file does not match the JSON (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-json=Sources/Store/Resources/vn-admin-units-2025.json
-swift=Sources/Store/AdminUnitsData.swift
+json=Sources/Model/AdminUnits/Resources/vn-admin-units-2025.json
+swift=Sources/Model/AdminUnits/AdminUnitsData.swift
 # The JSON must not end the raw string early nor contain an interpolation.
 if grep -qF '"""#' "$json" || grep -qF '\#' "$json"; then echo "$json contains \"\"\"# or \\#" >&2; exit 1; fi
 generate() {

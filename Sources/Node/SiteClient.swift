@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Model
 public import Sodium
 public import Store
 public import Merge

@@ -1,5 +1,5 @@
 public import Foundation
-public import Store
+public import Model
 public import Merge
 
 /// What a release is: its version and validity window, the curriculum it installs (framework

@@ -1,5 +1,5 @@
 public import Foundation
-public import Store
+import Model
 public import Sodium
 
 /// A release as an admin holds it on disk, between build, signing and publishing:

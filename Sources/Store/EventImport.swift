@@ -1,5 +1,6 @@
 public import Foundation
 public import Merge
+public import Model
 import Sodium
 
 /// Reads learner events in JSON Lines (one object per line) for `hocvu site import`.

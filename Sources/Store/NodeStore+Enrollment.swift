@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
 public import Merge
+public import Model
 
 /// A site as the hub knows it: its commune and its two public keys.
 public struct Enrollment: Equatable, Sendable {

@@ -1,6 +1,7 @@
-public import Foundation
+import Foundation
 import GRDB
-public import Merge
+import Merge
+public import Model
 
 /// Hub side of "records come home": appends, inside the merge transaction, each merged change
 /// about a learner whose home commune is not the recording site's to that home site's feed.
@@ -39,15 +40,6 @@ struct HomeRouter {
         next[commune] = seq + 1
         fed.insert(commune)
     }
-}
-
-/// One entry of a site's home feed.
-public struct HomeFeedEntry: Sendable, Equatable {
-    public var seq: UInt64
-    /// The site that recorded the change (its LWW tie-break travels with it).
-    public var node: NodeID
-    public var change: Data
-    public init(seq: UInt64, node: NodeID, change: Data) { self.seq = seq; self.node = node; self.change = change }
 }
 
 /// What applying home-feed entries did at a site.

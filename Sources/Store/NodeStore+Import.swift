@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
 import Merge
+import Model
 
 extension EventImport {
     /// One committed transaction of an import: the file lines it covered and what became of them.

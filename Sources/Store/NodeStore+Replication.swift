@@ -1,4 +1,5 @@
 import Foundation
+public import Model
 import Sodium
 import Dispatch
 import Synchronization

@@ -1,4 +1,5 @@
 import GRDB
+import Model
 
 extension NodeStore {
     /// Schema migrations, from the first commit on. Never edit a shipped migration: add one.

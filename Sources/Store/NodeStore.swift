@@ -1,5 +1,6 @@
 public import Foundation
 public import Merge
+public import Model
 public import Sodium
 import GRDB
 import Synchronization

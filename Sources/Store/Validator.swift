@@ -1,4 +1,5 @@
 import Merge
+import Model
 
 /// Checks one record against the rules that must always hold. Shared by local writes (which
 /// throw) and remote changes (which are quarantined), so both sides refuse the same things.

@@ -1,8 +1,8 @@
 public import Foundation
 import Merge
+public import Model
 public import Release
 public import Sodium
-public import Store
 
 /// Admins, a trust file and releases built from a generated source directory, for tests and
 /// benchmarks: real keys, real chunk files, real signatures.

@@ -1,5 +1,5 @@
 import Merge
-public import Store
+public import Model
 
 /// A small curriculum on the programme's themes, for tests and benchmarks.
 public enum SampleCurriculum {

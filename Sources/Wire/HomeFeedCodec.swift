@@ -1,7 +1,7 @@
 public import Foundation
 public import Merge
+public import Model
 public import Sodium
-public import Store
 import SwiftProtobuf
 
 /// The body of a HOME_FEED message and its signature by the hub's identity key.

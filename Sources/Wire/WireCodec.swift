@@ -1,7 +1,7 @@
 public import Foundation
 import Merge
+import Model
 import Release
-import Store
 import SwiftProtobuf
 
 /// Encodes and decodes `[envelope][payload]` messages, enforcing every limit before parsing.

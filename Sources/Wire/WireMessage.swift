@@ -1,7 +1,7 @@
 public import Foundation
 public import Merge
+public import Model
 public import Release
-public import Store
 import SwiftProtobuf
 
 /// Protocol version this build speaks. Majors differ ⇒ refuse; minors are additive.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Merge
+import Model
 import Node
 import Release
 import Sodium

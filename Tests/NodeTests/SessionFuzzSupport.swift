@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Merge
+import Model
 import Release
 import Sodium
 import Store

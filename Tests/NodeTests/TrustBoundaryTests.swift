@@ -1,5 +1,6 @@
 import Foundation
 import Merge
+import Model
 import Node
 import SwiftProtobuf
 import Sodium

@@ -2,7 +2,6 @@ import Foundation
 import Merge
 import Release
 import Sodium
-import Store
 import TestSupport
 import Testing
 

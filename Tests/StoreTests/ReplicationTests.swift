@@ -1,5 +1,6 @@
 import Foundation
 import Merge
+import Model
 import Sodium
 import Store
 import TestSupport

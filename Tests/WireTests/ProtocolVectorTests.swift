@@ -1,7 +1,7 @@
 import Foundation
 import Merge
+import Model
 import Sodium
-import Store
 import Testing
 import Wire
 

@@ -1,8 +1,8 @@
 import Foundation
 import Merge
+import Model
 import Release
 import Sodium
-import Store
 import TestSupport
 import Testing
 import Wire

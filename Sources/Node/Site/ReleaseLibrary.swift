@@ -1,5 +1,7 @@
 public import Foundation
 public import Merge
+public import Model
+public import Release
 public import Store
 
 /// What a site shows its learners: the installed release only — never one being fetched — and of

@@ -1,7 +1,6 @@
 import Foundation
-import GRDB
 
-/// The 34 provinces and 3,321 communes (July 2025 units, official codes), compiled into the store.
+/// The 34 provinces and 3,321 communes (July 2025 units, official codes), compiled in.
 public struct AdminUnits: Decodable, Sendable {
     public struct Commune: Decodable, Sendable {
         public let code: Int
@@ -27,16 +26,5 @@ public struct AdminUnits: Decodable, Sendable {
 
     private static let decoded = Result<AdminUnits, any Error> {
         try JSONDecoder().decode(AdminUnits.self, from: Data(json.utf8))
-    }
-
-    func insert(into db: Database) throws {
-        let p = try db.makeStatement(sql: "INSERT INTO province (code, name) VALUES (?, ?)")
-        let c = try db.makeStatement(sql: "INSERT INTO commune (code, province_code, name, kind) VALUES (?, ?, ?, ?)")
-        for province in provinces {
-            try p.execute(arguments: [province.code, province.name])
-            for commune in province.communes {
-                try c.execute(arguments: [commune.code, province.code, commune.name, commune.type])
-            }
-        }
     }
 }

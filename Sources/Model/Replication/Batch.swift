@@ -47,7 +47,7 @@ public struct Batch: Hashable, Sendable {
         Self.header(origin: origin, firstSeq: firstSeq, lastSeq: lastSeq, previousID: previousID, body: body)
     }
 
-    static func header(origin: Origin, firstSeq: UInt64, lastSeq: UInt64, previousID: Data, body: Data) -> Data {
+    package static func header(origin: Origin, firstSeq: UInt64, lastSeq: UInt64, previousID: Data, body: Data) -> Data {
         var w = ByteWriter(capacity: 160)
         w.raw(domain)
         w.raw(origin.node.bytes)
