@@ -39,7 +39,8 @@ let package = Package(
         // Pure CRDT rules, clocks, version vectors and the change codec: no C, no I/O.
         .target(name: "Merge", swiftSettings: settings),
         // The domain as pure values and rules, no I/O: signed batches (sealing and verifying),
-        // home-feed entries, the curriculum, course completion, local events, identities, and the
+        // home-feed entries, the curriculum, course completion, local events, identities, the
+        // record validation rules (one validator for local writes and remote changes), and the
         // official administrative units (compiled in). Wire and Release build on it, not on Store.
         .target(
             name: "Model", dependencies: ["Merge", "Sodium"],

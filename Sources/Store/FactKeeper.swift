@@ -1,4 +1,5 @@
 import GRDB
+import Model
 
 /// Keeps the derived per-learner facts and per-commune totals current.
 ///

@@ -1,16 +1,20 @@
-import Merge
-import Model
+package import Merge
 
 /// Checks one record against the rules that must always hold. Shared by local writes (which
 /// throw) and remote changes (which are quarantined), so both sides refuse the same things.
-struct Validator {
+package struct Validator {
     /// How far in the future a date may be: the HLC drift bound.
-    static let maxFutureMilliseconds: Int64 = Int64(HybridLogicalClock.defaultMaxDrift)
+    package static let maxFutureMilliseconds: Int64 = Int64(HybridLogicalClock.defaultMaxDrift)
 
-    let curriculum: CurriculumIndex
-    let now: Int64
+    package let curriculum: CurriculumIndex
+    package let now: Int64
 
-    func validate(_ record: RecordChange) throws(ValidationError) {
+    package init(curriculum: CurriculumIndex, now: Int64) {
+        self.curriculum = curriculum
+        self.now = now
+    }
+
+    package func validate(_ record: RecordChange) throws(ValidationError) {
         switch record {
         case .learner(let c):
             guard Identity.isWellFormedNationalID(c.nationalID) else { throw .malformedNationalID }
