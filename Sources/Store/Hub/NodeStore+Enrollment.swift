@@ -1,7 +1,7 @@
 public import Foundation
 import GRDB
-public import Merge
-public import Model
+import Merge
+import Model
 
 /// A site as the hub knows it: its commune and its two public keys.
 public struct Enrollment: Equatable, Sendable {
@@ -99,20 +99,5 @@ extension NodeStore {
     /// enrollment change made by the CLI without polling tables.
     public func dataVersion() throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
-    }
-
-    /// Batches of this node's own origins (all epochs) that `peer` lacks, up to `maxBytes`.
-    public func ownBatches(after peer: VersionVector, maxBytes: Int) throws -> [Batch] {
-        let mine = node
-        return try batches(after: peer, maxBytes: maxBytes) { $0.node == mine }
-    }
-}
-
-extension NodeStore {
-    /// Row count of a replicated table, for tests and reports.
-    public func attemptsCountForTests(_ table: String) throws -> Int {
-        let allowed = ["learner", "enrollment", "progress", "attempt", "certificate", "batch", "quarantine"]
-        precondition(allowed.contains(table), "not a countable table")
-        return try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0 }
     }
 }

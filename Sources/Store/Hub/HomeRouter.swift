@@ -1,0 +1,41 @@
+import GRDB
+import Merge
+
+/// Hub side of "records come home": appends, inside the merge transaction, each merged change
+/// about a learner whose home commune is not the recording site's to that home site's feed.
+struct HomeRouter {
+    let communes: [NodeID: Int]
+    let home: FastStatement
+    let insert: FastStatement
+    let db: Database
+    var next: [Int: Int64] = [:]
+    var fed: Set<Int> = []
+
+    init(_ db: Database, communes: [NodeID: Int]) throws {
+        self.db = db
+        self.communes = communes
+        home = try FastStatement(db, sql: "SELECT home_commune FROM learner WHERE learner_id = ?")
+        insert = try FastStatement(db, sql: "INSERT INTO home_feed (commune_code, seq, node_id, body) VALUES (?, ?, ?, ?)")
+    }
+
+    mutating func route(_ change: Change, from node: NodeID) throws {
+        guard let origin = communes[node] else { return }
+        home.bind(1, change.record.learnerID)
+        var found: Int?
+        try home.forEachRow { c in found = c.isNull(0) ? nil : c.int(0) }
+        guard let commune = found, commune != origin else { return }
+        let seq: Int64
+        if let n = next[commune] {
+            seq = n
+        } else {
+            seq = (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM home_feed WHERE commune_code = ?", arguments: [commune]) ?? 0) + 1
+        }
+        insert.bind(1, Int64(commune))
+        insert.bind(2, seq)
+        insert.bind(3, [UInt8](node.bytes))
+        insert.bind(4, ChangeCodec.encode([change]))  // a one-change batch body
+        try insert.execute()
+        next[commune] = seq + 1
+        fed.insert(commune)
+    }
+}
