@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "hocvu", targets: ["hocvu"]),
         .library(name: "Merge", targets: ["Merge"]),
+        .library(name: "Model", targets: ["Model"]),
         .library(name: "Store", targets: ["Store"]),
     ],
     dependencies: [
@@ -45,7 +46,8 @@ let package = Package(
         .target(
             name: "Model", dependencies: ["Merge", "Sodium"],
             exclude: ["AdminUnits/Resources/vn-admin-units-2025.json"], swiftSettings: settings),  // compiled in: AdminUnitsData.swift
-        // The node's SQLite database: schema, local events, remote batches, digests.
+        // The node's SQLite database: schema, local events, remote batches, digests; in folders by
+        // feature and role (Core, Schema, Curriculum, Replication, Quarantine, Facts, Releases, Hub, Site).
         .target(name: "Store", dependencies: ["Model", "Merge", "Sodium", "CSQLite", grdb], swiftSettings: settings),
         // Signed curriculum releases: chunking, manifests, trust (k of n), the fetch state
         // machine (pure), and the chunk files (I/O, one file). No store: a site's release
@@ -60,7 +62,9 @@ let package = Package(
             exclude: [], swiftSettings: settings),
         // libzmq sockets, CURVE and the ZAP handler; the only importer of CZeroMQ.
         .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: settings),
-        // The hub and site sync engines: session state machines and the loops that run them.
+        // The hub and site sync engines: session state machines and the loops that run them, in
+        // folders by role (Hub/, Site/, Admin/, Shared/); the site's release library (what it
+        // shows learners) is here because it reads the store.
         .target(
             name: "Node", dependencies: ["Model", "Store", "Release", "Wire", "Transport", "Sodium", "Merge", log], swiftSettings: settings),
         .executableTarget(
@@ -75,6 +79,7 @@ let package = Package(
         // Shared by tests and benchmarks: seeded generators, sample curriculum, temporary files.
         .target(name: "TestSupport", dependencies: ["Model", "Merge", "Sodium", "Release"], swiftSettings: settings),
         .testTarget(name: "MergeTests", dependencies: ["Merge", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Merge", "Sodium"]),
         .testTarget(name: "StoreTests", dependencies: ["Model", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium", "Merge"]),
