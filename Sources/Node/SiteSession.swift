@@ -12,7 +12,8 @@ public struct SiteSession: Sendable {
         case disconnected
         case awaitingWelcome(since: Int64)
         case ready
-        /// The hub said BUSY: say HELLO again at `until` (the connection itself stays up).
+        /// The hub said BUSY, or refused a message of ours as malformed or out of protocol: say
+        /// HELLO again at `until` (the connection itself stays up).
         case backingOff(until: Int64)
         /// The hub refused us for good (revoked, wrong identity, unsupported version): stop.
         case refused(String)
@@ -54,6 +55,10 @@ public struct SiteSession: Sendable {
     }
 
     public var unacknowledgedMessages: Int { inFlight.count }
+
+    /// Seconds to wait before a new HELLO after the hub refused one of our messages as malformed or
+    /// out of protocol: long enough not to hammer a hub that keeps refusing, short enough to recover.
+    public static let minimumPauseAfterProtocolRefusal: UInt32 = 30
 
     private mutating func takeID() -> UInt64 {
         defer { nextID += 1 }
@@ -109,6 +114,13 @@ public struct SiteSession: Sendable {
                 return []
             case .releaseRefused:
                 return []  // about a release, not this connection
+            case .protocolViolation, .malformed:
+                // About one message (ours, or one the hub could not read), not about this site:
+                // a bug or a hub restarted under us. Start over after a pause, never stop for it.
+                disconnected()
+                let pause = max(Self.minimumPauseAfterProtocolRefusal, ProtocolLimits.clampedRetryAfter(retry))
+                state = .backingOff(until: now + Int64(pause) * 1_000)
+                return []
             default:
                 state = .refused("\(code): \(reason)")
                 return [.stop(reason: reason)]

@@ -72,6 +72,7 @@ extension HocVu.Site {
                 },
                 stop: { client.stop() })
             daemon.metrics = exporter
+            daemon.refusedForGood = { client.status.refused }
             let code = daemon.run()
             if code != 0 { throw ExitCode(code) }
         }

@@ -89,6 +89,73 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/status.json"), "a stopped daemon leaves no stale status")
     }
 
+    /// Runs a short command to its end and returns its standard output.
+    func output(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func key(_ name: String, in keygenOutput: String) throws -> String {
+        let line = try #require(keygenOutput.split(separator: "\n").first { $0.hasPrefix(name + " ") })
+        return String(try #require(line.split(separator: " ").last))
+    }
+
+    /// A revoked site must not be restarted by systemd every 5 s forever: it exits 78, which the
+    /// unit's RestartPreventExitStatus names, and says why.
+    @Test func revokedSiteExitsForGood() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-revoked-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let hubKeys = try output(["keygen", "--dir", "\(dir)/hub-keys"])
+        let siteKeys = try output(["keygen", "--dir", "\(dir)/site-keys"])
+        let enroll = try hocvu(["hub", "enroll", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--commune", "70",
+                                "--identity", try key("identity", in: siteKeys), "--transport", try key("transport", in: siteKeys)])
+        enroll.waitUntilExit()
+        try #require(enroll.terminationStatus == 0)
+        let port = Int.random(in: 20_000...40_000)
+        let hub = try hocvu(["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--bind", "tcp://127.0.0.1:\(port)"])
+        defer { if hub.isRunning { kill(hub.processIdentifier, SIGKILL) } }
+        let site = Process()
+        site.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
+        site.arguments = ["site", "run", "--db", "\(dir)/site.sqlite", "--keys", "\(dir)/site-keys", "--hub", "tcp://127.0.0.1:\(port)",
+                          "--hub-key", try key("transport", in: hubKeys), "--hub-identity", try key("identity", in: hubKeys),
+                          "--status", "\(dir)/site-status.json"]
+        let stderr = Pipe()
+        site.standardError = stderr
+        site.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try site.run()
+        defer { if site.isRunning { kill(site.processIdentifier, SIGKILL) } }
+        // Wait until the site has heard from the hub, then revoke it while both run.
+        let connected = Date().addingTimeInterval(20)
+        var heard = false
+        while Date() < connected, !heard {
+            usleep(200_000)
+            let json = (try? Data(contentsOf: URL(fileURLWithPath: "\(dir)/site-status.json")))
+                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            heard = json?["connected"] as? Bool == true
+        }
+        try #require(heard, "the site connected to the hub")
+        let revoke = try hocvu(["hub", "revoke", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--commune", "70"])
+        revoke.waitUntilExit()
+        try #require(revoke.terminationStatus == 0)
+        let deadline = Date().addingTimeInterval(20)
+        while site.isRunning, Date() < deadline { usleep(100_000) }
+        try #require(!site.isRunning, "a revoked site stops by itself")
+        #expect(site.terminationStatus == 78)
+        let log = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("refused this site for good"))
+        #expect(log.contains("systemctl restart hocvu-site"))
+        #expect(hub.isRunning, "the hub serves on")
+    }
+
     func httpGet(port: Int, path: String) -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
