@@ -479,6 +479,12 @@ public final class HubServer: Sendable {
             s.changesQuarantined += report.quarantinedChanges
             s.alerts += report.newlyQuarantinedOrigins.map { "origin \($0) quarantined: equivocation or broken hash chain" }
         }
+        logger.debug(
+            "Merged", metadata: [
+                "messages": "\(uploads.count)", "sites": "\(Set(uploads.map(\.commune)).count)",
+                "batches_applied": "\(report.appliedBatches)", "changes_merged": "\(report.mergedChanges)",
+                "batches_refused": "\(report.refused.count)", "changes_quarantined": "\(report.quarantinedChanges)",
+            ])
         for origin in report.contestedHomeClaims {
             refuse("home_contested", commune: registry.communeByNode[origin.node],
                    "a learner change claims a home commune other than the one first registered; the first claim holds")
@@ -495,6 +501,7 @@ public final class HubServer: Sendable {
             let ack = WireMessage.Ack(
                 ackedMessageID: u.id, have: vv.restricted(to: node), credit: configuration.credit, refused: refused)
             send(u.routing, .ack(ack), u.id)
+            logger.trace("ACK", metadata: ["site.commune": "\(u.commune)", "message_id": "\(u.id)", "have": "\(ack.have)", "refused": "\(refused.count)"])
         }
         return report.fedCommunes
     }

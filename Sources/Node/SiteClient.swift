@@ -159,11 +159,16 @@ public final class SiteClient: Sendable {
                 for event in try monitor.receiveEvents() {
                     switch event {
                     case .handshakeSucceeded:
+                        logger.info("Connected to the hub (secure handshake done); saying HELLO", metadata: ["hub.endpoint": "\(configuration.hubEndpoint)"])
                         setConnected(true)
                         actions += session.connected(
                             now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
                     case .disconnected:
-                        if session.state == .ready { logger.notice("Disconnected from the hub; reconnecting with backoff") }
+                        if session.state == .ready {
+                            logger.notice("Disconnected from the hub; reconnecting with backoff")
+                        } else {
+                            logger.debug("Connection to the hub closed before WELCOME; reconnecting with backoff")
+                        }
                         setConnected(false)
                         session.disconnected()
                         releases?.download.connectionLost()
@@ -193,8 +198,16 @@ public final class SiteClient: Sendable {
                 while let m = try dealer.receive(maxFrames: 3) {
                     do {
                         let (_, message) = try WireCodec.decode(m.frames)
-                        if case .refuse(let code, let reason, _) = message {
+                        switch message {
+                        case .refuse(let code, let reason, _):
                             logger.error("Hub refused this site", metadata: ["code": "\(code)", "reason": "\(reason)"])
+                        case .welcome(let w):
+                            logger.debug("WELCOME", metadata: ["hub_has": "\(w.have)", "credit": "\(w.credit)", "hub_release": "\(w.releaseVersion)"])
+                        case .ack(let a):
+                            logger.debug(
+                                "ACK", metadata: ["message_id": "\(a.ackedMessageID)", "hub_has": "\(a.have)", "refused": "\(a.refused.count)"])
+                        default:
+                            break
                         }
                         if case .welcome(let w) = message, try restoredFromBackup(w, session: session) {
                             // Everything was re-issued under a new epoch: start over with it.
@@ -457,6 +470,11 @@ public final class SiteClient: Sendable {
             let id = session.uploadMessageID()
             guard try dealer.send(WireCodec.encode(.batches(batches), id: id)) else { return }
             session.didSend(id: id, upTo: upTo, now: now)
+            logger.debug(
+                "Uploaded", metadata: [
+                    "message_id": "\(id)", "batches": "\(batches.count)", "changes": "\(batches.reduce(0) { $0 + $1.changeCount })",
+                    "up_to": "\(upTo)",
+                ])
             cursor = cursor.merged(with: upTo)
             state.withLock { $0.status.uploadsSent += 1 }
         }

@@ -109,8 +109,9 @@ import Testing
     }
 
     /// A revoked site must not be restarted by systemd every 5 s forever: it exits 78, which the
-    /// unit's RestartPreventExitStatus names, and says why.
-    @Test func revokedSiteExitsForGood() throws {
+    /// unit's RestartPreventExitStatus names, and says why. On the way, `level = "debug"` shows
+    /// the connection, each upload at the site and each merge at the hub.
+    @Test func revokedSiteExitsForGoodAndDebugLogsShowSync() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-revoked-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -120,29 +121,65 @@ import Testing
                                 "--identity", try key("identity", in: siteKeys), "--transport", try key("transport", in: siteKeys)])
         enroll.waitUntilExit()
         try #require(enroll.terminationStatus == 0)
+        let learners = (0..<3).map {
+            #"{"type":"learner","national_id":"\#(String(format: "0017%08d", $0))","full_name":"Đỗ Văn Khánh","role":"civil_servant","unit":"UBND xã","home_commune":70}"#
+        }.joined(separator: "\n") + "\n"
+        try learners.write(toFile: "\(dir)/learners.jsonl", atomically: true, encoding: .utf8)
+
         let port = Int.random(in: 20_000...40_000)
-        let hub = try hocvu(["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--bind", "tcp://127.0.0.1:\(port)"])
+        try """
+            role = "hub"
+            [node]
+            database = "\(dir)/hub.sqlite"
+            keys = "\(dir)/hub-keys"
+            [listen]
+            endpoint = "tcp://127.0.0.1:\(port)"
+            [log]
+            level = "debug"
+            """.write(toFile: "\(dir)/hub.toml", atomically: true, encoding: .utf8)
+        try """
+            role = "site"
+            [node]
+            database = "\(dir)/site.sqlite"
+            keys = "\(dir)/site-keys"
+            status = "\(dir)/site-status.json"
+            [hub]
+            endpoint = "tcp://127.0.0.1:\(port)"
+            transport_key = "\(try key("transport", in: hubKeys))"
+            identity_key = "\(try key("identity", in: hubKeys))"
+            [log]
+            level = "debug"
+            """.write(toFile: "\(dir)/site.toml", atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: "\(dir)/hub.log", contents: nil)
+        let hub = Process()
+        hub.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
+        hub.arguments = ["hub", "run", "--config", "\(dir)/hub.toml"]
+        hub.standardError = FileHandle(forWritingAtPath: "\(dir)/hub.log")
+        hub.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try hub.run()
         defer { if hub.isRunning { kill(hub.processIdentifier, SIGKILL) } }
         let site = Process()
-        site.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
-        site.arguments = ["site", "run", "--db", "\(dir)/site.sqlite", "--keys", "\(dir)/site-keys", "--hub", "tcp://127.0.0.1:\(port)",
-                          "--hub-key", try key("transport", in: hubKeys), "--hub-identity", try key("identity", in: hubKeys),
-                          "--status", "\(dir)/site-status.json"]
+        site.executableURL = hub.executableURL
+        site.arguments = ["site", "run", "--config", "\(dir)/site.toml"]
         let stderr = Pipe()
         site.standardError = stderr
         site.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         try site.run()
         defer { if site.isRunning { kill(site.processIdentifier, SIGKILL) } }
-        // Wait until the site has heard from the hub, then revoke it while both run.
-        let connected = Date().addingTimeInterval(20)
-        var heard = false
-        while Date() < connected, !heard {
+        // The running site created its database; import into it while it runs (as an operator does).
+        let created = Date().addingTimeInterval(20)
+        while Date() < created, !FileManager.default.fileExists(atPath: "\(dir)/site-status.json") { usleep(100_000) }
+        let imported = try hocvu(["site", "import", "--db", "\(dir)/site.sqlite", "--keys", "\(dir)/site-keys", "\(dir)/learners.jsonl"])
+        imported.waitUntilExit()
+        try #require(imported.terminationStatus == 0)
+        // Wait until the hub has merged the site's upload, then revoke the site while both run.
+        let merged = Date().addingTimeInterval(30)
+        var hubLog = ""
+        while Date() < merged, !hubLog.contains("changes_merged=3") {
             usleep(200_000)
-            let json = (try? Data(contentsOf: URL(fileURLWithPath: "\(dir)/site-status.json")))
-                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-            heard = json?["connected"] as? Bool == true
+            hubLog = (try? String(contentsOfFile: "\(dir)/hub.log", encoding: .utf8)) ?? ""
         }
-        try #require(heard, "the site connected to the hub")
+        try #require(hubLog.contains("changes_merged=3"), "the hub's debug log shows the merge of the 3 imported learners:\n\(hubLog)")
         let revoke = try hocvu(["hub", "revoke", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--commune", "70"])
         revoke.waitUntilExit()
         try #require(revoke.terminationStatus == 0)
@@ -153,6 +190,9 @@ import Testing
         let log = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(log.contains("refused this site for good"))
         #expect(log.contains("systemctl restart hocvu-site"))
+        #expect(log.contains("Connected to the hub"))
+        #expect(log.contains("Uploaded") && log.contains("changes=3"), "the site's debug log shows its upload:\n\(log)")
+        #expect(!log.contains("Đỗ Văn Khánh") && !hubLog.contains("Đỗ Văn Khánh") && !log.contains("001700000000"), "nothing personal in logs")
         #expect(hub.isRunning, "the hub serves on")
     }
 
