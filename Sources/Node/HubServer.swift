@@ -25,6 +25,9 @@ public final class HubServer: Sendable {
         public var maxChangesPerTransaction = 40_000
         /// A site heard within this counts as connected (sites send a keepalive every 30 s when idle).
         public var livenessWindowMilliseconds: Int64 = 90_000
+        /// Seconds a site is told to wait (BUSY) before resending an upload the hub could not store
+        /// because its disk is full.
+        public var diskFullRetrySeconds: UInt32 = 60
         /// "Last heard" is written to the database at most this often per site.
         public var heardPersistIntervalMilliseconds: Int64 = 30_000
         /// Curriculum releases: the pinned admin keys and where chunks live. Without it the hub
@@ -77,6 +80,9 @@ public final class HubServer: Sendable {
         public var chunksReceived = 0
         public var transfersDeferred = 0
         public var homeFeedEntriesSent = 0
+        /// Set while the last write to the hub's database failed for want of space (path, free
+        /// bytes); uploads are then answered BUSY, not acknowledged. Cleared by the next merge.
+        public var diskFull: String?
     }
 
     public let store: NodeStore
@@ -147,6 +153,17 @@ public final class HubServer: Sendable {
         logger.warning("Refused from peer", metadata: metadata)
     }
 
+    /// A write failed for want of space: say so (path, free space) at a bounded rate and in status.
+    private func noteDiskFull() {
+        let description = store.diskFullDescription()
+        count { $0.diskFull = description }
+        let key = RefusalKey(commune: nil, reason: "disk_full")
+        guard let suppressed = logLimiter.admit(key, now: NodeStore.systemNow()) else { return }
+        logger.error(
+            "\(description): uploads are answered BUSY and nothing unstored is acknowledged; free some space, the sites resend",
+            metadata: ["suppressed": "\(suppressed)"])
+    }
+
     private func serve(ready: () -> Void) throws {
         let context = try ZMQContext(maxSockets: 65_536)
         let zap = try ZAPHandler(context, domain: "hocvu")  // before any CURVE socket binds
@@ -186,7 +203,12 @@ public final class HubServer: Sendable {
         /// Writes "last heard" at most every 30 s per site (uploads write it in their own transaction).
         func persistHeard(now: Int64) throws {
             let due = Set(heard.filter { now - (heardPersisted[$0.key] ?? 0) >= configuration.heardPersistIntervalMilliseconds }.keys)
-            if !due.isEmpty { try store.markHeard(due) }
+            if !due.isEmpty {
+                do { try store.markHeard(due) } catch let error where NodeStore.isDiskFull(error) {
+                    noteDiskFull()  // "last heard" is kept in memory meanwhile; status stays right
+                    return
+                }
+            }
             for c in due { heardPersisted[c] = now }
             // Connected = heard within three keepalive intervals (a site sends one every 30 s when idle).
             let connected = Set(heard.filter { now - $0.value < configuration.livenessWindowMilliseconds }.keys)
@@ -363,7 +385,24 @@ public final class HubServer: Sendable {
             for u in uploads { heardPersisted[u.commune] = roundNow }
             try persistHeard(now: roundNow)
             guard !uploads.isEmpty else { continue }
-            let fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
+            let fed: Set<Int>
+            do {
+                fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
+                count { $0.diskFull = nil }
+            } catch let error where NodeStore.isDiskFull(error) {
+                // The transaction rolled back: nothing of these uploads is stored, so none is
+                // acknowledged. BUSY makes each site resend from what the hub says it has.
+                noteDiskFull()
+                for u in uploads {
+                    refuse("disk_full", commune: u.commune, "upload not stored: the hub's disk is full")
+                    send(
+                        u.routing,
+                        .refuse(code: .busy, reason: "the hub's disk is full; nothing of this upload was stored: resend later",
+                                retryAfterSeconds: configuration.diskFullRetrySeconds),
+                        id: u.id)
+                }
+                continue
+            }
             if !fed.isEmpty {
                 for (routing, commune) in sessions where fed.contains(commune) { try sendHomeFeed(routing, commune: commune) }
             }

@@ -84,6 +84,15 @@ public struct SiteSession: Sendable {
         sentUpTo = hubHas
     }
 
+    /// Start over after `seconds`: forget what was in flight and say HELLO again from ``tick``
+    /// (the link itself stays up, so no new handshake will come). For BUSY, a refused message, and
+    /// a local disk too full to take what the hub sends.
+    public mutating func pause(now: Int64, seconds: UInt32) {
+        if case .refused = state { return }
+        disconnected()
+        state = .backingOff(until: now + Int64(seconds) * 1_000)
+    }
+
     public mutating func received(_ message: WireMessage, now: Int64) -> [Action] {
         lastHeard = now
         switch message {
@@ -107,19 +116,14 @@ public struct SiteSession: Sendable {
         case .refuse(let code, let reason, let retry):
             switch code {
             case .busy:
-                // Start over after the hub's delay (clamped): forget what was in flight, and
-                // say HELLO again from tick — the link is still up, so no handshake will.
-                disconnected()
-                state = .backingOff(until: now + Int64(ProtocolLimits.clampedRetryAfter(retry)) * 1_000)
+                pause(now: now, seconds: ProtocolLimits.clampedRetryAfter(retry))  // the hub's delay, clamped
                 return []
             case .releaseRefused:
                 return []  // about a release, not this connection
             case .protocolViolation, .malformed:
                 // About one message (ours, or one the hub could not read), not about this site:
                 // a bug or a hub restarted under us. Start over after a pause, never stop for it.
-                disconnected()
-                let pause = max(Self.minimumPauseAfterProtocolRefusal, ProtocolLimits.clampedRetryAfter(retry))
-                state = .backingOff(until: now + Int64(pause) * 1_000)
+                pause(now: now, seconds: max(Self.minimumPauseAfterProtocolRefusal, ProtocolLimits.clampedRetryAfter(retry)))
                 return []
             default:
                 state = .refused("\(code): \(reason)")

@@ -54,11 +54,12 @@ final class Fleet {
     }
 
     init(
-        communes: [Int], clockSkews: [Int: Int64] = [:], releases: ((String) -> HubServer.ReleaseSettings)? = nil,
+        communes: [Int], clockSkews: [Int: Int64] = [:], hubDatabase: String? = nil,
+        releases: ((String) -> HubServer.ReleaseSettings)? = nil,
         hub configure: (inout HubServer.Configuration) -> Void = { _ in }
     ) throws {
         dir = try TemporaryDirectory(prefix: "hocvu-fleet")
-        hubStore = try NodeStore(path: dir.file("hub.sqlite"), identity: hubIdentity)
+        hubStore = try NodeStore(path: hubDatabase ?? dir.file("hub.sqlite"), identity: hubIdentity)
         try hubStore.installCurriculum(SampleCurriculum.make())
         var config = HubServer.Configuration(bind: "tcp://127.0.0.1:*", transportKeys: hubKeys)
         config.identity = hubIdentity
