@@ -232,7 +232,9 @@ struct SyncTests {
 
     @Test("a site process killed with SIGKILL mid-upload and restarted: nothing lost, nothing duplicated")
     func killNineMidUpload() throws {
-        let fleet = try Fleet(communes: [70, 73])
+        // One message per hub transaction (one fsync each): the upload takes long enough to be
+        // caught mid-way even on a loaded machine.
+        let fleet = try Fleet(communes: [70, 73], hub: { $0.maxMessagesPerTransaction = 1 })
         defer { fleet.shutdown() }
         let victim = fleet.sites[0], other = fleet.sites[1]
         let n = 4_000
