@@ -1,5 +1,4 @@
 import Foundation
-import Store
 
 /// A tmpfs of a few MiB mounted for one test: a disk that really fills (ENOSPC → SQLITE_FULL).
 /// Needs root (CI runs as root); elsewhere the tests that use it are skipped, saying why.
@@ -50,7 +49,8 @@ public struct SmallFilesystem {
     /// Fills the filesystem until `leaving` bytes are free; returns the filler's path.
     public func fill(leaving: UInt64) throws -> String {
         let filler = path + "/filler"
-        let free = NodeStore.freeBytes(nearDatabaseAt: path + "/x") ?? 0
+        var st = statvfs()
+        let free = statvfs(path, &st) == 0 ? UInt64(st.f_bavail) * UInt64(st.f_frsize) : 0
         let size = free > leaving ? Int(free - leaving) : 0
         FileManager.default.createFile(atPath: filler, contents: Data(count: size))
         return filler
