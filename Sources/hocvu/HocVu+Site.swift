@@ -4,6 +4,7 @@ import Node
 import Config
 import Logging
 import Merge
+import Model
 import Release
 import Store
 
