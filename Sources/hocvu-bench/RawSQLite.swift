@@ -51,7 +51,7 @@ struct RawSQLite {
     }
 
     static func bind(_ stmt: OpaquePointer, _ index: Int32, _ value: Data) {
-        value.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
+        _ = value.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
     }
 
     /// The attempt table both benchmarks use as the raw baseline: same columns and key as the store's.
