@@ -28,7 +28,9 @@ public enum BatchRefusal: Equatable, Sendable, CustomStringConvertible {
         case .equivocation: "origin sent two different batches for the same sequence numbers (equivocation)"
         case .originQuarantined(let why): "origin is quarantined: \(why)"
         case .unknownOwnBatch:
-            "batch claims this node's own origin but was never written here; run `hocvu site rotate-epoch`"
+            "batch claims this node's own origin but was never written here: this database was restored from a backup "
+                + "without starting a new epoch. At a site, stop hocvu-site and run `hocvu site restored` "
+                + "(docs/operations.md, \"Backup and restore\"); a site also starts one by itself at its next contact with the hub"
         case .malformedRange: "batch sequence range is empty, out of range or does not match its change count"
         case .chainBroken: "batch does not chain to the origin's previous batch (history rewritten)"
         case .outOfOrder(let next): "batch does not start at the next sequence number (\(next)); resend from there"
@@ -269,13 +271,13 @@ extension NodeStore {
             let seq = batch.firstSeq + UInt64(i)
             do {
                 do { try clock.check(remote: change.hlc, now: physical) } catch {
-                    throw ValidationError.clockAhead(error.description)
+                    throw RecordValidationError.clockAhead(error.description)
                 }
                 try validator.validate(change.record)
                 switch try writer.merge(change, from: batch.origin.node) {
                 case .attemptConflict:
                     facts.touch(change.record.learnerID)  // its best score may have been set aside
-                    throw ValidationError.attemptConflict(change.record.attemptIDForLog)
+                    throw RecordValidationError.attemptConflict(change.record.attemptIDForLog)
                 case .homeContested:
                     report.contestedHomeClaims.append(batch.origin)
                 case .merged:
@@ -291,7 +293,7 @@ extension NodeStore {
                 // whole transaction (which would stop the hub for everyone).
                 try setAside(change, seq: seq, code: "constraint_violation",
                              reason: "the record breaks a database rule: \(error.message ?? "constraint")")
-            } catch let error as ValidationError {
+            } catch let error as RecordValidationError {
                 try setAside(change, seq: seq, code: error.code, reason: error.description)
             }
         }
