@@ -28,3 +28,10 @@ public struct VersionVector: Hashable, Sendable {
         return out
     }
 }
+
+extension VersionVector: CustomStringConvertible {
+    /// `{origin:seq, …}` in origin order: short enough for a debug log line.
+    public var description: String {
+        "{" + entries.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", ") + "}"
+    }
+}

@@ -25,6 +25,9 @@ public final class HubServer: Sendable {
         public var maxChangesPerTransaction = 40_000
         /// A site heard within this counts as connected (sites send a keepalive every 30 s when idle).
         public var livenessWindowMilliseconds: Int64 = 90_000
+        /// Seconds a site is told to wait (BUSY) before resending an upload the hub could not store
+        /// because its disk is full.
+        public var diskFullRetrySeconds: UInt32 = 60
         /// "Last heard" is written to the database at most this often per site.
         public var heardPersistIntervalMilliseconds: Int64 = 30_000
         /// Curriculum releases: the pinned admin keys and where chunks live. Without it the hub
@@ -77,6 +80,9 @@ public final class HubServer: Sendable {
         public var chunksReceived = 0
         public var transfersDeferred = 0
         public var homeFeedEntriesSent = 0
+        /// Set while the last write to the hub's database failed for want of space (path, free
+        /// bytes); uploads are then answered BUSY, not acknowledged. Cleared by the next merge.
+        public var diskFull: String?
     }
 
     public let store: NodeStore
@@ -137,6 +143,11 @@ public final class HubServer: Sendable {
     nonisolated(unsafe) private var logLimiter = LogRateLimiter()
 
     /// Counts a refusal for `commune` (nil: not an enrolled site) and logs it at a bounded rate.
+    private func refuse(_ reason: DropReason, commune: Int?, _ detail: @autoclosure () -> String, count n: Int = 1) {
+        refuse(reason.rawValue, commune: commune, detail(), count: n)
+    }
+
+    /// Counts and logs (at a bounded rate) a refusal; `reason` is a ``DropReason`` or a store's batch code.
     private func refuse(_ reason: String, commune: Int?, _ detail: @autoclosure () -> String, count n: Int = 1) {
         let key = RefusalKey(commune: commune, reason: reason)
         count { $0.refusals[key, default: 0] += n }
@@ -145,6 +156,17 @@ public final class HubServer: Sendable {
         metadata["site.commune"] = commune.map { "\($0)" } ?? "-"
         if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
         logger.warning("Refused from peer", metadata: metadata)
+    }
+
+    /// A write failed for want of space: say so (path, free space) at a bounded rate and in status.
+    private func noteDiskFull() {
+        let description = store.diskFullDescription()
+        count { $0.diskFull = description }
+        let key = RefusalKey(commune: nil, reason: DropReason.diskFull.rawValue)
+        guard let suppressed = logLimiter.admit(key, now: NodeStore.systemNow()) else { return }
+        logger.error(
+            "\(description): uploads are answered BUSY and nothing unstored is acknowledged; free some space, the sites resend",
+            metadata: ["suppressed": "\(suppressed)"])
     }
 
     private func serve(ready: () -> Void) throws {
@@ -176,9 +198,8 @@ public final class HubServer: Sendable {
         count { $0.releaseVersion = releases?.currentVersion ?? 0 }
         var registry = Registry(try store.enrollments())
         var dataVersion = try store.dataVersion()
-        var sessions: [Data: Int] = [:]  // routing id → commune
-
-        var feedCursors: [Data: UInt64] = [:]  // routing id → last home-feed entry sent (sites that take it)
+        // One pure session per connection (routing id): what the site may do is decided there.
+        var sessions: [Data: HubSession] = [:]
         // Health from any message, not only uploads: when each commune was last heard (any
         // authenticated message), and when that was last written to enrolled_site.last_heard_at.
         var heard: [Int: Int64] = [:]
@@ -186,7 +207,12 @@ public final class HubServer: Sendable {
         /// Writes "last heard" at most every 30 s per site (uploads write it in their own transaction).
         func persistHeard(now: Int64) throws {
             let due = Set(heard.filter { now - (heardPersisted[$0.key] ?? 0) >= configuration.heardPersistIntervalMilliseconds }.keys)
-            if !due.isEmpty { try store.markHeard(due) }
+            if !due.isEmpty {
+                do { try store.markHeard(due) } catch let error where NodeStore.isDiskFull(error) {
+                    noteDiskFull()  // "last heard" is kept in memory meanwhile; status stays right
+                    return
+                }
+            }
             for c in due { heardPersisted[c] = now }
             // Connected = heard within three keepalive intervals (a site sends one every 30 s when idle).
             let connected = Set(heard.filter { now - $0.value < configuration.livenessWindowMilliseconds }.keys)
@@ -198,10 +224,9 @@ public final class HubServer: Sendable {
         func send(_ routing: Data, _ message: WireMessage, id: UInt64) -> Bool {
             do {
                 if try router.send([routing] + WireCodec.encode(message, id: id)) { return true }
-                refuse("send_would_block", commune: sessions[routing], "the peer's queue is full; it will be resent")
+                refuse(.sendWouldBlock, commune: sessions[routing]?.peer.commune, "the peer's queue is full; it will be resent")
             } catch let e as ZMQError where e.hostUnreachable {
                 sessions[routing] = nil
-                feedCursors[routing] = nil
             } catch {
                 logger.warning("Send failed", metadata: ["error": "\(error)"])
             }
@@ -215,12 +240,14 @@ public final class HubServer: Sendable {
             if let admin = step.admin { for m in step.toAdmin { send(admin, m, id: 0) } }
             if let announce = step.announce {
                 count { $0.releaseVersion = releases!.currentVersion }
-                for routing in sessions.keys { send(routing, announce, id: 0) }
+                for (routing, session) in sessions where session.isReady { send(routing, announce, id: 0) }
             }
         }
 
-        func sendHomeFeed(_ routing: Data, commune: Int) throws {
-            guard let identity = configuration.identity, var cursor = feedCursors[routing] else { return }
+        func sendHomeFeed(_ routing: Data) throws {
+            guard let identity = configuration.identity, let commune = sessions[routing]?.peer.commune,
+                  var cursor = sessions[routing]?.homeFeedCursor
+            else { return }
             while true {
                 let entries = try store.homeFeed(commune: commune, after: cursor, limit: HomeFeedCodec.maxEntries)
                 guard let last = entries.last else { break }
@@ -231,9 +258,17 @@ public final class HubServer: Sendable {
                 count { $0.homeFeedEntriesSent += entries.count }
                 if entries.count < HomeFeedCodec.maxEntries { break }
             }
-            feedCursors[routing] = cursor
+            sessions[routing]?.homeFeedCursor = cursor
         }
 
+        /// Carries out what a session decided that needs nothing of this round's state.
+        func perform(_ action: HubSession.Action, routing: Data, commune: Int) {
+            switch action {
+            case .send(let message, let id): send(routing, message, id: id)
+            case .drop(let reason, let detail): refuse(reason, commune: commune, detail)
+            default: break
+            }
+        }
 
         while !stopping.load(ordering: .relaxed) {
             heartbeat.beat()
@@ -249,10 +284,9 @@ public final class HubServer: Sendable {
             if v != dataVersion {
                 dataVersion = v
                 registry = Registry(try store.enrollments())
-                for (routing, commune) in sessions where registry.byCommune[commune]?.isRevoked ?? true {
-                    send(routing, .refuse(code: .revoked, reason: "this site's enrollment was revoked", retryAfterSeconds: 0), id: 0)
+                for (routing, var session) in sessions where registry.byCommune[session.peer.commune]?.isRevoked ?? true {
                     sessions[routing] = nil
-                    refuse("revoked", commune: commune, "enrollment revoked while connected")
+                    for action in session.revoked() { perform(action, routing: routing, commune: session.peer.commune) }
                 }
             }
 
@@ -260,11 +294,11 @@ public final class HubServer: Sendable {
                 let decisions = try zap.handlePending { key in
                     if adminKeys.contains(key) { return .allow(userID: "admin:" + key.hexString) }
                     guard let e = registry.byTransportKey[key] else {
-                        refuse("handshake_not_enrolled", commune: nil, "transport key \(key.hexString.prefix(16))… is not enrolled")
+                        refuse(.handshakeNotEnrolled, commune: nil, "transport key \(key.hexString.prefix(16))… is not enrolled")
                         return .deny(reason: "transport key not enrolled")
                     }
                     guard !e.isRevoked else {
-                        refuse("handshake_revoked", commune: e.communeCode, "a revoked site tried to connect")
+                        refuse(.handshakeRevoked, commune: e.communeCode, "a revoked site tried to connect")
                         return .deny(reason: "site revoked")
                     }
                     return .allow(userID: key.hexString)
@@ -282,7 +316,7 @@ public final class HubServer: Sendable {
                 continue
             }
 
-            var uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])] = []
+            var uploads: [Upload] = []
             var received = 0
             var changes = 0
             while received < configuration.maxMessagesPerTransaction, changes < configuration.maxChangesPerTransaction,
@@ -297,75 +331,68 @@ public final class HubServer: Sendable {
                 }
                 // The peer is who the ZAP handler authenticated, never what it says it is.
                 guard let user = m.userID, let key = Data(hex: user), let e = registry.byTransportKey[key] else {
-                    refuse("unauthenticated", commune: nil, "message from a connection no enrolled key authenticated")
+                    refuse(.unauthenticated, commune: nil, "message from a connection no enrolled key authenticated")
                     continue
                 }
                 heard[e.communeCode] = NodeStore.systemNow()
-                if e.isRevoked {
-                    refuse("revoked", commune: e.communeCode, "message from a revoked site")
-                    send(routing, .refuse(code: .revoked, reason: "this site's enrollment was revoked", retryAfterSeconds: 0), id: 0)
-                    continue
-                }
-                let decoded: (id: UInt64, message: WireMessage)
-                do {
-                    decoded = try WireCodec.decode(Array(m.frames.dropFirst()))
-                } catch {
-                    refuse(error.statsKey, commune: e.communeCode, "\(error)")
-                    if let refusal = error.refusal { send(routing, refusal, id: 0) }
-                    continue
-                }
-                switch decoded.message {
-                case .hello(let hello):
-                    guard hello.origin.node.bytes == e.identityKey else {
-                        send(routing, .refuse(code: .wrongIdentity, reason: "HELLO names an identity key not enrolled for this transport key", retryAfterSeconds: 0), id: decoded.id)
-                        refuse("wrong_identity", commune: e.communeCode, "HELLO names another identity key")
-                        continue
+                let peer = HubSession.Peer(commune: e.communeCode, identityKey: e.identityKey, isRevoked: e.isRevoked)
+                if sessions[routing]?.peer != peer { sessions[routing] = HubSession(peer: peer) }
+                let decoded = Result { try WireCodec.decode(Array(m.frames.dropFirst())) }.mapError { $0 as? WireError ?? .malformedEnvelope }
+                let actions = sessions[routing]!.received(decoded, credit: configuration.credit, releasesEnabled: releases != nil)
+                for action in actions {
+                    switch action {
+                    case .merge(let id, let batches):
+                        uploads.append(Upload(routing: routing, id: id, peer: peer, batches: batches))
+                        // Decoding bounded each range (≤ 20,000 changes, ≤ 256 batches): no overflow.
+                        changes += batches.reduce(0) { $0 + $1.changeCount }
+                    case .welcome(let origin, let id):
+                        // One connection per site: an older one of the same commune is forgotten.
+                        sessions = sessions.filter { $0.key == routing || $0.value.peer.commune != peer.commune }
+                        var welcome = WireMessage.Welcome(
+                            clockMilliseconds: NodeStore.systemNow(), have: try store.versionVector().restricted(to: origin.node),
+                            credit: configuration.credit, releaseVersion: try store.curriculumVersion() ?? 0)
+                        // With the ids, a site restored from a backup sees that its history is not ours.
+                        welcome.haveBatchIDs = try store.lastBatchIDs(of: origin.node)
+                        send(routing, .welcome(welcome), id: id)
+                        logger.info("Site connected", metadata: ["site.commune": "\(peer.commune)"])
+                    case .offerRelease(let siteVersion):
+                        if let offer = releases?.offer(forSiteAt: siteVersion) { send(routing, offer, id: 0) }
+                    case .sendHomeFeed:
+                        try sendHomeFeed(routing)
+                    case .serveChunks(let hashes):
+                        serveChunks(hashes, to: routing, releases: &releases!) { _ = send($0, $1, id: $2) }
+                    case .send, .drop:
+                        perform(action, routing: routing, commune: peer.commune)
                     }
-                    sessions[routing] = e.communeCode
-                    feedCursors[routing] = hello.homeFeedCursor
-                    let have = try store.versionVector().restricted(to: hello.origin.node)
-                    var welcome = WireMessage.Welcome(
-                        clockMilliseconds: NodeStore.systemNow(), have: have, credit: configuration.credit,
-                        releaseVersion: try store.curriculumVersion() ?? 0)
-                    // With the ids, a site restored from a backup sees that its history is not ours.
-                    welcome.haveBatchIDs = try store.lastBatchIDs(of: hello.origin.node)
-                    send(routing, .welcome(welcome), id: decoded.id)
-                    if let offer = releases?.offer(forSiteAt: hello.releaseVersion) { send(routing, offer, id: 0) }
-                    try sendHomeFeed(routing, commune: e.communeCode)
-                    logger.info("Site connected", metadata: ["site.commune": "\(e.communeCode)"])
-                case .batches(let batches):
-                    guard sessions[routing] == e.communeCode else {
-                        send(routing, .refuse(code: .protocolViolation, reason: "send HELLO first", retryAfterSeconds: 0), id: decoded.id)
-                        refuse("batches_before_hello", commune: e.communeCode, "BATCHES before HELLO")
-                        continue
-                    }
-                    // Credit is enforced: all of this round's uploads are still unacknowledged.
-                    guard uploads.count(where: { $0.routing == routing }) < Int(configuration.credit) else {
-                        refuse("over_credit", commune: e.communeCode, "more BATCHES messages in flight than the credit of \(configuration.credit)")
-                        continue
-                    }
-                    uploads.append((routing, decoded.id, e.communeCode, batches))
-                    // Decoding bounded each range (≤ 20,000 changes, ≤ 256 batches): no overflow.
-                    changes += batches.reduce(0) { $0 + $1.changeCount }
-                case .chunkRequest(let hashes):
-                    guard sessions[routing] == e.communeCode, releases != nil else {
-                        refuse("chunk_request_refused", commune: e.communeCode, "CHUNK_REQUEST before HELLO or with releases off")
-                        continue
-                    }
-                    serveChunks(hashes, to: routing, releases: &releases!) { _ = send($0, $1, id: $2) }
-                default:
-                    refuse("unexpected_kind", commune: e.communeCode, "a message kind a site may not send")
                 }
             }
             try advanceReleases()
             let roundNow = NodeStore.systemNow()
             // Uploads mark their sites heard in the merge transaction.
-            for u in uploads { heardPersisted[u.commune] = roundNow }
+            for u in uploads { heardPersisted[u.peer.commune] = roundNow }
             try persistHeard(now: roundNow)
             guard !uploads.isEmpty else { continue }
-            let fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
+            defer { for u in uploads { sessions[u.routing]?.roundEnded() } }
+            let fed: Set<Int>
+            do {
+                fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
+                count { $0.diskFull = nil }
+            } catch let error where NodeStore.isDiskFull(error) {
+                // The transaction rolled back: nothing of these uploads is stored, so none is
+                // acknowledged. BUSY makes each site resend from what the hub says it has.
+                noteDiskFull()
+                for u in uploads {
+                    refuse(.diskFull, commune: u.peer.commune, "upload not stored: the hub's disk is full")
+                    send(
+                        u.routing,
+                        .refuse(code: .busy, reason: "the hub's disk is full; nothing of this upload was stored: resend later",
+                                retryAfterSeconds: configuration.diskFullRetrySeconds),
+                        id: u.id)
+                }
+                continue
+            }
             if !fed.isEmpty {
-                for (routing, commune) in sessions where fed.contains(commune) { try sendHomeFeed(routing, commune: commune) }
+                for (routing, session) in sessions where session.isReady && fed.contains(session.peer.commune) { try sendHomeFeed(routing) }
             }
         }
         logger.info("Hub stopped")
@@ -377,7 +404,7 @@ public final class HubServer: Sendable {
     ) throws {
         let decoded: (id: UInt64, message: WireMessage)
         do { decoded = try WireCodec.decode(frames) } catch {
-            refuse(error.statsKey, commune: nil, "from an admin: \(error)")
+            refuse(DropReason(error), commune: nil, "from an admin: \(error)")
             return
         }
         guard releases != nil else {
@@ -402,11 +429,11 @@ public final class HubServer: Sendable {
                 case .ignored:
                     break
                 case .rejected:
-                    count { $0.refusals[RefusalKey(commune: nil, reason: "chunk_failed_verification"), default: 0] += 1 }
+                    count { $0.refusals[RefusalKey(commune: nil, reason: DropReason.chunkFailedVerification.rawValue), default: 0] += 1 }
                 case .refused(let refusal):
                     // The same chunk failed verification again and again: refuse, do not retry forever.
                     count {
-                        $0.refusals[RefusalKey(commune: nil, reason: "chunk_failed_verification"), default: 0] += 1
+                        $0.refusals[RefusalKey(commune: nil, reason: DropReason.chunkFailedVerification.rawValue), default: 0] += 1
                         $0.releasesRefused += 1
                     }
                     send(routing, refusal, 0)
@@ -419,7 +446,7 @@ public final class HubServer: Sendable {
                 send(routing, .refuse(code: .releaseRefused, reason: "the hub cannot store chunks: \(error)", retryAfterSeconds: 0), 0)
             }
         default:
-            refuse("unexpected_kind", commune: nil, "a message kind an admin may not send")
+            refuse(.unexpectedKind, commune: nil, "a message kind an admin may not send")
         }
     }
 
@@ -437,38 +464,28 @@ public final class HubServer: Sendable {
                     send(routing, .chunk(hash: hash, data: data), 0)
                     count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
                 case .damaged, .unavailable:
-                    count { $0.refusals[RefusalKey(commune: nil, reason: "chunk_unavailable"), default: 0] += 1 }
+                    count { $0.refusals[RefusalKey(commune: nil, reason: DropReason.chunkUnavailable.rawValue), default: 0] += 1 }
                 }
             }
             let alerts = releases.takeAlerts()
             if !alerts.isEmpty { count { $0.alerts += alerts } }
             if held.count < hashes.count {
-                refuse("unknown_chunk", commune: nil, "chunks not in the current release asked for", count: hashes.count - held.count)
+                refuse(.unknownChunk, commune: nil, "chunks not in the current release asked for", count: hashes.count - held.count)
             }
         }
     }
 
     /// One transaction for every upload drained this round; then one ACK per message.
     /// - Returns: the communes whose home feed grew.
-    private func merge(
-        _ uploads: [(routing: Data, id: UInt64, commune: Int, batches: [Batch])], registry: Registry,
-        send: (Data, WireMessage, UInt64) -> Void
-    ) throws -> Set<Int> {
+    private func merge(_ uploads: [Upload], registry: Registry, send: (Data, WireMessage, UInt64) -> Void) throws -> Set<Int> {
         var refusedByMessage = [Int: [WireMessage.Ack.Refusal]]()
         var accepted = [Batch]()
         for (i, u) in uploads.enumerated() {
-            let identity = registry.byCommune[u.commune]!.identityKey
-            for b in u.batches {
-                // A site may upload only its own origin's batches (relays come later).
-                if b.origin.node.bytes == identity {
-                    accepted.append(b)
-                } else {
-                    refusedByMessage[i, default: []].append(
-                        .init(code: "not_own_origin", reason: "batch \(b.origin)#\(b.firstSeq): origin is not the sending site"))
-                }
-            }
+            let own = u.peer.ownBatches(u.batches)
+            accepted += own.accepted
+            if !own.refused.isEmpty { refusedByMessage[i] = own.refused }
         }
-        let report = try store.apply(accepted, heardFrom: Set(uploads.map(\.commune)), routeHome: registry.communeByNode)
+        let report = try store.apply(accepted, heardFrom: Set(uploads.map(\.peer.commune)), routeHome: registry.communeByNode)
         let vv = try store.versionVector()
         let refusedByOrigin = Dictionary(grouping: report.refused, by: { $0.origin.node })
         count { s in
@@ -479,25 +496,39 @@ public final class HubServer: Sendable {
             s.changesQuarantined += report.quarantinedChanges
             s.alerts += report.newlyQuarantinedOrigins.map { "origin \($0) quarantined: equivocation or broken hash chain" }
         }
+        logger.debug(
+            "Merged", metadata: [
+                "messages": "\(uploads.count)", "sites": "\(Set(uploads.map(\.peer.commune)).count)",
+                "batches_applied": "\(report.appliedBatches)", "changes_merged": "\(report.mergedChanges)",
+                "batches_refused": "\(report.refused.count)", "changes_quarantined": "\(report.quarantinedChanges)",
+            ])
         for origin in report.contestedHomeClaims {
-            refuse("home_contested", commune: registry.communeByNode[origin.node],
+            refuse(.homeContested, commune: registry.communeByNode[origin.node],
                    "a learner change claims a home commune other than the one first registered; the first claim holds")
         }
         for origin in report.newlyQuarantinedOrigins {
             logger.critical("Origin quarantined: equivocation or broken hash chain", metadata: ["origin": "\(origin)"])
         }
         for (i, u) in uploads.enumerated() {
-            let identity = registry.byCommune[u.commune]!.identityKey
-            let node = NodeID(bytes: identity)!
+            guard let node = NodeID(bytes: u.peer.identityKey) else { continue }  // enrollment checked the length
             let refused = (refusedByMessage[i] ?? [])
                 + (refusedByOrigin[node] ?? []).map { .init(code: $0.reason.code, reason: "batch #\($0.firstSeq): \($0.reason)") }
-            for r in refused { refuse(r.code, commune: u.commune, r.reason) }
+            for r in refused { refuse(r.code, commune: u.peer.commune, r.reason) }
             let ack = WireMessage.Ack(
                 ackedMessageID: u.id, have: vv.restricted(to: node), credit: configuration.credit, refused: refused)
             send(u.routing, .ack(ack), u.id)
+            logger.trace("ACK", metadata: ["site.commune": "\(u.peer.commune)", "message_id": "\(u.id)", "have": "\(ack.have)", "refused": "\(refused.count)"])
         }
         return report.fedCommunes
     }
+}
+
+/// One BATCHES message taken this round, merged in the round's transaction and acknowledged after it.
+struct Upload {
+    let routing: Data
+    let id: UInt64
+    let peer: HubSession.Peer
+    let batches: [Batch]
 }
 
 /// Enrollments indexed the two ways the hub looks them up.
@@ -514,14 +545,6 @@ struct Registry {
 }
 
 extension WireError {
-    /// The refusal code counted for this error (docs/protocol.md, "Refusal codes").
-    var statsKey: String {
-        switch self {
-        case .frameCount: "wrong_frame_count"
-        case .envelopeTooLarge, .payloadTooLarge, .tooManyBatches, .tooManyItems: "oversized"
-        case .unsupportedMajor: "unsupported_version"
-        case .outOfRange: "out_of_range"
-        default: "malformed"
-        }
-    }
+    /// The refusal code it is counted under (docs/protocol.md, "Refusal codes").
+    var statsKey: String { DropReason(self).rawValue }
 }

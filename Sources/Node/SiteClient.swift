@@ -34,6 +34,8 @@ public final class SiteClient: Sendable {
         public var fetchTimeoutMilliseconds: Int64 = 30_000
         /// An idle connection is confirmed this often (an empty BATCHES the hub acknowledges).
         public var keepaliveMilliseconds: Int64 = 30_000
+        /// Seconds sync pauses after a write to this site's database failed on a full disk.
+        public var diskFullPauseSeconds: UInt32 = 30
         /// The hub's identity public key, pinned: it signs the home feed (records of this site's
         /// learners recorded at other communes). Without it the site does not take the feed.
         public var hubIdentityKey: Data?
@@ -69,6 +71,11 @@ public final class SiteClient: Sendable {
         public var droppedFromHub: [String: Int] = [:]
         /// Set while the hub's clock is too far from ours to adopt (over 24 h).
         public var clockDisagreement: String?
+        /// Set when a write to this site's database failed for want of space (path, free bytes);
+        /// cleared by the next round that writes nothing in vain.
+        public var diskFull: String?
+        /// Why the last release chunk could not be stored (e.g. disk full); cleared by the next stored.
+        public var chunkStoreError: String?
     }
 
     public let store: NodeStore
@@ -146,139 +153,167 @@ public final class SiteClient: Sendable {
         for repair in store.clockRepairs { logger.warning("Clock repaired on open", metadata: ["repair": "\(repair)"]) }
         while !stopping.load(ordering: .relaxed) {
             heartbeat.beat()
-            if let trust = newTrust.withLock({ t in defer { t = nil }; return t }) {
-                releases = try openReleases(trust: trust)
-                logger.notice("Trust file reloaded", metadata: ["threshold": "\(trust.threshold)", "admins": "\(trust.admins.count)"])
-            }
-            let fetching = releases?.download.current != nil
-            let readable = try zmqPoll([dealer, monitor], fds: [wakePipe.readFD], timeoutMilliseconds: fetching ? 100 : 1_000)
-            let now = store.systemTime()  // the clock the hub's offset is measured against
-            var actions = [SiteSession.Action]()
-            if readable.fds[0] { wakePipe.drain() }
-            if readable.sockets[1] {
-                for event in try monitor.receiveEvents() {
-                    switch event {
-                    case .handshakeSucceeded:
-                        setConnected(true)
-                        actions += session.connected(
-                            now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
-                    case .disconnected:
-                        if session.state == .ready { logger.notice("Disconnected from the hub; reconnecting with backoff") }
-                        setConnected(false)
-                        session.disconnected()
-                        releases?.download.connectionLost()
-                    case .handshakeFailed:
-                        if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "handshake_failed"), now: now) {
-                            logger.warning(
-                                "Hub refused the secure handshake: is this site enrolled, and is the hub key right?",
-                                metadata: ["hub.endpoint": "\(configuration.hubEndpoint)", "suppressed": "\(suppressed)"])
-                        }
-                    case .connectRetried(let retry):
-                        // Refused, unreachable or an unknown host: say so, at a bounded rate.
-                        state.withLock { $0.status.connectFailures += 1 }
-                        if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "connect_failed"), now: now) {
-                            logger.warning(
-                                "Cannot reach the hub (connection refused, network down or unknown host); retrying",
-                                metadata: [
-                                    "hub.endpoint": "\(configuration.hubEndpoint)", "retry_ms": "\(retry)",
-                                    "suppressed": "\(suppressed)",
-                                ])
-                        }
-                    case .other:
-                        break
-                    }
+            do {
+                if let trust = newTrust.withLock({ t in defer { t = nil }; return t }) {
+                    releases = try openReleases(trust: trust)
+                    logger.notice("Trust file reloaded", metadata: ["threshold": "\(trust.threshold)", "admins": "\(trust.admins.count)"])
                 }
-            }
-            if readable.sockets[0] {
-                while let m = try dealer.receive(maxFrames: 3) {
-                    do {
-                        let (_, message) = try WireCodec.decode(m.frames)
-                        if case .refuse(let code, let reason, _) = message {
-                            logger.error("Hub refused this site", metadata: ["code": "\(code)", "reason": "\(reason)"])
-                        }
-                        if case .welcome(let w) = message, try restoredFromBackup(w, session: session) {
-                            // Everything was re-issued under a new epoch: start over with it.
-                            let cursor = session.homeFeedCursor
-                            session = SiteSession(origin: try store.currentOrigin())
-                            session.keepaliveInterval = configuration.keepaliveMilliseconds
-                            session.homeFeedCursor = cursor
+                let fetching = releases?.download.current != nil
+                let readable = try zmqPoll([dealer, monitor], fds: [wakePipe.readFD], timeoutMilliseconds: fetching ? 100 : 1_000)
+                let now = store.systemTime()  // the clock the hub's offset is measured against
+                var actions = [SiteSession.Action]()
+                if readable.fds[0] { wakePipe.drain() }
+                if readable.sockets[1] {
+                    for event in try monitor.receiveEvents() {
+                        switch event {
+                        case .handshakeSucceeded:
+                            logger.info("Connected to the hub (secure handshake done); saying HELLO", metadata: ["hub.endpoint": "\(configuration.hubEndpoint)"])
+                            setConnected(true)
                             actions += session.connected(
                                 now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
-                            continue
-                        }
-                        actions += session.received(message, now: now)
-                        if releases != nil { try handleRelease(message, &releases!, now: now) }
-                        if case .homeFeed(let body, let signature) = message { try applyHomeFeed(body, signature, &session) }
-                    } catch {
-                        // Counted exactly; logged at a bounded rate (a broken hub may send this forever).
-                        let reason = (error as? WireError)?.statsKey ?? "malformed"
-                        state.withLock { $0.status.droppedFromHub[reason, default: 0] += 1 }
-                        if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: reason), now: now) {
-                            logger.warning(
-                                "Dropped malformed message from hub",
-                                metadata: ["reason": "\(error)", "suppressed": "\(suppressed)"])
+                        case .disconnected:
+                            if session.state == .ready {
+                                logger.notice("Disconnected from the hub; reconnecting with backoff")
+                            } else {
+                                logger.debug("Connection to the hub closed before WELCOME; reconnecting with backoff")
+                            }
+                            setConnected(false)
+                            session.disconnected()
+                            releases?.download.connectionLost()
+                        case .handshakeFailed:
+                            if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "handshake_failed"), now: now) {
+                                logger.warning(
+                                    "Hub refused the secure handshake: is this site enrolled, and is the hub key right?",
+                                    metadata: ["hub.endpoint": "\(configuration.hubEndpoint)", "suppressed": "\(suppressed)"])
+                            }
+                        case .connectRetried(let retry):
+                            // Refused, unreachable or an unknown host: say so, at a bounded rate.
+                            state.withLock { $0.status.connectFailures += 1 }
+                            if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "connect_failed"), now: now) {
+                                logger.warning(
+                                    "Cannot reach the hub (connection refused, network down or unknown host); retrying",
+                                    metadata: [
+                                        "hub.endpoint": "\(configuration.hubEndpoint)", "retry_ms": "\(retry)",
+                                        "suppressed": "\(suppressed)",
+                                    ])
+                            }
+                        case .other:
+                            break
                         }
                     }
                 }
-            }
-            // Seal what learners recorded, on wake-up or at least once a second.
-            if readable.fds[0] || now - lastTick >= 1_000 {
-                lastTick = now
-                // 256 changes per batch stay far below a frame, whatever their text fields hold.
-                try store.sealPending(maxChanges: 256)
-                // Decide from facts, not from who sealed: anything of ours beyond what was sent goes.
-                let knowledge = try store.versionVector()
-                if !session.sentUpTo.dominates(knowledge.restricted(to: store.node)) {
-                    actions += session.localChangesAvailable()
+                if readable.sockets[0] {
+                    while let m = try dealer.receive(maxFrames: 3) {
+                        do {
+                            let (_, message) = try WireCodec.decode(m.frames)
+                            switch message {
+                            case .refuse(let code, let reason, _):
+                                logger.error("Hub refused this site", metadata: ["code": "\(code)", "reason": "\(reason)"])
+                            case .welcome(let w):
+                                logger.debug("WELCOME", metadata: ["hub_has": "\(w.have)", "credit": "\(w.credit)", "hub_release": "\(w.releaseVersion)"])
+                            case .ack(let a):
+                                logger.debug(
+                                    "ACK", metadata: ["message_id": "\(a.ackedMessageID)", "hub_has": "\(a.have)", "refused": "\(a.refused.count)"])
+                            default:
+                                break
+                            }
+                            if case .welcome(let w) = message, try restoredFromBackup(w, session: session) {
+                                // Everything was re-issued under a new epoch: start over with it.
+                                let cursor = session.homeFeedCursor
+                                session = SiteSession(origin: try store.currentOrigin())
+                                session.keepaliveInterval = configuration.keepaliveMilliseconds
+                                session.homeFeedCursor = cursor
+                                actions += session.connected(
+                                    now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
+                                continue
+                            }
+                            actions += session.received(message, now: now)
+                            if releases != nil { try handleRelease(message, &releases!, now: now) }
+                            if case .homeFeed(let body, let signature) = message { try applyHomeFeed(body, signature, &session) }
+                        } catch {
+                            // Counted exactly; logged at a bounded rate (a broken hub may send this forever).
+                            let reason = (error as? WireError)?.statsKey ?? "malformed"
+                            state.withLock { $0.status.droppedFromHub[reason, default: 0] += 1 }
+                            if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: reason), now: now) {
+                                logger.warning(
+                                    "Dropped malformed message from hub",
+                                    metadata: ["reason": "\(error)", "suppressed": "\(suppressed)"])
+                            }
+                        }
+                    }
                 }
-                actions += session.tick(now: now, knowledge: knowledge, releaseVersion: try store.curriculumVersion() ?? 0)
-            }
-            while !actions.isEmpty {
-                let action = actions.removeFirst()
-                switch action {
-                case .send(let message, let id):
-                    _ = try dealer.send(WireCodec.encode(message, id: id))
-                case .upload(let after, let messages):
-                    try upload(after: after, messages: messages, session: &session, dealer: dealer, now: now)
-                case .stop(let reason):
-                    state.withLock { $0.status.refused = reason }
-                    logger.critical("Stopping sync: the hub refused this site", metadata: ["reason": "\(reason)"])
-                    return
+                // Seal what learners recorded, on wake-up or at least once a second.
+                if readable.fds[0] || now - lastTick >= 1_000 {
+                    lastTick = now
+                    // 256 changes per batch stay far below a frame, whatever their text fields hold.
+                    try store.sealPending(maxChanges: 256)
+                    // Decide from facts, not from who sealed: anything of ours beyond what was sent goes.
+                    let knowledge = try store.versionVector()
+                    if !session.sentUpTo.dominates(knowledge.restricted(to: store.node)) {
+                        actions += session.localChangesAvailable()
+                    }
+                    actions += session.tick(now: now, knowledge: knowledge, releaseVersion: try store.curriculumVersion() ?? 0)
                 }
-            }
-            // A wrong PC clock: run on the hub's time (and say so), so results are stamped right.
-            if let measured = session.clockOffset, measured != lastMeasuredOffset {
-                lastMeasuredOffset = measured
-                if !NodeStore.isAdoptableOffset(measured, systemNow: now) {
-                    // A hub (or its host) that far off is not believed: keep our time, say so.
-                    let disagreement = "the hub's clock differs from this computer's by \(measured / 1_000) s "
-                        + "(over 24 h); not adopted: check the time here (timedatectl) and at the hub"
-                    state.withLock { $0.status.clockDisagreement = disagreement }
-                    logger.error("Clock disagreement with the hub", metadata: ["clock_offset_ms": "\(measured)"])
-                } else if abs(measured - store.clockOffset) > 1_000 {
-                    state.withLock { $0.status.clockDisagreement = nil }
-                    try store.adoptClockOffset(measured)
-                    logger.notice(
-                        "This computer's clock differs from the hub's; using the hub's time",
-                        metadata: ["clock_offset_ms": "\(measured)"])
-                } else {
-                    state.withLock { $0.status.clockDisagreement = nil }
+                while !actions.isEmpty {
+                    let action = actions.removeFirst()
+                    switch action {
+                    case .send(let message, let id):
+                        _ = try dealer.send(WireCodec.encode(message, id: id))
+                    case .upload(let after, let messages):
+                        try upload(after: after, messages: messages, session: &session, dealer: dealer, now: now)
+                    case .stop(let reason):
+                        state.withLock { $0.status.refused = reason }
+                        logger.critical("Stopping sync: the hub refused this site", metadata: ["reason": "\(reason)"])
+                        return
+                    }
                 }
-            }
-            if releases != nil, session.state == .ready {
-                try fetchAndInstall(&releases!, dealer: dealer, now: now)
-            }
-            let s = session
-            let r = releases
-            state.withLock {
-                $0.status.installedRelease = r?.download.installedVersion
-                $0.status.fetchingRelease = r?.download.fetchingVersion
-                $0.status.chunksRemaining = r?.download.current?.fetch.remaining ?? 0
-                $0.status.releaseRefusal = r?.download.lastRefusal?.description
-                $0.status.lastHeardFromHub = s.lastHeard
-                $0.status.unacknowledgedMessages = s.unacknowledgedMessages
-                $0.status.hubHas = s.hubHas
-                $0.status.clockOffsetMilliseconds = s.clockOffset
+                // A wrong PC clock: run on the hub's time (and say so), so results are stamped right.
+                if let measured = session.clockOffset, measured != lastMeasuredOffset {
+                    lastMeasuredOffset = measured
+                    if !NodeStore.isAdoptableOffset(measured, systemNow: now) {
+                        // A hub (or its host) that far off is not believed: keep our time, say so.
+                        let disagreement = "the hub's clock differs from this computer's by \(measured / 1_000) s "
+                            + "(over 24 h); not adopted: check the time here (timedatectl) and at the hub"
+                        state.withLock { $0.status.clockDisagreement = disagreement }
+                        logger.error("Clock disagreement with the hub", metadata: ["clock_offset_ms": "\(measured)"])
+                    } else if abs(measured - store.clockOffset) > 1_000 {
+                        state.withLock { $0.status.clockDisagreement = nil }
+                        try store.adoptClockOffset(measured)
+                        logger.notice(
+                            "This computer's clock differs from the hub's; using the hub's time",
+                            metadata: ["clock_offset_ms": "\(measured)"])
+                    } else {
+                        state.withLock { $0.status.clockDisagreement = nil }
+                    }
+                }
+                if releases != nil, session.state == .ready {
+                    try fetchAndInstall(&releases!, dealer: dealer, now: now)
+                }
+                let s = session
+                let r = releases
+                state.withLock {
+                    $0.status.installedRelease = r?.download.installedVersion
+                    $0.status.fetchingRelease = r?.download.fetchingVersion
+                    $0.status.chunksRemaining = r?.download.current?.fetch.remaining ?? 0
+                    $0.status.releaseRefusal = r?.download.lastRefusal?.description
+                    $0.status.lastHeardFromHub = s.lastHeard
+                    $0.status.unacknowledgedMessages = s.unacknowledgedMessages
+                    $0.status.hubHas = s.hubHas
+                    $0.status.clockOffsetMilliseconds = s.clockOffset
+                    if s.state == .ready { $0.status.diskFull = nil }  // talking again after the pause
+                }
+            } catch let error where NodeStore.isDiskFull(error) {
+                // Whatever failed rolled back (a home-feed slice, a staged release, a clock offset):
+                // nothing was acknowledged for it. Pause, then start over with HELLO; the hub resends.
+                let description = store.diskFullDescription()
+                state.withLock { $0.status.diskFull = description }
+                session.pause(now: store.systemTime(), seconds: configuration.diskFullPauseSeconds)
+                releases?.download.connectionLost()
+                if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "disk_full"), now: store.systemTime()) {
+                    logger.error(
+                        "\(description): sync paused \(configuration.diskFullPauseSeconds) s; free some space, nothing is lost",
+                        metadata: ["suppressed": "\(suppressed)"])
+                }
             }
         }
     }
@@ -353,7 +388,11 @@ public final class SiteClient: Sendable {
             do {
                 switch try r.download.receive(hash: hash, bytes: data, into: r.chunks, now: now) {
                 case .verified:
-                    state.withLock { $0.status.chunksFetched += 1; $0.status.chunkBytesFetched += data.count }
+                    state.withLock {
+                        $0.status.chunksFetched += 1
+                        $0.status.chunkBytesFetched += data.count
+                        $0.status.chunkStoreError = nil
+                    }
                 case .mismatch(let refusal, let failures):
                     // Asked for again after a growing backoff; logged at the first failure and when the
                     // hub counts as bad for this chunk (status says so), never per retry.
@@ -372,6 +411,7 @@ public final class SiteClient: Sendable {
                 }
             } catch {
                 // Left outstanding: asked for again after the fetch timeout and a backoff. Sync goes on.
+                state.withLock { $0.status.chunkStoreError = "\(error)" }
                 if r.logged.first("store:\(hash)") {
                     logger.error("Cannot store a release chunk; will retry", metadata: ["chunk": "\(hash)", "error": "\(error)"])
                 }
@@ -457,6 +497,11 @@ public final class SiteClient: Sendable {
             let id = session.uploadMessageID()
             guard try dealer.send(WireCodec.encode(.batches(batches), id: id)) else { return }
             session.didSend(id: id, upTo: upTo, now: now)
+            logger.debug(
+                "Uploaded", metadata: [
+                    "message_id": "\(id)", "batches": "\(batches.count)", "changes": "\(batches.reduce(0) { $0 + $1.changeCount })",
+                    "up_to": "\(upTo)",
+                ])
             cursor = cursor.merged(with: upTo)
             state.withLock { $0.status.uploadsSent += 1 }
         }

@@ -12,7 +12,8 @@ public struct SiteSession: Sendable {
         case disconnected
         case awaitingWelcome(since: Int64)
         case ready
-        /// The hub said BUSY: say HELLO again at `until` (the connection itself stays up).
+        /// The hub said BUSY, or refused a message of ours as malformed or out of protocol: say
+        /// HELLO again at `until` (the connection itself stays up).
         case backingOff(until: Int64)
         /// The hub refused us for good (revoked, wrong identity, unsupported version): stop.
         case refused(String)
@@ -55,6 +56,10 @@ public struct SiteSession: Sendable {
 
     public var unacknowledgedMessages: Int { inFlight.count }
 
+    /// Seconds to wait before a new HELLO after the hub refused one of our messages as malformed or
+    /// out of protocol: long enough not to hammer a hub that keeps refusing, short enough to recover.
+    public static let minimumPauseAfterProtocolRefusal: UInt32 = 30
+
     private mutating func takeID() -> UInt64 {
         defer { nextID += 1 }
         return nextID
@@ -77,6 +82,15 @@ public struct SiteSession: Sendable {
         state = .disconnected
         inFlight = [:]
         sentUpTo = hubHas
+    }
+
+    /// Start over after `seconds`: forget what was in flight and say HELLO again from ``tick``
+    /// (the link itself stays up, so no new handshake will come). For BUSY, a refused message, and
+    /// a local disk too full to take what the hub sends.
+    public mutating func pause(now: Int64, seconds: UInt32) {
+        if case .refused = state { return }
+        disconnected()
+        state = .backingOff(until: now + Int64(seconds) * 1_000)
     }
 
     public mutating func received(_ message: WireMessage, now: Int64) -> [Action] {
@@ -102,13 +116,15 @@ public struct SiteSession: Sendable {
         case .refuse(let code, let reason, let retry):
             switch code {
             case .busy:
-                // Start over after the hub's delay (clamped): forget what was in flight, and
-                // say HELLO again from tick — the link is still up, so no handshake will.
-                disconnected()
-                state = .backingOff(until: now + Int64(ProtocolLimits.clampedRetryAfter(retry)) * 1_000)
+                pause(now: now, seconds: ProtocolLimits.clampedRetryAfter(retry))  // the hub's delay, clamped
                 return []
             case .releaseRefused:
                 return []  // about a release, not this connection
+            case .protocolViolation, .malformed:
+                // About one message (ours, or one the hub could not read), not about this site:
+                // a bug or a hub restarted under us. Start over after a pause, never stop for it.
+                pause(now: now, seconds: max(Self.minimumPauseAfterProtocolRefusal, ProtocolLimits.clampedRetryAfter(retry)))
+                return []
             default:
                 state = .refused("\(code): \(reason)")
                 return [.stop(reason: reason)]

@@ -83,6 +83,10 @@ public final class ChunkStore: Sendable {
         close(fd)
         guard ok else {
             unlink(temporary)
+            if saved == ENOSPC || saved == EDQUOT {
+                throw ChunkStoreError.diskFull(
+                    "disk full: cannot write chunk \(hash.prefix(16))… to \(dir) (\(Self.freeBytes(in: dir)) free on that filesystem, by statvfs)")
+            }
             Foundation.errno = saved
             throw ChunkStoreError.io(Self.errno("write chunk \(hash.prefix(16))… to \(dir)"))
         }
@@ -148,14 +152,25 @@ public final class ChunkStore: Sendable {
         guard fsync(fd) == 0 else { throw ChunkStoreError.io(Self.errno("fsync \(path)")) }
     }
 
+    /// Free space for this process on the filesystem holding `dir`, as an operator reads it.
+    static func freeBytes(in dir: String) -> String {
+        var st = statvfs()
+        guard statvfs(dir, &st) == 0 else { return "unknown space" }
+        let n = Double(UInt64(st.f_bavail) * UInt64(st.f_frsize))
+        return n < 1_024 ? "\(Int(n)) B" : n < 1_048_576 ? String(format: "%.1f KiB", n / 1_024) : String(format: "%.1f MiB", n / 1_048_576)
+    }
+
     static func errno(_ what: String) -> String { "\(what): \(String(cString: strerror(Foundation.errno)))" }
 }
 
 public enum ChunkStoreError: Error, CustomStringConvertible {
     case io(String)
     case corrupt(String)
+    /// No space left: nothing was stored; the fetch asks again after a backoff and resumes.
+    case diskFull(String)
     public var description: String {
         switch self {
+        case .diskFull(let s): "\(s); free some space: the release fetch resumes by itself, results keep syncing"
         case .io(let s): "\(s) (check free space and permissions of the state directory)"
         case .corrupt(let s): "\(s); remove it and the next sync fetches it again"
         }

@@ -80,6 +80,14 @@ extension NodeStore {
         (error as? DatabaseError)?.resultCode == .SQLITE_FULL
     }
 
+    /// "disk full: cannot write PATH (N free on the filesystem holding DIR, by statvfs)": what a
+    /// daemon logs and shows in status when a write to this database failed for want of space.
+    public func diskFullDescription() -> String {
+        let free = Self.freeBytes(nearDatabaseAt: path).map(EventImport.byteCount) ?? "unknown space"
+        return "disk full: cannot write \(path) (\(free) free on the filesystem holding "
+            + "\((path as NSString).deletingLastPathComponent), by statvfs)"
+    }
+
     /// Bytes available to this process on the filesystem holding `path` (statvfs of its
     /// directory), or nil when that cannot be read.
     public static func freeBytes(nearDatabaseAt path: String) -> UInt64? {

@@ -41,7 +41,8 @@ struct SystemdNotifier {
 /// Runs a started engine until SIGTERM/SIGINT: READY=1 once started, WATCHDOG=1 only while the
 /// engine's loop is alive (a wedged database or disk stops the pings and systemd restarts us),
 /// STATUS= and a status file each second, SIGHUP → `reload`, and exit status 1 if the engine
-/// stopped by itself (e.g. a store error) so `Restart=always` brings it back.
+/// stopped by itself (e.g. a store error) so `Restart=always` brings it back — or 78 if the hub
+/// refused this site for good, which no restart can mend.
 struct Daemon {
     let logger: Logger
     let statusPath: String?
@@ -52,6 +53,12 @@ struct Daemon {
     let reload: () -> Void
     let stop: () -> Void
     var metrics: DaemonMetrics? = nil
+    /// Why the peer refused this node for good (a revoked site), if it did: no restart can help.
+    var refusedForGood: () -> String? = { nil }
+
+    /// Exit status for "the hub refused this site for good" (sysexits EX_CONFIG). The unit's
+    /// `RestartPreventExitStatus=78` keeps systemd from restarting a revoked site every 5 s forever.
+    static let refusedExitStatus: Int32 = 78
 
     func run() -> Int32 {
         let notifier = SystemdNotifier()
@@ -82,6 +89,12 @@ struct Daemon {
                 notifier.notify("READY=1")
             default:
                 break
+            }
+            if finished(), let reason = refusedForGood() {
+                logger.critical(
+                    "The hub refused this site for good: \(reason). Sync is stopped and the service will not restart by itself. Ask the hub administrator to enroll this site again (hocvu hub enroll), then: systemctl restart hocvu-site")
+                removeStatus()
+                return Self.refusedExitStatus
             }
             if finished() {
                 logger.critical("The sync loop stopped on an error (see above); exiting so the service manager restarts hocvu")

@@ -59,8 +59,8 @@ extension HocVu.Hub {
                     let enrolled = (try? db.enrollments()) ?? []
                     let now = NodeStore.systemNow()
                     let stale = enrolled.filter { !$0.isRevoked && ($0.lastHeardAt.map { now - $0 > NationalReport.defaultStaleAfterSeconds * 1_000 } ?? true) }.count
-                    let json: [String: Any] = [
-                        "role": "hub", "sites_connected": s.connectedCommunes.count, "sites_enrolled": enrolled.filter { !$0.isRevoked }.count,
+                    var json: [String: Any] = [
+                        "role": "hub", "disk_full": s.diskFull != nil, "sites_connected": s.connectedCommunes.count, "sites_enrolled": enrolled.filter { !$0.isRevoked }.count,
                         "stale_sites": stale, "changes_merged": s.changesMerged, "ingest_changes_per_second": perSecond,
                         "release": s.releaseVersion, "chunks_served": s.chunksServed, "transfers_deferred": s.transfersDeferred,
                         "messages_dropped": s.dropped.values.reduce(0, +), "alerts": s.alerts.count,
@@ -69,7 +69,9 @@ extension HocVu.Hub {
                         "refusals_by_site": Dictionary(grouping: s.refusals, by: { $0.key.commune.map(String.init) ?? "-" })
                             .mapValues { Dictionary($0.map { ($0.key.reason, $0.value) }, uniquingKeysWith: +) },
                     ]
-                    return ("\(s.connectedCommunes.count) sites connected, \(stale) stale, \(Int(perSecond)) changes/s", json)
+                    if let d = s.diskFull { json["disk_full_detail"] = d }
+                    return ("\(s.connectedCommunes.count) sites connected, \(stale) stale, \(Int(perSecond)) changes/s"
+                        + (s.diskFull != nil ? ", DISK FULL" : ""), json)
                 },
                 reload: {
                     guard let path = c.trust else { return }

@@ -87,6 +87,7 @@ extension HocVu.Site {
                 },
                 stop: { client.stop() })
             daemon.metrics = exporter
+            daemon.refusedForGood = { client.status.refused }
             let code = daemon.run()
             if code != 0 { throw ExitCode(code) }
         }
@@ -106,6 +107,8 @@ extension HocVu.Site {
             if let v = s.refused { json["refused_by_hub"] = v }
             if let v = s.homeFeedCursor { json["home_feed_cursor"] = v }
             if let v = s.clockDisagreement { json["clock_disagreement"] = v }
+            json["disk_full"] = s.diskFull != nil || s.chunkStoreError?.hasPrefix("disk full") == true
+            if let v = s.diskFull ?? s.chunkStoreError { json["disk_full_detail"] = v }
             if !s.droppedFromHub.isEmpty { json["refusals"] = s.droppedFromHub }
             if let f = facts {
                 json["unacknowledged_batches"] = f.unacknowledgedBatches

@@ -1060,11 +1060,13 @@ final class HostileHub {
     func refuse(_ r: inout FuzzRandom) -> (FuzzMessage, Bool) {
         var p = Hocvu_Wire_V1_Refuse()
         let fatalAllowed = !settings.avoid("fatal-refuse") && r.chance(0.15)
-        let code = fatalAllowed ? r.pick([0, 1, 2, 3, 4, 5, 7, 9, 1_000]) : r.pick([6, 8])
+        // 1–4 (version, not enrolled, revoked, wrong identity) stop the site. 5 malformed, 6 busy, 7 protocol
+        // and unknown codes (read as protocol) pause; 8 (release refused) changes nothing.
+        let code = fatalAllowed ? r.pick([1, 2, 3, 4]) : r.pick([0, 5, 6, 7, 8, 9, 1_000])
         p.code = Hocvu_Wire_V1_Refuse.Code(rawValue: code) ?? .unspecified
         p.reason = String(repeating: "r", count: r.int(0...800))
         p.retryAfterS = r.u32()
-        let fatal = code != 6 && code != 8
+        let fatal = (1...4).contains(code)
         return (Raw.message(.refuse, id: r.u64(), Raw.serialize(p), label: "{code=\(code)\(fatal ? " (fatal)" : "") retry=\(p.retryAfterS)}"), fatal)
     }
 

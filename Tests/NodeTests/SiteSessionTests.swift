@@ -100,6 +100,23 @@ struct SiteSessionTests {
         #expect(s.connected(now: 5, knowledge: .init(), releaseVersion: 0).isEmpty)
     }
 
+    @Test("a refused message (malformed, out of protocol) pauses at least 30 s and says HELLO again; it never stops the site")
+    func protocolRefusalPauses() {
+        for code in [WireMessage.RefuseCode.protocolViolation, .malformed] {
+            var s = SiteSession(origin: origin)
+            _ = s.connected(now: 0, knowledge: .init(), releaseVersion: 0)
+            #expect(s.received(.refuse(code: code, reason: "send HELLO first", retryAfterSeconds: 0), now: 1_000).isEmpty)
+            #expect(s.state == .backingOff(until: 31_000))
+            #expect(s.tick(now: 30_999, knowledge: .init(), releaseVersion: 0).isEmpty)
+            guard case .send(.hello, _)? = s.tick(now: 31_000, knowledge: .init(), releaseVersion: 0).first else {
+                Issue.record("no HELLO after the pause for \(code)"); continue
+            }
+            // A longer delay asked by the hub is honoured (clamped to an hour).
+            _ = s.received(.refuse(code: code, reason: "", retryAfterSeconds: 120), now: 40_000)
+            #expect(s.state == .backingOff(until: 160_000))
+        }
+    }
+
     @Test("messages that are not for a site, or out of turn, change nothing")
     func outOfTurn() {
         var s = SiteSession(origin: origin)

@@ -54,11 +54,12 @@ final class Fleet {
     }
 
     init(
-        communes: [Int], clockSkews: [Int: Int64] = [:], releases: ((String) -> HubServer.ReleaseSettings)? = nil,
+        communes: [Int], clockSkews: [Int: Int64] = [:], hubDatabase: String? = nil,
+        releases: ((String) -> HubServer.ReleaseSettings)? = nil,
         hub configure: (inout HubServer.Configuration) -> Void = { _ in }
     ) throws {
         dir = try TemporaryDirectory(prefix: "hocvu-fleet")
-        hubStore = try NodeStore(path: dir.file("hub.sqlite"), identity: hubIdentity)
+        hubStore = try NodeStore(path: hubDatabase ?? dir.file("hub.sqlite"), identity: hubIdentity)
         try hubStore.installCurriculum(SampleCurriculum.make())
         var config = HubServer.Configuration(bind: "tcp://127.0.0.1:*", transportKeys: hubKeys)
         config.identity = hubIdentity
@@ -231,7 +232,9 @@ struct SyncTests {
 
     @Test("a site process killed with SIGKILL mid-upload and restarted: nothing lost, nothing duplicated")
     func killNineMidUpload() throws {
-        let fleet = try Fleet(communes: [70, 73])
+        // One message per hub transaction (one fsync each): the upload takes long enough to be
+        // caught mid-way even on a loaded machine.
+        let fleet = try Fleet(communes: [70, 73], hub: { $0.maxMessagesPerTransaction = 1 })
         defer { fleet.shutdown() }
         let victim = fleet.sites[0], other = fleet.sites[1]
         let n = 4_000

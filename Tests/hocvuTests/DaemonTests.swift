@@ -89,6 +89,113 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/status.json"), "a stopped daemon leaves no stale status")
     }
 
+    /// Runs a short command to its end and returns its standard output.
+    func output(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func key(_ name: String, in keygenOutput: String) throws -> String {
+        let line = try #require(keygenOutput.split(separator: "\n").first { $0.hasPrefix(name + " ") })
+        return String(try #require(line.split(separator: " ").last))
+    }
+
+    /// A revoked site must not be restarted by systemd every 5 s forever: it exits 78, which the
+    /// unit's RestartPreventExitStatus names, and says why. On the way, `level = "debug"` shows
+    /// the connection, each upload at the site and each merge at the hub.
+    @Test func revokedSiteExitsForGoodAndDebugLogsShowSync() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-revoked-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let hubKeys = try output(["keygen", "--dir", "\(dir)/hub-keys"])
+        let siteKeys = try output(["keygen", "--dir", "\(dir)/site-keys"])
+        let enroll = try hocvu(["hub", "enroll", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--commune", "70",
+                                "--identity", try key("identity", in: siteKeys), "--transport", try key("transport", in: siteKeys)])
+        enroll.waitUntilExit()
+        try #require(enroll.terminationStatus == 0)
+        let learners = (0..<3).map {
+            #"{"type":"learner","national_id":"\#(String(format: "0017%08d", $0))","full_name":"Đỗ Văn Khánh","role":"civil_servant","unit":"UBND xã","home_commune":70}"#
+        }.joined(separator: "\n") + "\n"
+        try learners.write(toFile: "\(dir)/learners.jsonl", atomically: true, encoding: .utf8)
+
+        let port = Int.random(in: 20_000...40_000)
+        try """
+            role = "hub"
+            [node]
+            database = "\(dir)/hub.sqlite"
+            keys = "\(dir)/hub-keys"
+            [listen]
+            endpoint = "tcp://127.0.0.1:\(port)"
+            [log]
+            level = "debug"
+            """.write(toFile: "\(dir)/hub.toml", atomically: true, encoding: .utf8)
+        try """
+            role = "site"
+            [node]
+            database = "\(dir)/site.sqlite"
+            keys = "\(dir)/site-keys"
+            status = "\(dir)/site-status.json"
+            [hub]
+            endpoint = "tcp://127.0.0.1:\(port)"
+            transport_key = "\(try key("transport", in: hubKeys))"
+            identity_key = "\(try key("identity", in: hubKeys))"
+            [log]
+            level = "debug"
+            """.write(toFile: "\(dir)/site.toml", atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: "\(dir)/hub.log", contents: nil)
+        let hub = Process()
+        hub.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu")
+        hub.arguments = ["hub", "run", "--config", "\(dir)/hub.toml"]
+        hub.standardError = FileHandle(forWritingAtPath: "\(dir)/hub.log")
+        hub.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try hub.run()
+        defer { if hub.isRunning { kill(hub.processIdentifier, SIGKILL) } }
+        let site = Process()
+        site.executableURL = hub.executableURL
+        site.arguments = ["site", "run", "--config", "\(dir)/site.toml"]
+        let stderr = Pipe()
+        site.standardError = stderr
+        site.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try site.run()
+        defer { if site.isRunning { kill(site.processIdentifier, SIGKILL) } }
+        // The running site created its database; import into it while it runs (as an operator does).
+        let created = Date().addingTimeInterval(20)
+        while Date() < created, !FileManager.default.fileExists(atPath: "\(dir)/site-status.json") { usleep(100_000) }
+        let imported = try hocvu(["site", "import", "--db", "\(dir)/site.sqlite", "--keys", "\(dir)/site-keys", "\(dir)/learners.jsonl"])
+        imported.waitUntilExit()
+        try #require(imported.terminationStatus == 0)
+        // Wait until the hub has merged the site's upload, then revoke the site while both run.
+        let merged = Date().addingTimeInterval(30)
+        var hubLog = ""
+        while Date() < merged, !hubLog.contains("changes_merged=3") {
+            usleep(200_000)
+            hubLog = (try? String(contentsOfFile: "\(dir)/hub.log", encoding: .utf8)) ?? ""
+        }
+        try #require(hubLog.contains("changes_merged=3"), "the hub's debug log shows the merge of the 3 imported learners:\n\(hubLog)")
+        let revoke = try hocvu(["hub", "revoke", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--commune", "70"])
+        revoke.waitUntilExit()
+        try #require(revoke.terminationStatus == 0)
+        let deadline = Date().addingTimeInterval(20)
+        while site.isRunning, Date() < deadline { usleep(100_000) }
+        try #require(!site.isRunning, "a revoked site stops by itself")
+        #expect(site.terminationStatus == 78)
+        let log = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("refused this site for good"))
+        #expect(log.contains("systemctl restart hocvu-site"))
+        #expect(log.contains("Connected to the hub"))
+        #expect(log.contains("Uploaded") && log.contains("changes=3"), "the site's debug log shows its upload:\n\(log)")
+        #expect(!log.contains("Đỗ Văn Khánh") && !hubLog.contains("Đỗ Văn Khánh") && !log.contains("001700000000"), "nothing personal in logs")
+        #expect(hub.isRunning, "the hub serves on")
+    }
+
     func httpGet(port: Int, path: String) -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
