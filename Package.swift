@@ -33,7 +33,8 @@ let package = Package(
         // Thin system-library modules; no pkgConfig for libzmq (its .pc drags in krb5 flags).
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CSodium", providers: [.apt(["libsodium-dev"])]),
-        // The store binds its merge hot path directly (see FastStatement) and benchmarks use it for the raw baseline.
+        // The store binds its merge hot path directly (see FastStatement). Its only other importer is
+        // hocvu-bench, whose raw-SQLite baseline must not go through the store it is measured against.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // Swift wrapper over libsodium: hashing, signatures, key pairs. The only importer of CSodium.
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
@@ -70,10 +71,19 @@ let package = Package(
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "TestSupport", "CSQLite", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: settings),
+        // The benchmarks (BENCHMARKS.md): `swift run -c release hocvu-bench merge …`. Deliberately not a
+        // product, so packaging never ships it; the shipped hocvu links neither TestSupport nor CSQLite.
+        .executableTarget(
+            name: "hocvu-bench",
+            dependencies: [
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "TestSupport", "CSQLite", log,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings),
         // Shared by tests and benchmarks: seeded generators, sample curriculum, temporary files.
@@ -86,6 +96,7 @@ let package = Package(
         .testTarget(name: "NodeTests", dependencies: ["Node", "Model", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu", "Config"]),
+        .testTarget(name: "hocvu-benchTests", dependencies: ["hocvu-bench"]),
     ]
 )
 

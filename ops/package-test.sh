@@ -38,6 +38,9 @@ swift build -c release --product hocvu --static-swift-stdlib --scratch-path .bui
   || { grep -E 'error:' "$work/build.log" | head -20; tail -5 "$work/build.log"; fail "release build"; }
 tail -1 "$work/build.log"
 bin=.build-release/release/hocvu
+# What ships holds no test or benchmark code: those live in TestSupport and hocvu-bench, never linked into hocvu.
+shipped_test_code=$(nm "$bin" | grep -cE 'TestSupport|hocvu_bench' || true)
+[ "$shipped_test_code" = 0 ] || fail "$bin links test or benchmark code ($shipped_test_code TestSupport/hocvu_bench symbols)"
 
 step "packages: A (as released) and B (a rebuild with a bumped revision, for the upgrade)"
 ops/generate-admin-units.sh --check

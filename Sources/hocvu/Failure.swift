@@ -4,7 +4,9 @@ import Foundation
 /// A runtime failure: the command was well formed but could not do its work (a missing database,
 /// a key file others can read, a refused release). ArgumentParser prints it as `Error: <message>`,
 /// alone, and exits 1 — unlike `ValidationError`, which is kept for real usage errors (a malformed
-/// option value) and exits 64 after the usage text.
+/// option value) and exits 64 after the usage text. It is the CLI's one runtime error type: a
+/// message names what failed, which file, key or path, and what to do. Usage errors are thrown
+/// from `validate()` where they can be, so they are found before any file is opened or created.
 ///
 /// Exit statuses (docs/operations.md, "Status and troubleshooting"): 0 success; 1 failure (this);
 /// 2 invalid input reported line by line (`config check`, `site import`); 3 daemon not running or

@@ -41,6 +41,13 @@ extension HocVu.Admin {
         @Option(help: "Where to write the trust file.") var out: String
         @Argument(help: "admin.pub.json files from `hocvu admin keygen`.") var admins: [String]
 
+        func validate() throws {
+            guard !admins.isEmpty else { throw ValidationError("give at least one admin.pub.json file") }
+            guard (1...admins.count).contains(threshold) else {
+                throw ValidationError("--threshold \(threshold) must be between 1 and the number of admin files (\(admins.count))")
+            }
+        }
+
         func run() throws {
             var list = [AdminKey]()
             for path in admins {
@@ -50,7 +57,10 @@ extension HocVu.Admin {
                 list.append(a)
             }
             let policy: TrustPolicy
-            do { policy = try TrustPolicy(threshold: threshold, admins: list) } catch { throw ValidationError("\(error)") }
+            // What is left to refuse is in the files (a key listed twice, a malformed key): not a usage error.
+            do { policy = try TrustPolicy(threshold: threshold, admins: list) } catch {
+                throw Failure("\(error.problem) (in \(admins.joined(separator: ", "))); check the admin.pub.json files")
+            }
             try policy.encoded().write(to: URL(fileURLWithPath: out), options: .atomic)
             print("Wrote \(out): \(threshold) of \(list.count) admins must sign a release.")
         }
@@ -133,10 +143,12 @@ extension HocVu.Admin.ReleaseCommand {
         @Option(help: "The hub's transport public key (hex), pinned.") var hubKey: String
         @Option(help: "The admin's key directory (its transport key must be in the hub's trust file).") var keys: String
 
+        func validate() throws { _ = try publicKey(hubKey, option: "--hub-key") }
+
         func run() throws {
             let k = try KeyFiles.load(from: keys)
             let publisher = ReleasePublisher(
-                hubEndpoint: hub, hubTransportKey: try publicKey(hubKey, name: "--hub-key"), transportKeys: k.transport,
+                hubEndpoint: hub, hubTransportKey: try publicKey(hubKey, option: "--hub-key"), transportKeys: k.transport,
                 logger: HocVu.makeLogger("hocvu.admin"))
             do {
                 let r = try publisher.publish(ReleaseBundle(directory: release))

@@ -108,6 +108,12 @@ extension HocVu.Hub {
         @Option(help: "The site's transport public key (hex).") var transport: String
         @Option(help: "Directory holding the hub's keys.") var keys = "/etc/hocvu/keys"
 
+        /// Malformed keys are refused before the database is opened (or created).
+        func validate() throws {
+            _ = try publicKey(identity, option: "--identity")
+            _ = try publicKey(transport, option: "--transport")
+        }
+
         func run() throws {
             let existed = FileManager.default.fileExists(atPath: db)
             let (store, _) = try openStore(db: db, keys: keys, access: .create, role: .hub, command: "hub enroll")
@@ -115,8 +121,8 @@ extension HocVu.Hub {
                 FileHandle.standardError.write(Data("note: there was no database at \(db); created the hub's database there\n".utf8))
             }
             try store.enroll(
-                communeCode: commune, identityKey: try publicKey(identity, name: "--identity"),
-                transportKey: try publicKey(transport, name: "--transport"))
+                communeCode: commune, identityKey: try publicKey(identity, option: "--identity"),
+                transportKey: try publicKey(transport, option: "--transport"))
             print("enrolled commune \(commune); a running hub admits it at once")
         }
     }

@@ -26,6 +26,17 @@ extension HocVu.Site {
         @Option(help: "The hub's identity public key (hex), pinned: it signs the records of this site's learners recorded elsewhere.") var hubIdentity: String?
         @Option(help: "Cap on release download speed in bytes per second (default: none).") var fetchRate: Int?
 
+        /// Usage errors, found before any file is read: without --config the hub's endpoint and key
+        /// must be given, and a key option must be 64 hex characters.
+        func validate() throws {
+            if common.config == nil {
+                guard hub != nil else { throw ValidationError("--hub is required without --config ([hub] endpoint)") }
+                guard hubKey != nil else { throw ValidationError("--hub-key is required without --config ([hub] transport_key)") }
+            }
+            if let hubKey { _ = try publicKey(hubKey, option: "--hub-key") }
+            if let hubIdentity { _ = try publicKey(hubIdentity, option: "--hub-identity") }
+        }
+
         func settings() throws -> SiteConfig {
             var c = SiteConfig()
             if let config = common.config, case .site(let s) = try readConfig(config, as: "site") { c = s }
@@ -34,10 +45,14 @@ extension HocVu.Site {
             c.hubTransportKey = hubKey ?? c.hubTransportKey
             c.hubIdentityKey = hubIdentity ?? c.hubIdentityKey
             c.fetchRate = fetchRate ?? c.fetchRate
-            guard !c.hubEndpoint.isEmpty else { throw ValidationError("the hub endpoint is missing: --hub or [hub] endpoint") }
+            // validate() checked the options; the configuration file is checked as it is read (exit 1,
+            // naming file, key and line). Left: the example's placeholder key, which is well formed.
             for (key, value) in [("[hub] transport_key (--hub-key)", c.hubTransportKey), ("[hub] identity_key (--hub-identity)", c.hubIdentityKey ?? "")]
             where SiteConfig.isPlaceholderKey(value) {
                 throw Failure("\(key) is still the example's placeholder (all zeros): set the hub's real key, as the hub's `hocvu keygen` printed it")
+            }
+            guard publicKey(hex: c.hubTransportKey) != nil, c.hubIdentityKey.map({ publicKey(hex: $0) != nil }) ?? true else {
+                throw Failure("the hub's keys are not 64 hex characters each; check [hub] in \(common.config ?? "the configuration")")
             }
             return c
         }
@@ -48,9 +63,9 @@ extension HocVu.Site {
             let (client, db) = try Daemon.starting(logger: logger) {
                 let (db, keys) = try Daemon.openChecked(db: c.database, keys: c.keys, role: .site, logger: logger)
                 var config = SiteClient.Configuration(
-                    hubEndpoint: c.hubEndpoint, hubTransportKey: try publicKey(c.hubTransportKey, name: "the hub key"),
+                    hubEndpoint: c.hubEndpoint, hubTransportKey: publicKey(hex: c.hubTransportKey)!,  // checked in settings()
                     transportKeys: keys.transport)
-                if let identity = c.hubIdentityKey { config.hubIdentityKey = try publicKey(identity, name: "the hub identity key") }
+                if let identity = c.hubIdentityKey { config.hubIdentityKey = publicKey(hex: identity)! }  // checked in settings()
                 if let trust = c.trust {
                     config.trust = try loadTrust(trust)
                     config.chunkDirectory = c.chunks
@@ -126,8 +141,11 @@ extension HocVu.Site {
         private func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
         func run() throws {
+            if let problem = HocVu.ConfigCommand.Check.readableProblem(file, hint: "check the path of the JSON Lines file") {
+                throw Failure(problem)
+            }
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ValidationError("cannot read \(file) as UTF-8 text")
+                throw Failure("\(file) is not UTF-8 text (or not a regular file); save the export as UTF-8 JSON Lines (docs/import-format.md)")
             }
             let (db, _) = try store.open()
             let report: EventImport.Report
@@ -168,10 +186,14 @@ extension HocVu.Site {
         @Option(help: "Learner role: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var role: String
         @Option(help: "The learner's home commune code (for province targeting).") var commune: Int?
 
-        func run() throws {
-            guard let r = Role(rawValue: role) else {
+        func validate() throws {
+            guard Role(rawValue: role) != nil else {
                 throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
             }
+        }
+
+        func run() throws {
+            let r = Role(rawValue: role)!  // checked in validate()
             let (db, _) = try store.open(.readOnly, role: .site, command: "site courses")
             guard let installed = try db.installedRelease() else {
                 print("No signed release installed yet.")

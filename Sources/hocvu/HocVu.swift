@@ -2,7 +2,7 @@ import ArgumentParser
 import Logging
 
 /// `hocvu`: one executable for every role — site and hub daemons, keys, enrollment, releases,
-/// status, reports and benchmarks.
+/// status and reports. The benchmarks are a separate executable, `hocvu-bench`, never shipped.
 @main
 struct HocVu: AsyncParsableCommand {
     static let version = "0.1.0"
@@ -15,7 +15,7 @@ struct HocVu: AsyncParsableCommand {
             replicates with the national hub. See README.md and docs/ for the whole picture.
             """,
         version: version,
-        subcommands: [Keygen.self, Hub.self, Site.self, Admin.self, ConfigCommand.self, Status.self, Db.self, Bench.self])
+        subcommands: [Keygen.self, Hub.self, Site.self, Admin.self, ConfigCommand.self, Status.self, Db.self])
 }
 
 extension HocVu {

@@ -104,9 +104,16 @@ struct KeyFiles {
     }
 }
 
-/// Parses a 32-byte public key given in hex on the command line.
-func publicKey(_ hex: String, name: String) throws -> Data {
-    guard let d = Data(hex: hex.trimmingCharacters(in: .whitespaces)), d.count == 32 else {
+/// Parses a 32-byte public key given in hex; nil when it is not one.
+func publicKey(hex: String) -> Data? {
+    guard let d = Data(hex: hex.trimmingCharacters(in: .whitespaces)), d.count == 32 else { return nil }
+    return d
+}
+
+/// Parses a 32-byte public key given in hex as the command-line option `name`: a malformed one is a
+/// usage error (exit 64, with the usage text). Call it from `validate()`, before any file is touched.
+func publicKey(_ hex: String, option name: String) throws -> Data {
+    guard let d = publicKey(hex: hex) else {
         throw ValidationError("\(name) must be 64 hex characters, as printed by `hocvu keygen`")
     }
     return d

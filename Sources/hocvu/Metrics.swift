@@ -83,21 +83,10 @@ final class DaemonMetrics: @unchecked Sendable {
 /// tiny (one thread, one connection at a time, 1 s timeouts) — a full HTTP server would be the only
 /// network-facing HTTP code in the daemon and is not needed for a local scraper.
 struct MetricsListener {
-    enum Failure: Error, CustomStringConvertible {
-        case notLoopback(String)
-        case bind(String)
-        var description: String {
-            switch self {
-            case .notLoopback(let a): "metrics listen address \(a) is not loopback (127.0.0.1 or [::1]); metrics are never exposed beyond the host"
-            case .bind(let why): "cannot listen for metrics: \(why)"
-            }
-        }
-    }
-
     /// Starts serving on `address` ("127.0.0.1:9464"). Returns the port bound.
     static func start(address: String, metrics: DaemonMetrics, logger: Logger) throws -> Int {
         let parts = address.split(separator: ":")
-        guard parts.count == 2, parts[0] == "127.0.0.1", let port = UInt16(parts[1]) else { throw Failure.notLoopback(address) }
+        guard parts.count == 2, parts[0] == "127.0.0.1", let port = UInt16(parts[1]) else { throw Failure("metrics listen address \(address) is not loopback (127.0.0.1:PORT); metrics are never exposed beyond the host") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -111,7 +100,7 @@ struct MetricsListener {
         guard ok == 0, listen(fd, 16) == 0 else {
             let why = String(cString: strerror(errno))
             close(fd)
-            throw Failure.bind("\(address): \(why)")
+            throw Failure("cannot listen for metrics on \(address): \(why); choose another port in [metrics] listen (or --metrics), or off")
         }
         var bound = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)

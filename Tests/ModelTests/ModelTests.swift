@@ -76,17 +76,17 @@ struct ModelTests {
         let now = ProtocolLimits.programmeStartMilliseconds + 86_400_000
         let validator = Validator(curriculum: index, now: now)
         try validator.validate(.progress(ProgressRecord(learnerID: "l", lessonID: "c-l1", percent: 100, completedAt: now)))
-        #expect(throws: ValidationError.percentOutOfRange(101)) {
+        #expect(throws: RecordValidationError.percentOutOfRange(101)) {
             try validator.validate(.progress(ProgressRecord(learnerID: "l", lessonID: "c-l1", percent: 101, completedAt: nil)))
         }
-        #expect(throws: ValidationError.unknownLesson("x")) {
+        #expect(throws: RecordValidationError.unknownLesson("x")) {
             try validator.validate(.progress(ProgressRecord(learnerID: "l", lessonID: "x", percent: 10, completedAt: nil)))
         }
-        #expect(throws: ValidationError.unknownCourse("d")) {
+        #expect(throws: RecordValidationError.unknownCourse("d")) {
             try validator.validate(.enrollment(EnrollmentRecord(learnerID: "l", courseID: "d", length: 1)))
         }
         let ahead = now + Validator.maxFutureMilliseconds + 60_000
-        #expect(throws: ValidationError.dateInFuture(field: "completion time", aheadSeconds: (ahead - now) / 1000)) {
+        #expect(throws: RecordValidationError.dateInFuture(field: "completion time", aheadSeconds: (ahead - now) / 1000)) {
             try validator.validate(.progress(ProgressRecord(learnerID: "l", lessonID: "c-l1", percent: 100, completedAt: ahead)))
         }
     }

@@ -210,7 +210,7 @@ func recordOnSiteClock(_ store: NodeStore, commune: Int, first i: Int) throws {
                          startedAt: now - 60_000, finishedAt: now),
             ])
             return
-        } catch let e as ValidationError where attempt < 3 {
+        } catch let e as RecordValidationError where attempt < 3 {
             FuzzJournal.note("   (recording raced a clock change: \(e); again)")
             usleep(50_000)
         }

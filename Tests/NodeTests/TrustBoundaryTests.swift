@@ -210,10 +210,10 @@ struct TrustBoundaryTests {
         defer { r.shutdown() }
         let a = r.sites[0]
         let id = try a.store.register(2, commune: 70)
-        #expect(throws: ValidationError.dateBeforeProgramme(field: "completion time")) {
+        #expect(throws: RecordValidationError.dateBeforeProgramme(field: "completion time")) {
             try a.store.record([.progress(learnerID: id, lessonID: "ksn-101-l1", percent: 100, at: 1_000)])
         }
-        #expect(throws: ValidationError.dateBeforeProgramme(field: "attempt start time")) {
+        #expect(throws: RecordValidationError.dateBeforeProgramme(field: "attempt start time")) {
             try a.store.record([.attempt(
                 learnerID: id, quizID: "ksn-101-quiz", answers: [0, 1, 2, 3, 0], score: 8, maxScore: 10, startedAt: 0,
                 finishedAt: NodeStore.systemNow())])
@@ -237,7 +237,7 @@ struct TrustBoundaryTests {
         #expect((communes.first { $0.code == 73 }?.figures.learners ?? 0) == 0)
         #expect(fleet.hub.stats.refusals[RefusalKey(commune: 73, reason: "home_contested")] == 1)
         // And the home site cannot be told otherwise locally either.
-        #expect(throws: ValidationError.homeCommuneFixed(current: 70)) {
+        #expect(throws: RecordValidationError.homeCommuneFixed(current: 70)) {
             try home.store.record([.updateLearner(learnerID: lid, homeCommune: 73)])
         }
     }

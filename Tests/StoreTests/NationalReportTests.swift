@@ -40,8 +40,8 @@ struct NationalReportTests {
         // The same person registered again elsewhere is one learner, and the first home holds: a
         // home commune is set once (a later claim would let any site take a learner over).
         r.clock.advance(10)
-        #expect(throws: ValidationError.homeCommuneFixed(current: 73)) { _ = try s.register(3, commune: 4) }
-        #expect(throws: ValidationError.homeCommuneFixed(current: 70)) {
+        #expect(throws: RecordValidationError.homeCommuneFixed(current: 73)) { _ = try s.register(3, commune: 4) }
+        #expect(throws: RecordValidationError.homeCommuneFixed(current: 70)) {
             try s.record([.updateLearner(learnerID: a, homeCommune: 73)])
         }
         _ = try s.register(3, commune: 73)  // registering again as it is changes nothing

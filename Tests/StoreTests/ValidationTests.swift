@@ -10,7 +10,7 @@ struct ValidationTests {
     /// Records `[good events..., bad]` and checks the bad one throws `expected` and that the
     /// good ones in the same call were rolled back with it.
     func expectRefused(
-        _ bad: LocalEvent, _ expected: ValidationError, sourceLocation: SourceLocation = #_sourceLocation
+        _ bad: LocalEvent, _ expected: RecordValidationError, sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         let r = try Replica()
         defer { r.dir.remove() }

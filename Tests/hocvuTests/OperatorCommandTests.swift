@@ -157,6 +157,63 @@ import Testing
         #expect(verify.err.contains(file("no-release")))
     }
 
+    // MARK: - Issue 11, step 5: runtime failures exit 1 alone; usage errors keep 64 and the usage text
+
+    /// What `r` shows when it failed at run time: status 1, `Error: …` naming `path`, no usage text.
+    func expectRuntimeFailure(_ r: Run, naming path: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status == 1, "\(what): status \(r.status), \(r.err)", sourceLocation: sourceLocation)
+        #expect(r.err.contains(path), "\(what) names \(path): \(r.err)", sourceLocation: sourceLocation)
+        #expect(!r.err.lowercased().contains("usage:"), "\(what) is not a usage error: \(r.err)", sourceLocation: sourceLocation)
+    }
+
+    @Test func aMissingKeyFileExits1NamingItWithoutUsage() throws {
+        defer { cleanup() }
+        try hubWithOneSite()
+        let keys = file("no-such-keys")
+        let sites = try hocvu(["hub", "sites", "--db", file("hub.sqlite"), "--keys", keys])
+        expectRuntimeFailure(sites, naming: "\(keys)/identity.key", "hub sites")
+        #expect(sites.err.hasPrefix("Error: ") && sites.err.contains("hocvu keygen --dir \(keys)"), "says how to make keys: \(sites.err)")
+
+        try Data("\n".utf8).write(to: URL(fileURLWithPath: file("events.jsonl")))
+        let siteDB = file("site.sqlite")
+        let runtime: [(String, [String])] = [
+            ("hub enroll", ["hub", "enroll", "--db", file("new-hub.sqlite"), "--keys", keys, "--commune", "71", "--identity", hex32,
+                            "--transport", String(repeating: "ef", count: 32)]),
+            ("site import", ["site", "import", "--db", siteDB, "--keys", keys, file("events.jsonl")]),
+            // A daemon logs it (crit) and exits 1; systemd would restart it, so it must not look like a typo.
+            ("site run", ["site", "run", "--db", siteDB, "--keys", keys, "--hub", "tcp://127.0.0.1:7400", "--hub-key", hex32]),
+            ("admin release sign", ["admin", "release", "sign", file("no-release"), "--keys", keys]),
+        ]
+        for (what, args) in runtime {
+            expectRuntimeFailure(try hocvu(args), naming: "\(keys)/identity.key", what)
+        }
+        #expect(!FileManager.default.fileExists(atPath: file("new-hub.sqlite")), "no database is created without keys")
+        #expect(!FileManager.default.fileExists(atPath: siteDB), "no database is created without keys")
+
+        let missingFile = try hocvu(["site", "import", "--db", siteDB, "--keys", file("keys"), file("no-events.jsonl")])
+        expectRuntimeFailure(missingFile, naming: file("no-events.jsonl"), "site import of a missing file")
+    }
+
+    @Test func aUsageErrorStillExits64WithTheUsageText() throws {
+        defer { cleanup() }
+        try #require(try hocvu(["keygen", "--dir", file("keys")]).status == 0)
+        let usage: [(String, [String])] = [
+            ("a malformed key option", ["hub", "enroll", "--db", file("hub.sqlite"), "--keys", file("keys"), "--commune", "70",
+                                        "--identity", "not-hex", "--transport", hex32]),
+            ("a missing required option", ["site", "run", "--db", file("site.sqlite"), "--keys", file("keys"), "--hub-key", hex32]),
+            ("a bad enumerated value", ["site", "courses", "--db", file("site.sqlite"), "--keys", file("keys"), "--role", "astronaut"]),
+            ("a threshold above the admins given", ["admin", "trust", "--threshold", "3", "--out", file("trust.json"), file("a.json")]),
+            ("an unknown option", ["hub", "sites", "--no-such-option"]),
+        ]
+        for (what, args) in usage {
+            let r = try hocvu(args)
+            #expect(r.status == 64, "\(what): status \(r.status), \(r.err)")
+            #expect(r.err.contains("Usage:"), "\(what) shows the usage: \(r.err)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: file("hub.sqlite")), "a usage error is found before any database is created")
+        #expect(!FileManager.default.fileExists(atPath: file("site.sqlite")))
+    }
+
     func writeStatus(_ object: [String: Any]) throws {
         try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: file("status.json")))
     }

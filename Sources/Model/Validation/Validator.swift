@@ -14,7 +14,7 @@ package struct Validator {
         self.now = now
     }
 
-    package func validate(_ record: RecordChange) throws(ValidationError) {
+    package func validate(_ record: RecordChange) throws(RecordValidationError) {
         switch record {
         case .learner(let c):
             guard Identity.isWellFormedNationalID(c.nationalID) else { throw .malformedNationalID }
@@ -57,18 +57,18 @@ package struct Validator {
     }
 
     /// Every date a record carries lies between the programme's start and a little past now.
-    private func notFuture(_ t: Int64, field: String) throws(ValidationError) {
+    private func notFuture(_ t: Int64, field: String) throws(RecordValidationError) {
         try notBeforeProgramme(t, field: field)
         if t > now + Self.maxFutureMilliseconds {
             throw .dateInFuture(field: field, aheadSeconds: (t - now) / 1000)
         }
     }
 
-    private func notBeforeProgramme(_ t: Int64, field: String) throws(ValidationError) {
+    private func notBeforeProgramme(_ t: Int64, field: String) throws(RecordValidationError) {
         if t < ProtocolLimits.programmeStartMilliseconds { throw .dateBeforeProgramme(field: field) }
     }
 
-    private func text(_ s: String, field: String) throws(ValidationError) {
+    private func text(_ s: String, field: String) throws(RecordValidationError) {
         let count = s.count
         guard (1...200).contains(count), s.utf8.count <= ChangeCodec.maxTextLength,
               !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),

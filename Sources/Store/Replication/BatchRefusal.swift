@@ -21,7 +21,9 @@ public enum BatchRefusal: Equatable, Sendable, CustomStringConvertible {
         case .equivocation: "origin sent two different batches for the same sequence numbers (equivocation)"
         case .originQuarantined(let why): "origin is quarantined: \(why)"
         case .unknownOwnBatch:
-            "batch claims this node's own origin but was never written here; run `hocvu site rotate-epoch`"
+            "batch claims this node's own origin but was never written here: this database was restored from a backup "
+                + "without starting a new epoch. At a site, stop hocvu-site and run `hocvu site restored` "
+                + "(docs/operations.md, \"Backup and restore\"); a site also starts one by itself at its next contact with the hub"
         case .malformedRange: "batch sequence range is empty, out of range or does not match its change count"
         case .chainBroken: "batch does not chain to the origin's previous batch (history rewritten)"
         case .outOfOrder(let next): "batch does not start at the next sequence number (\(next)); resend from there"

@@ -134,13 +134,13 @@ extension NodeStore {
             let seq = batch.firstSeq + UInt64(i)
             do {
                 do { try clock.check(remote: change.hlc, now: physical) } catch {
-                    throw ValidationError.clockAhead(error.description)
+                    throw RecordValidationError.clockAhead(error.description)
                 }
                 try validator.validate(change.record)
                 switch try writer.merge(change, from: batch.origin.node) {
                 case .attemptConflict:
                     facts.touch(change.record.learnerID)  // its best score may have been set aside
-                    throw ValidationError.attemptConflict(change.record.attemptIDForLog)
+                    throw RecordValidationError.attemptConflict(change.record.attemptIDForLog)
                 case .homeContested:
                     report.contestedHomeClaims.append(batch.origin)
                 case .merged:
@@ -156,7 +156,7 @@ extension NodeStore {
                 // whole transaction (which would stop the hub for everyone).
                 try setAside(change, seq: seq, code: "constraint_violation",
                              reason: "the record breaks a database rule: \(error.message ?? "constraint")")
-            } catch let error as ValidationError {
+            } catch let error as RecordValidationError {
                 try setAside(change, seq: seq, code: error.code, reason: error.description)
             }
         }

@@ -55,7 +55,7 @@ extension NodeStore {
                     try? ctx.clock.observe(remote: change.hlc, now: physical)
                     facts.touch(change.record.learnerID)
                     report.merged += 1
-                } catch let error as ValidationError {
+                } catch let error as RecordValidationError {
                     try Self.quarantine(
                         db, originNo: nil, seq: e.seq, hlc: change.hlc, kind: change.record.kind.rawValue,
                         code: error.code, reason: error.description, body: e.change, at: validator.now)

@@ -204,7 +204,7 @@ extension NodeStore {
                 return .commit
             }
             recorded = todo.count
-        } catch is ValidationError {
+        } catch is RecordValidationError {
             // Some event is invalid: line by line, in order, each in its own savepoint. A refusal is
             // journaled too, so a re-run decides the line the same way (docs/import-format.md).
             for t in todo {
@@ -215,7 +215,7 @@ extension NodeStore {
                         return .commit
                     }
                     recorded += 1
-                } catch let e as ValidationError {
+                } catch let e as RecordValidationError {
                     try note(t.key, refused: e.description)
                     errors.append(.init(line: t.line, reason: e.description))
                 }

@@ -7,7 +7,7 @@ extension NodeStore {
     /// Records local events in one transaction: all of them, with their change-log entries, or
     /// none (the first invalid event throws and nothing is written).
     ///
-    /// - Throws: ``ValidationError`` naming what is wrong with the first bad event.
+    /// - Throws: ``RecordValidationError`` naming what is wrong with the first bad event.
     @discardableResult
     public func record(_ events: [LocalEvent]) throws -> [LocalOutcome] {
         let node = self.node
@@ -54,15 +54,15 @@ extension NodeStore {
     ) throws -> (RecordChange?, LocalOutcome) {
         let now = validator.now
         func learner(_ id: String) throws -> LearnerRecord {
-            guard let l = try LearnerRow.fetch(db, id: id) else { throw ValidationError.unknownLearner(id) }
+            guard let l = try LearnerRow.fetch(db, id: id) else { throw RecordValidationError.unknownLearner(id) }
             return l
         }
         switch event {
         case .registerLearner(let nationalID, let fullName, let role, let unit, let home):
-            guard Identity.isWellFormedNationalID(nationalID) else { throw ValidationError.malformedNationalID }
+            guard Identity.isWellFormedNationalID(nationalID) else { throw RecordValidationError.malformedNationalID }
             let id = Identity.learnerID(nationalID: nationalID)
             if let current = try LearnerRow.fetch(db, id: id)?.homeCommune?.value, current != home {
-                throw ValidationError.homeCommuneFixed(current: current)
+                throw RecordValidationError.homeCommuneFixed(current: current)
             }
             let c = LearnerChange(
                 learnerID: id, nationalID: nationalID, fullName: fullName, role: role, unit: unit, homeCommune: home)
@@ -70,7 +70,7 @@ extension NodeStore {
         case .updateLearner(let id, let fullName, let role, let unit, let home):
             let existing = try learner(id)
             if let home, let current = existing.homeCommune?.value, current != home {
-                throw ValidationError.homeCommuneFixed(current: current)
+                throw RecordValidationError.homeCommuneFixed(current: current)
             }
             let c = LearnerChange(
                 learnerID: id, nationalID: existing.nationalID, fullName: fullName, role: role, unit: unit,
@@ -114,9 +114,9 @@ extension NodeStore {
         case .issueCertificate(let id, let course):
             _ = try learner(id)
             let status = try CourseStatus.fetch(db, learnerID: id, courseID: course)
-            guard status.isEnrolled else { throw ValidationError.notEligible(courseID: course, reason: "not enrolled") }
+            guard status.isEnrolled else { throw RecordValidationError.notEligible(courseID: course, reason: "not enrolled") }
             guard status.isComplete else {
-                throw ValidationError.notEligible(courseID: course, reason: status.missingSummary)
+                throw RecordValidationError.notEligible(courseID: course, reason: status.missingSummary)
             }
             let certID = Identity.certificateID(learnerID: id, courseID: course)
             let r = CertificateRecord(certificateID: certID, learnerID: id, courseID: course, issuedAt: now)
@@ -125,7 +125,7 @@ extension NodeStore {
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT learner_id, course_id, issued_at FROM certificate WHERE certificate_id = ?",
                 arguments: [certID])
-            else { throw ValidationError.unknownCertificate(certID) }
+            else { throw RecordValidationError.unknownCertificate(certID) }
             let r = CertificateRecord(
                 certificateID: certID, learnerID: row["learner_id"], courseID: row["course_id"],
                 issuedAt: row["issued_at"], revokedAt: now)

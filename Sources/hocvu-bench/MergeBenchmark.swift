@@ -1,5 +1,6 @@
 import Foundation
 import Merge
+import Model
 import Sodium
 import Store
 import TestSupport
@@ -100,13 +101,13 @@ struct MergeBenchmark {
         while i < batches.count {
             let report = try store.apply(Array(batches[i..<min(i + batchesPerTransaction, batches.count)]))
             guard report.refused.isEmpty, report.quarantinedChanges == 0 else {
-                throw RawSQLite.Failure(description: "benchmark batches were refused or quarantined: \(report)")
+                throw BenchFailure("benchmark batches were refused or quarantined: \(report)")
             }
             merged += report.mergedChanges
             i += batchesPerTransaction
         }
         let storeSeconds = (ContinuousClock.now - t0).seconds
-        guard merged == expected else { throw RawSQLite.Failure(description: "merged \(merged) of \(expected)") }
+        guard merged == expected else { throw BenchFailure("merged \(merged) of \(expected)") }
         return storeSeconds
     }
 

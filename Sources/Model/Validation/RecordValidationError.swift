@@ -1,6 +1,9 @@
 /// Why a record was refused (a local write) or set aside (a remote change). Each case names
 /// what is wrong; ``code`` is the stable key stored in the quarantine table.
-public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
+///
+/// Named for the record it judges, not `ValidationError`: that is swift-argument-parser's usage
+/// error, and the CLI imports both modules.
+public enum RecordValidationError: Error, Equatable, Sendable, CustomStringConvertible {
     case malformedNationalID
     case learnerIDMismatch
     case unknownLearner(String)

@@ -1,15 +1,21 @@
 import ArgumentParser
 import Foundation
+import Logging
 
-extension HocVu {
-    struct Bench: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Measure hocvu against raw baselines in the same run (see BENCHMARKS.md).",
-            subcommands: [Merge.self, Ingest.self, Fleet.self, ReleaseEdit.self, Fanout.self])
-    }
+/// `hocvu-bench`: the benchmarks, measured against raw baselines in the same run (BENCHMARKS.md).
+///
+/// A separate executable that is not a product of the package, so the shipped `hocvu` carries no
+/// benchmark or test code (it links `TestSupport`; `hocvu` does not). Run it from a checkout:
+/// `swift run -c release hocvu-bench merge --changes 1000000`.
+@main
+struct HocVuBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hocvu-bench",
+        abstract: "Measure hocvu against raw baselines in the same run (see BENCHMARKS.md).",
+        subcommands: [Merge.self, Ingest.self, Fleet.self, ReleaseEdit.self, Fanout.self])
 }
 
-extension HocVu.Bench {
+extension HocVuBench {
     struct Merge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply N remote changes (attempts and progress) to a file-backed store vs raw SQLite INSERTs.")
@@ -48,7 +54,7 @@ extension HocVu.Bench {
     }
 }
 
-extension HocVu.Bench {
+extension HocVuBench {
     struct Ingest: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sites → hub over CURVE on loopback: ingest vs raw SQLite, bytes per result, latency, no-op round.")
@@ -88,7 +94,7 @@ extension HocVu.Bench {
     }
 }
 
-extension HocVu.Bench {
+extension HocVuBench {
     struct ReleaseEdit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "release-edit",
@@ -136,7 +142,7 @@ extension HocVu.Bench {
     }
 }
 
-extension HocVu.Bench {
+extension HocVuBench {
     struct Fleet: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Every commune as a lightweight simulated site (own keys and socket) uploading to a real hub process at once.")
@@ -144,9 +150,17 @@ extension HocVu.Bench {
         @Option(help: "Results each site uploads.") var results = 100
         @Option(help: "Simulator threads.") var threads = 8
         @Option(help: "Working directory.") var directory = FileManager.default.temporaryDirectory.path
+        @Option(help: "The hocvu binary to run as the hub (default: the one built beside hocvu-bench).")
+        var hocvu: String?
 
         func run() async throws {
-            let r = try FleetBenchmark(sites: sites, results: results, threads: threads, directory: directory).run {
+            let hub = hocvu ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu").path
+            guard FileManager.default.isExecutableFile(atPath: hub) else {
+                throw BenchFailure(
+                    "the fleet benchmark runs a real hub process, and there is no hocvu binary at \(hub); "
+                        + "build it first (`swift build -c release --product hocvu`) or pass --hocvu PATH")
+            }
+            let r = try FleetBenchmark(sites: sites, results: results, threads: threads, directory: directory, hocvu: hub).run {
                 FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8))
             }
             print("""
@@ -159,4 +173,19 @@ extension HocVu.Bench {
                 """)
         }
     }
+}
+
+/// A benchmark that could not run or whose work went wrong (refused batches, missing rows): printed
+/// as `Error: …` and exit status 1, like `hocvu`'s runtime failures.
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The engines' logger in a benchmark: warnings and worse on stderr (a stopped loop, a refusal
+/// still show; routine connection logs do not).
+func benchLogger() -> Logger {
+    var logger = Logger(label: "hocvu.bench") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .warning
+    return logger
 }

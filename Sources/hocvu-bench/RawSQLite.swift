@@ -5,16 +5,12 @@ import Merge
 /// The baseline: the same rows through plain prepared INSERTs on the C API, one transaction,
 /// the same pragmas as the store (WAL, synchronous=FULL).
 struct RawSQLite {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
     let db: OpaquePointer
 
     init(path: String) throws {
         var handle: OpaquePointer?
         guard sqlite3_open(path, &handle) == SQLITE_OK, let handle else {
-            throw Failure(description: "cannot open \(path)")
+            throw BenchFailure("raw baseline: cannot open \(path)")
         }
         db = handle
         try exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
@@ -24,7 +20,7 @@ struct RawSQLite {
 
     func exec(_ sql: String) throws {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else {
-            throw Failure(description: String(cString: sqlite3_errmsg(db)))
+            throw BenchFailure("raw baseline: \(String(cString: sqlite3_errmsg(db)))")
         }
     }
 
@@ -32,12 +28,12 @@ struct RawSQLite {
     func insertAll(_ sql: String, rows: Int, bind: (OpaquePointer, Int) -> Void) throws {
         var stmt: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK, let stmt else {
-            throw Failure(description: String(cString: sqlite3_errmsg(db)))
+            throw BenchFailure("raw baseline: \(String(cString: sqlite3_errmsg(db)))")
         }
         defer { sqlite3_finalize(stmt) }
         for i in 0..<rows {
             bind(stmt, i)
-            guard sqlite3_step(stmt) == SQLITE_DONE else { throw Failure(description: String(cString: sqlite3_errmsg(db))) }
+            guard sqlite3_step(stmt) == SQLITE_DONE else { throw BenchFailure("raw baseline: \(String(cString: sqlite3_errmsg(db)))") }
             sqlite3_reset(stmt)
         }
     }
@@ -51,7 +47,7 @@ struct RawSQLite {
     }
 
     static func bind(_ stmt: OpaquePointer, _ index: Int32, _ value: Data) {
-        value.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
+        _ = value.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
     }
 
     /// The attempt table both benchmarks use as the raw baseline: same columns and key as the store's.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Merge
+import Model
 import Node
 import Release
 import Sodium
@@ -26,7 +27,7 @@ struct ReleaseBench {
     let hubKeys = BoxKeyPair.generate()
     let hub: HubServer
     let endpoint: String
-    let logger = HocVu.makeLogger("hocvu.bench", level: .warning)
+    let logger = benchLogger()
 
     init(dir: String, mediaBytes: Int, files: Int, maxTransfers: Int) throws {
         self.dir = dir

@@ -1,5 +1,6 @@
 import Foundation
 import Merge
+import Model
 import Sodium
 import Store
 import TestSupport
@@ -15,6 +16,8 @@ struct FleetBenchmark {
     let results: Int
     let threads: Int
     let directory: String
+    /// The `hocvu` binary run as the hub (and to make its keys, so they are in the files' real format).
+    let hocvu: String
 
     struct Report {
         var sites = 0
@@ -40,7 +43,7 @@ struct FleetBenchmark {
         let communes = Array(try AdminUnits.bundled().provinces.flatMap(\.communes).map(\.code).prefix(sites))
 
         log("preparing \(communes.count) sites: keys, enrollment, \(results) signed results each…")
-        let hubKeys = try KeyFiles.generate(into: "\(dir)/hub-keys", force: true)
+        let hubKeys = try hubKeyFiles(in: "\(dir)/hub-keys")
         let hubStore = try NodeStore(path: "\(dir)/hub.sqlite", identity: hubKeys.identity)
         let curriculum = SampleCurriculum.make()
         try hubStore.installCurriculum(curriculum)
@@ -71,7 +74,7 @@ struct FleetBenchmark {
         let port = Int.random(in: 30_000...50_000)
         let endpoint = "tcp://127.0.0.1:\(port)"
         let hub = Process()
-        hub.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0])
+        hub.executableURL = URL(fileURLWithPath: hocvu)
         hub.arguments = ["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--bind", endpoint]
         hub.standardError = FileHandle(forWritingAtPath: "\(dir)/hub.log")
         try hub.run()
@@ -103,6 +106,26 @@ struct FleetBenchmark {
         hub.waitUntilExit()
         report.attemptsAtHub = try hubStore.attemptsCountForTests("attempt")
         return report
+    }
+
+    /// The hub's keys, made by `hocvu keygen` (the files `hocvu hub run --keys` reads) and read back:
+    /// the benchmark opens the hub's database with the same identity before the hub process starts.
+    private func hubKeyFiles(in keys: String) throws -> (identity: SigningKeyPair, transport: BoxKeyPair) {
+        let keygen = Process()
+        keygen.executableURL = URL(fileURLWithPath: hocvu)
+        keygen.arguments = ["keygen", "--dir", keys, "--force"]
+        keygen.standardOutput = FileHandle.nullDevice
+        try keygen.run()
+        keygen.waitUntilExit()
+        guard keygen.terminationStatus == 0 else { throw BenchFailure("\(hocvu) keygen --dir \(keys) failed (status \(keygen.terminationStatus))") }
+        func secret(_ name: String, bytes: Int) throws -> Data {
+            let text = try String(contentsOfFile: "\(keys)/\(name)", encoding: .utf8)
+            guard let data = Data(hex: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == bytes else {
+                throw BenchFailure("\(keys)/\(name) is not a hocvu key file (expected \(bytes * 2) hex characters)")
+            }
+            return data
+        }
+        return (try SigningKeyPair(secretKey: secret("identity.key", bytes: 64)), try BoxKeyPair(secretKey: secret("transport.key", bytes: 32)))
     }
 
     /// One thread drives many sites: HELLO, then the batch on WELCOME, done on an ACK that covers it.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Merge
+import Model
 import Node
 import Sodium
 import Store
@@ -32,7 +33,7 @@ struct IngestBenchmark {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // Problems (a stopped loop, a refusal) still show; routine connection logs do not.
-        let logger = HocVu.makeLogger("hocvu.bench", level: .warning)
+        let logger = benchLogger()
         let curriculum = SampleCurriculum.make()
         let quiz = curriculum.courses[0].quizzes[0]
         let communes = try AdminUnits.bundled().provinces.flatMap(\.communes).map(\.code)
