@@ -1,0 +1,38 @@
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The Prometheus endpoint: `GET /metrics` on a loopback address, nothing else (404). A Hummingbird
+/// application, which is itself a `Service` in the daemon's group.
+enum MetricsEndpoint {
+    enum Failure: Error, CustomStringConvertible {
+        case notLoopback(String)
+        var description: String {
+            switch self {
+            case .notLoopback(let a):
+                "metrics listen address \(a) is not loopback (127.0.0.1:PORT); metrics are never exposed beyond the host"
+            }
+        }
+    }
+
+    /// The port of a loopback address ("127.0.0.1:9464"); anything else is refused.
+    static func loopbackPort(_ address: String) throws -> Int {
+        let parts = address.split(separator: ":")
+        guard parts.count == 2, parts[0] == "127.0.0.1", let port = UInt16(parts[1]) else { throw Failure.notLoopback(address) }
+        return Int(port)
+    }
+
+    static func application(address: String, metrics: DaemonMetrics, logger: Logger) throws -> any Service {
+        let port = try loopbackPort(address)
+        let router = Router()
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
+            logger: logger)
+    }
+}
