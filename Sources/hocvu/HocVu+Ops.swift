@@ -2,6 +2,11 @@ import ArgumentParser
 import Config
 import Foundation
 import Store
+#if canImport(CDispatch)
+// Glibc's `struct stat` is owned by CDispatch once swift-nio and UnixSignals are linked in; with
+// MemberImportVisibility a release (whole-module) build then needs that module imported here.
+import CDispatch
+#endif
 
 extension HocVu {
     struct ConfigCommand: ParsableCommand {

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// The systemd notify protocol: one datagram per message to `$NOTIFY_SOCKET` (a path, or an
@@ -34,9 +35,5 @@ struct SystemdNotifier: Sendable {
     }
 
     /// CLOCK_MONOTONIC in microseconds, as `RELOADING=1` wants it in `MONOTONIC_USEC=`.
-    static func monotonicMicroseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1_000
-    }
+    static func monotonicMicroseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds / 1_000 }
 }
