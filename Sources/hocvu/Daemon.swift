@@ -40,7 +40,6 @@ struct Daemon {
                 services.append(try MetricsEndpoint.application(address: metricsAddress, metrics: m, logger: logger))
                 // Metrics created anywhere through swift-metrics land in the same registry.
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: m.registry))
-                logger.info("Metrics on loopback", metadata: ["endpoint": "http://\(metricsAddress)/metrics"])
                 metrics = m
             }
         } catch {
@@ -75,7 +74,7 @@ struct Daemon {
             logger.critical("The sync loop stopped on an error (see above); exiting so the service manager restarts hocvu")
             return 1
         } catch {
-            logger.critical("Stopping: \(error)")
+            logger.critical("Stopping on an error: \(error); exiting so the service manager restarts hocvu")
             engine.requestStop()
             await engine.finished()
             return 1

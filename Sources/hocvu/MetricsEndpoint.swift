@@ -33,6 +33,7 @@ enum MetricsEndpoint {
         return Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
+            onServerRunning: { _ in logger.info("Metrics on loopback", metadata: ["endpoint": "http://\(address)/metrics"]) },
             logger: logger)
     }
 }
