@@ -3,6 +3,7 @@ import Merge
 import Model
 import Sodium
 import Store
+import Synchronization
 import TestSupport
 import Transport
 import Wire
@@ -184,10 +185,9 @@ struct FleetBenchmark {
 }
 
 /// A counter shared by the simulator threads.
-final class SharedCount: @unchecked Sendable {
-    private var v: Int
-    private let lock = NSLock()
-    init(_ v: Int) { self.v = v }
-    func add(_ n: Int) { lock.lock(); v += n; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return v }
+final class SharedCount: Sendable {
+    private let v: Atomic<Int>
+    init(_ v: Int) { self.v = Atomic(v) }
+    func add(_ n: Int) { v.add(n, ordering: .relaxed) }
+    var value: Int { v.load(ordering: .relaxed) }
 }

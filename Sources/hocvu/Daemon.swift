@@ -1,136 +1,84 @@
-import Foundation
 import ArgumentParser
+import CoreMetrics
+import Foundation
 import Logging
+import Prometheus
+import ServiceLifecycle
 import Store
-import Synchronization
+import UnixSignals
 
-/// The systemd notify protocol: one datagram per message to `$NOTIFY_SOCKET` (a path, or an
-/// abstract socket when it starts with `@`). No libsystemd; a no-op when not run by systemd.
-struct SystemdNotifier {
-    let socketPath: String?
-    /// Half of `WatchdogSec=`, as systemd recommends; nil when no watchdog is configured.
-    let watchdogInterval: Double?
-
-    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        socketPath = environment["NOTIFY_SOCKET"]
-        let pidOK = environment["WATCHDOG_PID"].map { Int32($0) == getpid() } ?? true
-        watchdogInterval = pidOK ? environment["WATCHDOG_USEC"].flatMap(Double.init).map { $0 / 2_000_000 } : nil
-    }
-
-    @discardableResult
-    func notify(_ text: String) -> Bool {
-        guard let socketPath, !socketPath.isEmpty else { return false }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        var bytes = Array(socketPath.utf8)
-        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }  // abstract namespace
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in raw.copyBytes(from: bytes) }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
-        let message = Array(text.utf8)
-        let sent = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, message, message.count, 0, $0, length) }
-        }
-        return sent == message.count
-    }
-}
-
-/// Runs a started engine until SIGTERM/SIGINT: READY=1 once started, WATCHDOG=1 only while the
-/// engine's loop is alive (a wedged database or disk stops the pings and systemd restarts us),
-/// STATUS= and a status file each second, SIGHUP → `reload`, and exit status 1 if the engine
-/// stopped by itself (e.g. a store error) so `Restart=always` brings it back — or 78 if the hub
-/// refused this site for good, which no restart can mend.
+/// A daemon's services in one `ServiceGroup`: the sync engine, the status file, the metrics endpoint
+/// (if configured), SIGHUP → `reload`, and systemd's notify protocol. SIGTERM/SIGINT shut it down
+/// gracefully (exit status 0, the engine finishing its transaction in flight); an engine that stops
+/// by itself (e.g. a store error) ends the group with exit status 1, so `Restart=always` brings it
+/// back — or 78 if the hub refused this site for good, which no restart can mend.
 struct Daemon {
     let logger: Logger
+    let role: String
+    let engine: DaemonEngine
     let statusPath: String?
-    let alive: () -> Bool
-    let finished: () -> Bool
-    /// A one-line summary for systemd and the JSON for `hocvu status`.
-    let status: () -> (summary: String, json: [String: Any])
-    let reload: () -> Void
-    let stop: () -> Void
-    var metrics: DaemonMetrics? = nil
-    /// Why the peer refused this node for good (a revoked site), if it did: no restart can help.
-    var refusedForGood: () -> String? = { nil }
+    /// Loopback address for Prometheus ("127.0.0.1:9464"), or nil for none.
+    let metricsAddress: String?
+    /// The engine's status now (called once a second).
+    let status: @Sendable () -> DaemonStatus.Report
+    /// Reloads the trust file (SIGHUP).
+    let reload: @Sendable () -> Void
 
     /// Exit status for "the hub refused this site for good" (sysexits EX_CONFIG). The unit's
     /// `RestartPreventExitStatus=78` keeps systemd from restarting a revoked site every 5 s forever.
     static let refusedExitStatus: Int32 = 78
 
-    func run() -> Int32 {
+    /// Runs the group until shutdown; returns the process's exit status.
+    func run() async -> Int32 {
         let notifier = SystemdNotifier()
-        let requested = Atomic<Int>(0)  // 1 = stop, 2 = reload
-        var sources = [any DispatchSourceSignal]()
-        let queue = DispatchQueue(label: "hocvu.signals")
-        for (sig, action) in [(SIGTERM, 1), (SIGINT, 1), (SIGHUP, 2)] {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            s.setEventHandler { requested.store(action, ordering: .relaxed) }
-            s.resume()
-            sources.append(s)
-        }
-        notifier.notify("READY=1\nSTATUS=started")
-        var lastPing = Date.distantPast
-        var lastStatus = Date.distantPast
-        while true {
-            switch requested.exchange(0, ordering: .relaxed) {
-            case 1:
-                notifier.notify("STOPPING=1")
-                logger.info("Stopping: finishing the transaction in flight")
-                stop()
-                removeStatus()
-                return 0
-            case 2:
-                notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(DispatchTime.now().uptimeNanoseconds / 1_000)")
-                reload()
-                notifier.notify("READY=1")
-            default:
-                break
+        let board = StatusBoard()
+        var metrics: DaemonMetrics?
+        var services: [any Service] = []
+        do {
+            if let metricsAddress {
+                let m = DaemonMetrics(role: role, version: HocVu.version)
+                services.append(try MetricsEndpoint.application(address: metricsAddress, metrics: m, logger: logger))
+                // Metrics created anywhere through swift-metrics land in the same registry.
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: m.registry))
+                metrics = m
             }
-            if finished(), let reason = refusedForGood() {
+        } catch {
+            logger.critical("Cannot start: \(error)")
+            engine.requestStop()
+            await engine.finished()
+            return 1
+        }
+        // The group shuts its services down in reverse order: systemd hears STOPPING=1 first, the
+        // metrics endpoint closes, the status file goes, and the engine stops last.
+        services.insert(contentsOf: [
+            EngineService(engine: engine, logger: logger) as any Service,
+            StatusService(path: statusPath, board: board, metrics: metrics, sample: status),
+        ], at: 0)
+        services.append(ReloadService(notifier: notifier, reload: reload))
+        services.append(SystemdService(notifier: notifier, board: board, isAlive: engine.isAlive))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map {
+                    .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+            return 0
+        } catch let stopped as EngineService.Stopped {
+            if let reason = stopped.refusedForGood {
                 logger.critical(
                     "The hub refused this site for good: \(reason). Sync is stopped and the service will not restart by itself. Ask the hub administrator to enroll this site again (hocvu hub enroll), then: systemctl restart hocvu-site")
-                removeStatus()
                 return Self.refusedExitStatus
             }
-            if finished() {
-                logger.critical("The sync loop stopped on an error (see above); exiting so the service manager restarts hocvu")
-                removeStatus()
-                return 1
-            }
-            let now = Date()
-            if let interval = notifier.watchdogInterval, now.timeIntervalSince(lastPing) >= interval, alive() {
-                notifier.notify("WATCHDOG=1")
-                lastPing = now
-            }
-            if now.timeIntervalSince(lastStatus) >= 1 {
-                lastStatus = now
-                let s = status()
-                notifier.notify("STATUS=\(s.summary)")
-                writeStatus(s.json)
-                metrics?.update(from: s.json)
-            }
-            usleep(100_000)
+            logger.critical("The sync loop stopped on an error (see above); exiting so the service manager restarts hocvu")
+            return 1
+        } catch {
+            logger.critical("Stopping on an error: \(error); exiting so the service manager restarts hocvu")
+            engine.requestStop()
+            await engine.finished()
+            return 1
         }
-    }
-
-    private func writeStatus(_ json: [String: Any]) {
-        guard let statusPath else { return }
-        var object = json
-        object["updated_at"] = Int64(Date().timeIntervalSince1970 * 1_000)
-        object["pid"] = Int(getpid())
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        let dir = (statusPath as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        // Atomic replace: `hocvu status` never reads half a file.
-        try? data.write(to: URL(fileURLWithPath: statusPath), options: .atomic)
-    }
-
-    private func removeStatus() {
-        if let statusPath { try? FileManager.default.removeItem(atPath: statusPath) }
     }
 }
 
@@ -155,13 +103,5 @@ extension Daemon {
         let seconds = Date().timeIntervalSince(started)
         logger.info("Database checked and open", metadata: ["database": "\(db)", "check_s": "\(String(format: "%.2f", seconds))"])
         return opened
-    }
-
-    /// Starts the loopback metrics endpoint if configured.
-    static func startMetrics(_ address: String?, role: String, logger: Logger) throws -> DaemonMetrics? {
-        guard let address else { return nil }
-        let m = DaemonMetrics(role: role)
-        _ = try MetricsListener.start(address: address, metrics: m, logger: logger)
-        return m
     }
 }

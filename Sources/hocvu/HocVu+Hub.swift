@@ -6,6 +6,7 @@ import Node
 import Store
 import Merge
 import Sodium
+import Synchronization
 
 extension HocVu {
     struct Hub: ParsableCommand {
@@ -16,7 +17,7 @@ extension HocVu {
 }
 
 extension HocVu.Hub {
-    struct Run: ParsableCommand {
+    struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Serve sites until SIGTERM or SIGINT; SIGHUP reloads the trust file (enrollments reload by themselves).",
             discussion: "Either --config FILE (config/hub.toml) or the options below.")
@@ -24,7 +25,7 @@ extension HocVu.Hub {
         @Option(help: "ZeroMQ endpoint to bind (CURVE; no plaintext listener exists).") var bind: String?
         @Option(help: "Sites downloading a release at once; others are told when to come back.") var maxTransfers: Int?
 
-        func run() throws {
+        func run() async throws {
             var c = HubConfig()
             if let config = common.config, case .hub(let h) = try readConfig(config, as: "hub") { c = h }
             common.apply(to: &c)
@@ -49,52 +50,59 @@ extension HocVu.Hub {
                     "endpoint": "\(endpoint)", "hub.transport_key": "\(keys.transport.publicKey.hexString)",
                     "hub.identity_key": "\(keys.identity.publicKey.hexString)",
                 ])
-            var rate = IngestRate()
-            let exporter = try Daemon.starting(logger: logger) { try Daemon.startMetrics(c.metrics, role: "hub", logger: logger) }
-            var daemon = Daemon(
-                logger: logger, statusPath: c.status, alive: { hub.isAlive }, finished: { hub.hasFinished },
+            let rate = IngestRate()
+            let trust = c.trust
+            let daemon = Daemon(
+                logger: logger, role: "hub",
+                engine: DaemonEngine(
+                    isAlive: { hub.isAlive }, finished: { await hub.finished() }, hasFinished: { hub.hasFinished },
+                    requestStop: { hub.stop(timeout: 0) }),
+                statusPath: c.status, metricsAddress: c.metrics,
                 status: {
                     let s = hub.stats
-                    let perSecond = rate.update(changes: s.changesMerged)
-                    let enrolled = (try? db.enrollments()) ?? []
-                    let now = NodeStore.systemNow()
-                    let stale = enrolled.filter { !$0.isRevoked && ($0.lastHeardAt.map { now - $0 > NationalReport.defaultStaleAfterSeconds * 1_000 } ?? true) }.count
-                    var json: [String: Any] = [
-                        "role": "hub", "disk_full": s.diskFull != nil, "sites_connected": s.connectedCommunes.count, "sites_enrolled": enrolled.filter { !$0.isRevoked }.count,
-                        "stale_sites": stale, "changes_merged": s.changesMerged, "ingest_changes_per_second": perSecond,
-                        "release": s.releaseVersion, "chunks_served": s.chunksServed, "transfers_deferred": s.transfersDeferred,
-                        "messages_dropped": s.dropped.values.reduce(0, +), "alerts": s.alerts.count,
-                        // Exact, per reason and per site (docs/operations.md, "Refusals").
-                        "refusals": s.dropped,
-                        "refusals_by_site": Dictionary(grouping: s.refusals, by: { $0.key.commune.map(String.init) ?? "-" })
-                            .mapValues { Dictionary($0.map { ($0.key.reason, $0.value) }, uniquingKeysWith: +) },
-                    ]
-                    if let d = s.diskFull { json["disk_full_detail"] = d }
-                    return ("\(s.connectedCommunes.count) sites connected, \(stale) stale, \(Int(perSecond)) changes/s"
-                        + (s.diskFull != nil ? ", DISK FULL" : ""), json)
+                    return .hub(Self.status(s, db, changesPerSecond: rate.update(changes: s.changesMerged)))
                 },
                 reload: {
-                    guard let path = c.trust else { return }
-                    do { hub.reload(trust: try loadTrust(path)) } catch {
+                    guard let trust else { return }
+                    do { hub.reload(trust: try loadTrust(trust)) } catch {
                         logger.error("Trust file not reloaded; keeping the one in use", metadata: ["error": "\(error)"])
                     }
-                },
-                stop: { hub.stop() })
-            daemon.metrics = exporter
-            let code = daemon.run()
+                })
+            let code = await daemon.run()
             if code != 0 { throw ExitCode(code) }
+        }
+
+        static func status(_ s: HubServer.Stats, _ db: NodeStore, changesPerSecond: Double) -> HubStatusReport {
+            let enrolled = (try? db.enrollments()) ?? []
+            let now = NodeStore.systemNow()
+            let stale = enrolled.filter {
+                !$0.isRevoked && ($0.lastHeardAt.map { now - $0 > NationalReport.defaultStaleAfterSeconds * 1_000 } ?? true)
+            }.count
+            return HubStatusReport(
+                diskFull: s.diskFull != nil, diskFullDetail: s.diskFull, sitesConnected: s.connectedCommunes.count,
+                sitesEnrolled: enrolled.filter { !$0.isRevoked }.count, staleSites: stale, changesMerged: s.changesMerged,
+                ingestChangesPerSecond: changesPerSecond, release: s.releaseVersion, chunksServed: s.chunksServed,
+                chunkBytesServed: s.chunkBytesServed, transfersDeferred: s.transfersDeferred,
+                messagesDropped: s.dropped.values.reduce(0, +), alerts: s.alerts.count,
+                // Exact, per reason and per site (docs/operations.md, "Refusals").
+                refusals: s.dropped,
+                refusalsBySite: Dictionary(grouping: s.refusals, by: { $0.key.commune.map(String.init) ?? "-" })
+                    .mapValues { Dictionary($0.map { ($0.key.reason, $0.value) }, uniquingKeysWith: +) })
         }
     }
 
     /// Changes merged per second over the last minute, from the hub's counters.
-    struct IngestRate {
-        var samples: [(at: Date, changes: Int)] = []
-        mutating func update(changes: Int) -> Double {
+    final class IngestRate: Sendable {
+        private let samples = Mutex<[(at: Date, changes: Int)]>([])
+
+        func update(changes: Int) -> Double {
             let now = Date()
-            samples.append((now, changes))
-            samples.removeAll { now.timeIntervalSince($0.at) > 60 }
-            guard let first = samples.first, now.timeIntervalSince(first.at) > 0.5 else { return 0 }
-            return Double(changes - first.changes) / now.timeIntervalSince(first.at)
+            return samples.withLock { samples in
+                samples.append((now, changes))
+                samples.removeAll { now.timeIntervalSince($0.at) > 60 }
+                guard let first = samples.first, now.timeIntervalSince(first.at) > 0.5 else { return 0 }
+                return Double(changes - first.changes) / now.timeIntervalSince(first.at)
+            }
         }
     }
 
@@ -166,22 +174,5 @@ extension HocVu.Hub {
             let report = try db.nationalReport(staleAfter: Int64(staleAfterDays) * 86_400)
             print(ReportFormatter.render(report, format: format))
         }
-    }
-}
-
-extension HocVu {
-    /// Blocks until SIGTERM or SIGINT.
-    static func waitForTermination() {
-        let done = DispatchSemaphore(value: 0)
-        var sources = [any DispatchSourceSignal]()
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig)
-            s.setEventHandler { done.signal() }
-            s.resume()
-            sources.append(s)
-        }
-        done.wait()
-        _ = sources
     }
 }

@@ -2,6 +2,11 @@ import ArgumentParser
 import Config
 import Foundation
 import Store
+#if canImport(CDispatch)
+// Glibc's `struct stat` is owned by CDispatch once swift-nio and UnixSignals are linked in; with
+// MemberImportVisibility a release (whole-module) build then needs that module imported here.
+import CDispatch
+#endif
 
 extension HocVu {
     struct ConfigCommand: ParsableCommand {
@@ -102,47 +107,71 @@ extension HocVu {
             let now = Int64(Date().timeIntervalSince1970 * 1_000)
             switch reading {
             case .missing:
-                report(["daemon_running": false, "daemon_responsive": false, "status_file": path],
-                       "not running: no status at \(path) (see systemctl status \(service) and journalctl -u \(service) -p warning)")
+                if json {
+                    print(try Self.json(Missing(statusFile: path)))
+                } else {
+                    print("not running: no status at \(path) (see systemctl status \(service) and journalctl -u \(service) -p warning)")
+                }
                 throw ExitCode(ExitStatus.notRunning)
             case .unreadable(let why):
                 throw failing(ExitStatus.unknown, why)
-            case .status(var object):
-                let updated = (object["updated_at"] as? Int64) ?? Int64((object["updated_at"] as? Double) ?? 0)
-                let age = now - updated
-                let pid = (object["pid"] as? Int).map(Int32.init)
-                let alive = pid.map(Self.processExists) ?? true
-                object["status_age_ms"] = age
-                object["daemon_running"] = alive
-                object["daemon_responsive"] = alive && age < Self.staleAfterMilliseconds
+            case .status(let status):
+                let age = now - status.updatedAt
+                let alive = status.pid.map(Self.processExists) ?? true
+                let responsive = alive && age < Self.staleAfterMilliseconds
                 if json {
-                    let out = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-                    print(String(decoding: out, as: UTF8.self))
+                    print(try Self.json(Observed(status: status, statusAgeMilliseconds: age, daemonRunning: alive, daemonResponsive: responsive)))
                 } else if !alive {
-                    print("not running: the daemon (pid \(pid!)) that wrote \(path) is gone; it was killed or crashed "
+                    print("not running: the daemon (pid \(status.pid!)) that wrote \(path) is gone; it was killed or crashed "
                         + "(see systemctl status \(service) and journalctl -u \(service) -p warning)")
                 } else {
                     if age >= Self.staleAfterMilliseconds {
                         print("not responding: status is \(age / 1_000) s old (journalctl -u \(service) -p warning)")
                     }
-                    Self.printHuman(object, now: now)
+                    try Self.printHuman(status, now: now)
                 }
-                if !alive || age >= Self.staleAfterMilliseconds { throw ExitCode(ExitStatus.notRunning) }
+                if !responsive { throw ExitCode(ExitStatus.notRunning) }
             }
         }
 
-        private func report(_ object: [String: Any], _ line: String) {
-            if json, let out = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]) {
-                print(String(decoding: out, as: UTF8.self))
-            } else {
-                print(line)
+        /// `--json` when there is no status file.
+        struct Missing: Encodable {
+            let statusFile: String
+            let daemonRunning = false
+            let daemonResponsive = false
+            enum CodingKeys: String, CodingKey {
+                case statusFile = "status_file", daemonRunning = "daemon_running", daemonResponsive = "daemon_responsive"
             }
+        }
+
+        /// `--json`: the daemon's status with what `hocvu status` observed of it.
+        struct Observed: Encodable {
+            let status: DaemonStatus
+            let statusAgeMilliseconds: Int64
+            let daemonRunning: Bool
+            let daemonResponsive: Bool
+            enum CodingKeys: String, CodingKey {
+                case statusAgeMilliseconds = "status_age_ms", daemonRunning = "daemon_running", daemonResponsive = "daemon_responsive"
+            }
+            func encode(to encoder: any Encoder) throws {
+                try status.encode(to: encoder)
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(statusAgeMilliseconds, forKey: .statusAgeMilliseconds)
+                try c.encode(daemonRunning, forKey: .daemonRunning)
+                try c.encode(daemonResponsive, forKey: .daemonResponsive)
+            }
+        }
+
+        static func json(_ value: some Encodable) throws -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
         }
 
         enum Reading {
             case missing
             case unreadable(String)
-            case status([String: Any])
+            case status(DaemonStatus)
         }
 
         /// The status file, telling "not there" (the daemon is not running) from "may not read"
@@ -161,10 +190,9 @@ extension HocVu {
                 }
             }
             let data = FileHandle(fileDescriptor: fd, closeOnDealloc: true).readDataToEndOfFile()
-            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                return .unreadable("\(path) is not a hocvu status file (not a JSON object)")
+            do { return .status(try DaemonStatus.decode(data)) } catch {
+                return .unreadable("\(path) is not a hocvu status file (\(error))")
             }
-            return .status(object)
         }
 
         /// Whether a process with this id exists (one of another user's counts: EPERM).
@@ -173,15 +201,45 @@ extension HocVu {
             return kill(pid, 0) == 0 || errno == EPERM
         }
 
-        static func printHuman(_ object: [String: Any], now: Int64) {
-            func time(_ key: String) -> String {
-                guard let ms = object[key] as? Int64 ?? (object[key] as? Double).map(Int64.init) else { return "never" }
-                return "\(Date(timeIntervalSince1970: Double(ms) / 1_000)) (\((now - ms) / 1_000) s ago)"
-            }
-            for key in object.keys.sorted() where !["updated_at", "status_age_ms", "daemon_responsive", "daemon_running"].contains(key) {
+        /// One line per fact, sorted by key, as `label: value`.
+        static func printHuman(_ status: DaemonStatus, now: Int64) throws {
+            // The keys are the status file's (docs/operations.md), so the two always agree.
+            let facts = try JSONDecoder().decode([String: Fact].self, from: try status.encoded())
+            for (key, fact) in facts.sorted(by: { $0.key < $1.key }) where key != "updated_at" {
                 let label = key.replacingOccurrences(of: "_", with: " ")
-                if key == "last_heard_from_hub" { print("\(label): \(time(key))"); continue }
-                print("\(label): \(object[key]!)")
+                if key == "last_heard_from_hub", case .site(let site) = status.report, let ms = site.lastHeardFromHub {
+                    print("\(label): \(Date(timeIntervalSince1970: Double(ms) / 1_000)) (\((now - ms) / 1_000) s ago)")
+                } else {
+                    print("\(label): \(fact)")
+                }
+            }
+        }
+
+        /// A status value as a person reads it: `true`, `12`, `malformed=2 out_of_range=1`, `70: malformed=2`.
+        indirect enum Fact: Decodable, CustomStringConvertible {
+            case bool(Bool), integer(Int64), number(Double), text(String), map([String: Fact])
+
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.singleValueContainer()
+                if let v = try? c.decode(Bool.self) { self = .bool(v) }
+                else if let v = try? c.decode(Int64.self) { self = .integer(v) }
+                else if let v = try? c.decode(Double.self) { self = .number(v) }
+                else if let v = try? c.decode(String.self) { self = .text(v) }
+                else { self = .map(try c.decode([String: Fact].self)) }
+            }
+
+            var description: String {
+                switch self {
+                case .bool(let v): "\(v)"
+                case .integer(let v): "\(v)"
+                case .number(let v): String(format: "%.2f", v)
+                case .text(let v): v
+                case .map(let m) where m.isEmpty: "none"
+                case .map(let m):
+                    m.sorted { $0.key < $1.key }.map { key, value in
+                        if case .map = value { "\(key): \(value)" } else { "\(key)=\(value)" }
+                    }.joined(separator: m.values.contains { if case .map = $0 { true } else { false } } ? "; " : " ")
+                }
             }
         }
     }

@@ -16,7 +16,7 @@ extension HocVu {
 }
 
 extension HocVu.Site {
-    struct Run: ParsableCommand {
+    struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sync with the hub until SIGTERM or SIGINT; SIGHUP reloads the trust file.",
             discussion: "Either --config FILE (config/site.toml) or the options below.")
@@ -57,7 +57,7 @@ extension HocVu.Site {
             return c
         }
 
-        func run() throws {
+        func run() async throws {
             let c = try settings()
             let logger = HocVu.makeLogger("hocvu.site", level: Logger.Level(rawValue: c.logLevel) ?? .info)
             let (client, db) = try Daemon.starting(logger: logger) {
@@ -76,49 +76,37 @@ extension HocVu.Site {
                 return (client, db)
             }
             logger.info("Site syncing", metadata: ["hub": "\(c.hubEndpoint)"])
-            let exporter = try Daemon.starting(logger: logger) { try Daemon.startMetrics(c.metrics, role: "site", logger: logger) }
-            var daemon = Daemon(
-                logger: logger, statusPath: c.status, alive: { client.isAlive }, finished: { client.hasFinished },
-                status: { Self.status(client, db) },
+            let trust = c.trust
+            let daemon = Daemon(
+                logger: logger, role: "site",
+                engine: DaemonEngine(
+                    isAlive: { client.isAlive }, finished: { await client.finished() }, hasFinished: { client.hasFinished },
+                    requestStop: { client.stop(timeout: 0) }, refusedForGood: { client.status.refused }),
+                statusPath: c.status, metricsAddress: c.metrics,
+                status: { .site(Self.status(client.status, db)) },
                 reload: {
-                    guard let path = c.trust else { return }
-                    do { client.reload(trust: try loadTrust(path)) } catch {
+                    guard let trust else { return }
+                    do { client.reload(trust: try loadTrust(trust)) } catch {
                         logger.error("Trust file not reloaded; keeping the one in use", metadata: ["error": "\(error)"])
                     }
-                },
-                stop: { client.stop() })
-            daemon.metrics = exporter
-            daemon.refusedForGood = { client.status.refused }
-            let code = daemon.run()
+                })
+            let code = await daemon.run()
             if code != 0 { throw ExitCode(code) }
         }
 
-        static func status(_ client: SiteClient, _ db: NodeStore) -> (summary: String, json: [String: Any]) {
-            let s = client.status
+        static func status(_ s: SiteClient.Status, _ db: NodeStore) -> SiteStatusReport {
             let facts = try? db.facts(acknowledged: s.hubHas)
-            var json: [String: Any] = [
-                "role": "site", "connected": s.connected, "unacknowledged_messages": s.unacknowledgedMessages,
-                "uploads_sent": s.uploadsSent, "chunks_remaining": s.chunksRemaining, "chunks_fetched": s.chunksFetched,
-            ]
-            if let v = s.lastHeardFromHub { json["last_heard_from_hub"] = v }
-            if let v = s.clockOffsetMilliseconds { json["clock_offset_ms"] = v }
-            if let v = s.installedRelease ?? facts?.releaseVersion { json["installed_release"] = v }
-            if let v = s.fetchingRelease { json["fetching_release"] = v }
-            if let v = s.releaseRefusal { json["release_refusal"] = v }
-            if let v = s.refused { json["refused_by_hub"] = v }
-            if let v = s.homeFeedCursor { json["home_feed_cursor"] = v }
-            if let v = s.clockDisagreement { json["clock_disagreement"] = v }
-            json["disk_full"] = s.diskFull != nil || s.chunkStoreError?.hasPrefix("disk full") == true
-            if let v = s.diskFull ?? s.chunkStoreError { json["disk_full_detail"] = v }
-            if !s.droppedFromHub.isEmpty { json["refusals"] = s.droppedFromHub }
-            if let f = facts {
-                json["unacknowledged_batches"] = f.unacknowledgedBatches
-                json["pending_changes"] = f.pendingChanges
-                json["quarantined_records"] = f.openQuarantine
-            }
-            let summary = (s.connected ? "connected" : "not connected") + ", \(facts?.unacknowledgedBatches ?? 0) batches unacknowledged"
-                + (s.fetchingRelease.map { ", fetching release \($0) (\(s.chunksRemaining) chunks left)" } ?? "")
-            return (summary, json)
+            return SiteStatusReport(
+                connected: s.connected, lastHeardFromHub: s.lastHeardFromHub, unacknowledgedMessages: s.unacknowledgedMessages,
+                unacknowledgedBatches: facts?.unacknowledgedBatches, pendingChanges: facts?.pendingChanges,
+                quarantinedRecords: facts?.openQuarantine, uploadsSent: s.uploadsSent, chunksRemaining: s.chunksRemaining,
+                chunksFetched: s.chunksFetched, chunkBytesFetched: s.chunkBytesFetched, clockOffsetMilliseconds: s.clockOffsetMilliseconds,
+                clockDisagreement: s.clockDisagreement, installedRelease: s.installedRelease ?? facts?.releaseVersion,
+                fetchingRelease: s.fetchingRelease, releaseRefusal: s.releaseRefusal, refusedByHub: s.refused,
+                homeFeedCursor: s.homeFeedCursor,
+                diskFull: s.diskFull != nil || s.chunkStoreError?.hasPrefix("disk full") == true,
+                diskFullDetail: s.diskFull ?? s.chunkStoreError,
+                refusals: s.droppedFromHub.isEmpty ? nil : s.droppedFromHub)
         }
     }
 

@@ -3,6 +3,11 @@ import Foundation
 import Merge
 import Sodium
 import Store
+#if canImport(CDispatch)
+// Glibc's `struct stat` is owned by CDispatch once swift-nio and UnixSignals are linked in; with
+// MemberImportVisibility a release (whole-module) build then needs that module imported here.
+import CDispatch
+#endif
 
 /// A node's two key pairs on disk: `identity.key` (Ed25519, signs batches) and `transport.key`
 /// (X25519, CURVE), each the hex secret key in a file of mode 0600.

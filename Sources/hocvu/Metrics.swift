@@ -1,136 +1,158 @@
 import CoreMetrics
 import Foundation
-import Logging
 import Prometheus
+import Synchronization
 
-/// Prometheus metrics on a loopback port: swift-metrics gauges and counters, exported by
-/// swift-prometheus's registry. The numbers come from the daemon's status (facts, not request
-/// outcomes); no label carries a personal identifier — only counts, versions and commune-free totals.
-final class DaemonMetrics: @unchecked Sendable {
-    let registry = PrometheusCollectorRegistry()
-    private var counters: [String: (CoreMetrics.Counter, Int64)] = [:]
-    private var gauges: [String: CoreMetrics.Gauge] = [:]
-    private let lock = NSLock()
+/// Prometheus metrics: swift-metrics counters and gauges kept in swift-prometheus's registry, named by
+/// Prometheus conventions (base units, `_total` counters, `_timestamp_seconds`), each with a HELP line
+/// from ``MetricCatalog``. The numbers are facts from the daemon's status; no label carries a personal
+/// identifier — only counts, versions, reasons and commune codes (a bounded set of 3,321).
+final class DaemonMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
     let role: String
 
-    init(role: String) {
+    private struct State {
+        /// Counters and the status total each has reached (counters only grow; the status holds totals).
+        var counters: [String: (counter: CoreMetrics.Counter, total: Int64)] = [:]
+        var gauges: [String: CoreMetrics.Gauge] = [:]
+    }
+    private let state = Mutex(State())
+
+    /// A registry of its own (the executable also hands it to `MetricsSystem.bootstrap`, so metrics
+    /// created anywhere through swift-metrics land in the same exposition).
+    init(role: String, version: String, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.role = role
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        self.registry = registry
+        self.factory = PrometheusMetricsFactory(registry: registry)
+        CoreMetrics.Gauge(label: "hocvu_build_info", dimensions: [("version", version), ("role", role)], factory: factory).record(1)
     }
 
-    /// Keys of the status that only ever grow are counters; the rest are gauges.
-    static let counterKeys: Set<String> = [
-        "changes_merged", "chunks_served", "transfers_deferred", "messages_dropped", "uploads_sent", "chunks_fetched",
-    ]
-
-    func update(from status: [String: Any]) {
-        lock.lock()
-        defer { lock.unlock() }
-        for (key, value) in status {
-            // Refusals: exact counters labelled by reason (and by commune: a bounded set of 3,321).
-            if key == "refusals", let byReason = value as? [String: Int] {
-                for (reason, n) in byReason { bump("hocvu_\(role)_refusals_total", [("reason", reason)], n) }
-                continue
-            }
-            if key == "refusals_by_site", let bySite = value as? [String: [String: Int]] {
-                for (commune, byReason) in bySite {
-                    for (reason, n) in byReason {
-                        bump("hocvu_\(role)_site_refusals_total", [("commune", commune), ("reason", reason)], n)
-                    }
-                }
-                continue
-            }
-            let number: Double
-            switch value {
-            case let b as Bool: number = b ? 1 : 0
-            case let i as Int: number = Double(i)
-            case let i as Int64: number = Double(i)
-            case let u as UInt64: number = Double(u)
-            case let d as Double: number = d
-            default: continue
-            }
-            if Self.counterKeys.contains(key) {
-                let name = "hocvu_\(role)_\(key)_total"
-                let (counter, last) = counters[name] ?? (CoreMetrics.Counter(label: name), 0)
-                let now = Int64(number)
-                if now > last { counter.increment(by: now - last) }
-                counters[name] = (counter, max(now, last))
-            } else {
-                let name = "hocvu_\(role)_\(key)"
-                let gauge = gauges[name] ?? CoreMetrics.Gauge(label: name)
-                gauge.record(number)
-                gauges[name] = gauge
-            }
+    /// Sets the gauges and moves the counters up to the report's totals.
+    func record(_ report: DaemonStatus.Report) {
+        switch report {
+        case .hub(let r): record(hub: r)
+        case .site(let r): record(site: r)
         }
     }
 
-    /// Moves a labelled counter up to `total` (counters only grow; the status holds totals).
-    private func bump(_ name: String, _ dimensions: [(String, String)], _ total: Int) {
-        let key = name + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
-        let (counter, last) = counters[key] ?? (CoreMetrics.Counter(label: name, dimensions: dimensions), 0)
-        if Int64(total) > last { counter.increment(by: Int64(total) - last) }
-        counters[key] = (counter, max(Int64(total), last))
+    private func record(hub r: HubStatusReport) {
+        gauge("hocvu_hub_disk_full", r.diskFull.map { $0 ? 1 : 0 })
+        gauge("hocvu_hub_sites_connected", r.sitesConnected.map(Double.init))
+        gauge("hocvu_hub_sites_enrolled", r.sitesEnrolled.map(Double.init))
+        gauge("hocvu_hub_stale_sites", r.staleSites.map(Double.init))
+        gauge("hocvu_hub_ingest_changes_per_second", r.ingestChangesPerSecond)
+        gauge("hocvu_hub_release", r.release.map(Double.init))
+        counter("hocvu_hub_changes_merged_total", r.changesMerged)
+        counter("hocvu_hub_chunks_served_total", r.chunksServed)
+        counter("hocvu_hub_chunks_served_bytes_total", r.chunkBytesServed)
+        counter("hocvu_hub_transfers_deferred_total", r.transfersDeferred)
+        counter("hocvu_hub_messages_dropped_total", r.messagesDropped)
+        counter("hocvu_hub_alerts_total", r.alerts)
+        for (reason, n) in r.refusals ?? [:] { counter("hocvu_hub_refusals_total", n, [("reason", reason)]) }
+        for (commune, byReason) in r.refusalsBySite ?? [:] {
+            for (reason, n) in byReason { counter("hocvu_hub_site_refusals_total", n, [("commune", commune), ("reason", reason)]) }
+        }
     }
 
-    func exposition() -> [UInt8] {
-        var buffer = [UInt8]()
-        registry.emit(into: &buffer)
-        return buffer
+    private func record(site r: SiteStatusReport) {
+        gauge("hocvu_site_connected", r.connected.map { $0 ? 1 : 0 })
+        gauge("hocvu_site_last_heard_from_hub_timestamp_seconds", r.lastHeardFromHub.map { Double($0) / 1_000 })
+        gauge("hocvu_site_unacknowledged_messages", r.unacknowledgedMessages.map(Double.init))
+        gauge("hocvu_site_unacknowledged_batches", r.unacknowledgedBatches.map(Double.init))
+        gauge("hocvu_site_pending_changes", r.pendingChanges.map(Double.init))
+        gauge("hocvu_site_quarantined_records", r.quarantinedRecords.map(Double.init))
+        gauge("hocvu_site_chunks_remaining", r.chunksRemaining.map(Double.init))
+        gauge("hocvu_site_clock_offset_seconds", r.clockOffsetMilliseconds.map { Double($0) / 1_000 })
+        gauge("hocvu_site_installed_release", r.installedRelease.map(Double.init))
+        gauge("hocvu_site_fetching_release", r.fetchingRelease.map(Double.init))
+        gauge("hocvu_site_home_feed_cursor", r.homeFeedCursor.map(Double.init))
+        gauge("hocvu_site_disk_full", r.diskFull.map { $0 ? 1 : 0 })
+        counter("hocvu_site_uploads_sent_total", r.uploadsSent)
+        counter("hocvu_site_chunks_fetched_total", r.chunksFetched)
+        counter("hocvu_site_chunks_fetched_bytes_total", r.chunkBytesFetched)
+        for (reason, n) in r.refusals ?? [:] { counter("hocvu_site_refusals_total", n, [("reason", reason)]) }
+    }
+
+    private func gauge(_ name: String, _ value: Double?) {
+        guard let value else { return }
+        state.withLock { s in
+            let g = s.gauges[name] ?? CoreMetrics.Gauge(label: name, factory: factory)
+            s.gauges[name] = g
+            g.record(value)
+        }
+    }
+
+    private func counter(_ name: String, _ total: Int?, _ dimensions: [(String, String)] = []) {
+        guard let total else { return }
+        let key = name + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        state.withLock { s in
+            let (counter, last) = s.counters[key] ?? (CoreMetrics.Counter(label: name, dimensions: dimensions, factory: factory), 0)
+            if Int64(total) > last { counter.increment(by: Int64(total) - last) }
+            s.counters[key] = (counter, max(Int64(total), last))
+        }
+    }
+
+    /// The text exposition, with a `# HELP` line above each metric's `# TYPE` line.
+    func exposition() -> String {
+        MetricCatalog.addingHelp(to: registry.emitToString())
     }
 }
 
-/// A loopback-only responder for Prometheus scrapes: `GET /metrics` and nothing else. Deliberately
-/// tiny (one thread, one connection at a time, 1 s timeouts) — a full HTTP server would be the only
-/// network-facing HTTP code in the daemon and is not needed for a local scraper.
-struct MetricsListener {
-    /// Starts serving on `address` ("127.0.0.1:9464"). Returns the port bound.
-    static func start(address: String, metrics: DaemonMetrics, logger: Logger) throws -> Int {
-        let parts = address.split(separator: ":")
-        guard parts.count == 2, parts[0] == "127.0.0.1", let port = UInt16(parts[1]) else { throw Failure("metrics listen address \(address) is not loopback (127.0.0.1:PORT); metrics are never exposed beyond the host") }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var yes: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard ok == 0, listen(fd, 16) == 0 else {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw Failure("cannot listen for metrics on \(address): \(why); choose another port in [metrics] listen (or --metrics), or off")
-        }
-        var bound = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        let thread = Thread {
-            while true {
-                let client = accept(fd, nil, nil)
-                guard client >= 0 else { continue }
-                var tv = timeval(tv_sec: 1, tv_usec: 0)
-                setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                var request = [UInt8](repeating: 0, count: 2_048)
-                let n = recv(client, &request, request.count, 0)
-                let line = n > 0 ? String(decoding: request[0..<n], as: UTF8.self).split(separator: "\r\n").first ?? "" : ""
-                let body: [UInt8]
-                let head: String
-                if line.hasPrefix("GET /metrics ") || line == "GET /metrics" {
-                    body = metrics.exposition()
-                    head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-                } else {
-                    body = Array("only GET /metrics is served here\n".utf8)
-                    head = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
-                }
-                let response = Array((head + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8) + body
-                _ = response.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                close(client)
+/// Every metric hocvu exports, with its HELP text. swift-prometheus's factory registers metrics with
+/// empty help (and its registry refuses one name with two helps), so the help lives here and is
+/// written into the exposition instead.
+enum MetricCatalog {
+    static let help: [String: String] = [
+        "hocvu_build_info": "Always 1; labels name the running hocvu version and role.",
+        "hocvu_hub_disk_full": "1 while the hub's disk is full (uploads are answered BUSY), else 0.",
+        "hocvu_hub_sites_connected": "Sites connected now.",
+        "hocvu_hub_sites_enrolled": "Sites enrolled and not revoked.",
+        "hocvu_hub_stale_sites": "Enrolled sites not heard from for 24 hours.",
+        "hocvu_hub_ingest_changes_per_second": "Changes merged per second over the last minute.",
+        "hocvu_hub_release": "Version of the curriculum release the hub serves (0: none).",
+        "hocvu_hub_changes_merged_total": "Changes merged from sites.",
+        "hocvu_hub_chunks_served_total": "Release chunks sent to sites.",
+        "hocvu_hub_chunks_served_bytes_total": "Bytes of release chunks sent to sites.",
+        "hocvu_hub_transfers_deferred_total": "Release downloads told to come back later (too many at once).",
+        "hocvu_hub_messages_dropped_total": "Messages refused from peers, all reasons.",
+        "hocvu_hub_alerts_total": "Alerts raised (equivocation, broken chains): a site's keys or database may be compromised.",
+        "hocvu_hub_refusals_total": "Messages refused from peers, by reason (docs/protocol.md, refusal codes).",
+        "hocvu_hub_site_refusals_total": "Messages refused from peers, by commune code (- if not enrolled) and reason.",
+        "hocvu_site_connected": "1 while connected to the hub, else 0.",
+        "hocvu_site_last_heard_from_hub_timestamp_seconds": "When the hub last answered, in seconds since the epoch.",
+        "hocvu_site_unacknowledged_messages": "Messages sent and not yet acknowledged by the hub.",
+        "hocvu_site_unacknowledged_batches": "Sealed batches the hub has not acknowledged.",
+        "hocvu_site_pending_changes": "Local changes not yet sealed into a batch.",
+        "hocvu_site_quarantined_records": "Records held in quarantine (e.g. stamped too far ahead).",
+        "hocvu_site_chunks_remaining": "Chunks left to fetch of the release being downloaded.",
+        "hocvu_site_clock_offset_seconds": "This PC's clock minus the hub's, in seconds.",
+        "hocvu_site_installed_release": "Version of the installed curriculum release (0: none).",
+        "hocvu_site_fetching_release": "Version of the release being downloaded.",
+        "hocvu_site_home_feed_cursor": "Position reached in the hub's home feed.",
+        "hocvu_site_disk_full": "1 while the site's disk is full (sync or fetch paused), else 0.",
+        "hocvu_site_uploads_sent_total": "Uploads sent to the hub.",
+        "hocvu_site_chunks_fetched_total": "Release chunks fetched from the hub.",
+        "hocvu_site_chunks_fetched_bytes_total": "Bytes of release chunks fetched from the hub.",
+        "hocvu_site_refusals_total": "Messages from the hub dropped, by reason.",
+    ]
+
+    /// Inserts `# HELP name text` above each `# TYPE name …` line that has no HELP line yet.
+    static func addingHelp(to exposition: String) -> String {
+        var out = ""
+        out.reserveCapacity(exposition.utf8.count + 2_048)
+        var previous = Substring("")
+        for line in exposition.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("# TYPE "), let name = line.dropFirst(7).split(separator: " ").first,
+                !previous.hasPrefix("# HELP \(name) "), let help = help[String(name)]
+            {
+                out += "# HELP \(name) \(help)\n"
             }
+            out += line
+            out += "\n"
+            previous = line
         }
-        thread.name = "hocvu-metrics"
-        thread.start()
-        logger.info("Metrics on loopback", metadata: ["endpoint": "http://\(address)/metrics"])
-        return Int(UInt16(bigEndian: bound.sin_port))
+        if out.hasSuffix("\n\n") { out.removeLast() }
+        return out
     }
 }

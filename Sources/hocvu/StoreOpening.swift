@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
 import Store
+#if canImport(CDispatch)
+// Glibc's `struct stat` is owned by CDispatch once swift-nio and UnixSignals are linked in; with
+// MemberImportVisibility a release (whole-module) build then needs that module imported here.
+import CDispatch
+#endif
 
 /// `--db` and `--keys` for the commands that work on a node's database.
 struct StoreOptions: ParsableArguments {

@@ -73,6 +73,9 @@ import Testing
         #expect(scrape.hasPrefix("HTTP/1.1 200"))
         #expect(scrape.contains("hocvu_hub_sites_connected 0"))
         #expect(scrape.contains("# TYPE hocvu_hub_changes_merged_total counter"))
+        #expect(scrape.contains("# HELP hocvu_hub_changes_merged_total "))
+        #expect(scrape.contains("# HELP hocvu_hub_sites_connected "))
+        #expect(scrape.contains("hocvu_build_info{") && scrape.contains("version=\"\(HocVu.version)\""))
         #expect(httpGet(port: metricsPort, path: "/").hasPrefix("HTTP/1.1 404"))
 
         kill(hub.processIdentifier, SIGHUP)  // nothing to reload without a trust file; must keep running
@@ -207,7 +210,8 @@ import Testing
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else { return "connect failed" }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+        // Read to the end: ask the server to close after its response (HTTP/1.1 keeps connections open).
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
         _ = send(fd, request, request.count, 0)
         var out = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 8_192)

@@ -99,6 +99,10 @@ public final class HubServer: Sendable {
     /// True while the loop goes round; false once it stopped (asked to, or by an error).
     public var isAlive: Bool { !hasFinished && heartbeat.isFresh }
     public var hasFinished: Bool { state.withLock { $0.finished } }
+    let completion = EngineCompletion()
+
+    /// Returns once the loop has stopped, asked to (``stop(timeout:)``) or by an error.
+    public func finished() async { await completion.wait() }
     let state = Mutex<(stats: Stats, endpoint: String?, finished: Bool)>((Stats(), nil, false))
 
     public init(store: NodeStore, configuration: Configuration, logger: Logger) {
@@ -123,6 +127,7 @@ public final class HubServer: Sendable {
                 logger.critical("Hub loop stopped", metadata: ["error": "\(error)"])
             }
             state.withLock { $0.finished = true }
+            completion.finish()
         }
         thread.name = "hocvu-hub"
         thread.start()

@@ -96,6 +96,10 @@ public final class SiteClient: Sendable {
     /// True while the loop goes round; false once it stopped (asked to, or by an error).
     public var isAlive: Bool { !hasFinished && heartbeat.isFresh }
     public var hasFinished: Bool { state.withLock { $0.finished } }
+    let completion = EngineCompletion()
+
+    /// Returns once the loop has stopped, asked to (``stop(timeout:)``) or by an error.
+    public func finished() async { await completion.wait() }
     let state = Mutex<(status: Status, finished: Bool)>((Status(), false))
 
     public init(store: NodeStore, configuration: Configuration, logger: Logger) throws {
@@ -118,6 +122,7 @@ public final class SiteClient: Sendable {
                 logger.critical("Site sync loop stopped", metadata: ["error": "\(error)"])
             }
             state.withLock { $0.finished = true }
+            completion.finish()
         }
         thread.name = "hocvu-site"
         thread.start()

@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// What the daemon shell needs of a sync engine (``Node/HubServer`` or ``Node/SiteClient``), which
+/// runs its libzmq loop on a thread of its own, started before the service group runs.
+struct DaemonEngine: Sendable {
+    /// True while the loop goes round (the watchdog pings only then).
+    var isAlive: @Sendable () -> Bool
+    /// Returns once the loop has stopped (asked to, or by itself); returns early if cancelled.
+    var finished: @Sendable () async -> Void
+    var hasFinished: @Sendable () -> Bool
+    /// Asks the loop to finish its transaction in flight and stop; returns at once.
+    var requestStop: @Sendable () -> Void
+    /// Why the peer refused this node for good (a revoked site), if it did: no restart can help.
+    var refusedForGood: @Sendable () -> String? = { nil }
+}
+
+/// Runs an engine until graceful shutdown, then stops it (its transaction in flight finishes); an
+/// engine that stops by itself throws ``Stopped``, which ends the group.
+struct EngineService: Service {
+    /// The engine's loop ended without being asked to.
+    struct Stopped: Error, CustomStringConvertible {
+        /// Why the peer refused this node for good, if that is why.
+        let refusedForGood: String?
+        var description: String { refusedForGood.map { "refused for good: \($0)" } ?? "the sync loop stopped on an error" }
+    }
+
+    let engine: DaemonEngine
+    let logger: Logger
+    /// How long the loop has to finish its transaction once asked to stop.
+    var stopTimeout: Duration = .seconds(4)
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await engine.finished() }
+            group.addTask { [engine, logger, stopTimeout] in
+                // Returns on graceful shutdown (SIGTERM/SIGINT, or another service ended the group);
+                // throws only on cancellation, when there is no time left to wait either.
+                let cancelled = (try? await gracefulShutdown()) == nil
+                logger.info("Stopping: finishing the transaction in flight")
+                engine.requestStop()
+                guard !cancelled else { return }
+                try? await Task.sleep(for: stopTimeout)
+                if !Task.isCancelled { logger.error("The sync loop did not stop in time; exiting without it") }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        if !engine.hasFinished() || Task.isShuttingDownGracefully { return }
+        throw Stopped(refusedForGood: engine.refusedForGood())
+    }
+}
+
+/// The latest status, shared by the services that report it.
+final class StatusBoard: Sendable {
+    private let latest = Mutex<DaemonStatus.Report?>(nil)
+    var report: DaemonStatus.Report? { latest.withLock { $0 } }
+    func publish(_ report: DaemonStatus.Report) { latest.withLock { $0 = report } }
+}
+
+/// Each second: takes the engine's status, publishes it (systemd's STATUS=, metrics) and writes the
+/// status file for `hocvu status`, atomically replaced; removes the file on shutdown, so a stopped
+/// daemon leaves no stale status.
+struct StatusService: Service {
+    let path: String?
+    let board: StatusBoard
+    let metrics: DaemonMetrics?
+    let sample: @Sendable () -> DaemonStatus.Report
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let report = sample()
+            board.publish(report)
+            metrics?.record(report)
+            write(report)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+        }
+        if let path { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    private func write(_ report: DaemonStatus.Report) {
+        guard let path else { return }
+        let status = DaemonStatus(updatedAt: Int64(Date().timeIntervalSince1970 * 1_000), pid: getpid(), report: report)
+        guard let data = try? status.encoded() else { return }
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)  // `hocvu status` never reads half a file
+    }
+}
+
+/// systemd's notify protocol over the daemon's life: READY=1 once running, WATCHDOG=1 only while the
+/// engine's loop is alive (a wedged database or disk stops the pings and systemd restarts us),
+/// STATUS= each second, STOPPING=1 when shutdown begins.
+struct SystemdService: Service {
+    let notifier: SystemdNotifier
+    let board: StatusBoard
+    let isAlive: @Sendable () -> Bool
+
+    func run() async throws {
+        notifier.notify("READY=1\nSTATUS=started")
+        let clock = ContinuousClock()
+        var lastPing = clock.now - .seconds(3_600)
+        var lastStatus = lastPing
+        var lastSummary = ""
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let now = clock.now
+            if let interval = notifier.watchdogInterval, now - lastPing >= .seconds(interval), isAlive() {
+                notifier.notify("WATCHDOG=1")
+                lastPing = now
+            }
+            if now - lastStatus >= .seconds(1), let summary = board.report?.summary {
+                if summary != lastSummary { notifier.notify("STATUS=\(summary)") }
+                (lastStatus, lastSummary) = (now, summary)
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        notifier.notify("STOPPING=1")
+    }
+}
+
+/// SIGHUP → RELOADING=1, `reload` (the trust file), READY=1.
+struct ReloadService: Service {
+    let notifier: SystemdNotifier
+    let reload: @Sendable () -> Void
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
+            reload()
+            notifier.notify("READY=1")
+        }
+    }
+}
