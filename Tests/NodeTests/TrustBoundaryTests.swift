@@ -241,6 +241,25 @@ struct TrustBoundaryTests {
             try home.store.record([.updateLearner(learnerID: lid, homeCommune: 73)])
         }
     }
+
+    @Test("connection after connection without HELLO from one enrolled site: each refused, none remembered; the honest HELLO is")
+    func connectionsWithoutHelloAreNotRemembered() throws {
+        let fleet = try Fleet(communes: [70])
+        defer { fleet.shutdown() }
+        let context = try ZMQContext()
+        var sockets = [ZMQSocket]()
+        for i in 0..<40 {
+            let raw = try rawClient(fleet, fleet.sites[0], context: context)
+            _ = try raw.send(WireCodec.encode(.batches([]), id: UInt64(i + 1)))
+            sockets.append(raw)
+        }
+        let refusals = { fleet.hub.stats.refusals[RefusalKey(commune: 70, reason: "batches_before_hello"), default: 0] }
+        #expect(eventually(20) { refusals() == 40 }, "each BATCHES before HELLO is refused and counted")
+        #expect(eventually { fleet.hub.stats.openSessions == 0 }, "no connection that never said HELLO is kept")
+        try fleet.startSite(fleet.sites[0])
+        #expect(eventually { fleet.hub.stats.openSessions == 1 }, "the honest site's session is")
+        for s in sockets { s.close() }
+    }
 }
 
 /// The site side: a hostile or broken hub cannot brick a site or move its clock for good.

@@ -81,6 +81,8 @@ public final class HubServer: Sendable {
         public var chunksReceived = 0
         public var transfersDeferred = 0
         public var homeFeedEntriesSent = 0
+        /// Connections that said HELLO and are remembered (at most one per site).
+        public var openSessions = 0
         /// Set while the last write to the hub's database failed for want of space (path, free
         /// bytes); uploads are then answered BUSY, not acknowledged. Cleared by the next merge.
         public var diskFull: String?
@@ -222,7 +224,7 @@ public final class HubServer: Sendable {
             for c in due { heardPersisted[c] = now }
             // Connected = heard within three keepalive intervals (a site sends one every 30 s when idle).
             let connected = Set(heard.filter { now - $0.value < configuration.livenessWindowMilliseconds }.keys)
-            count { $0.connectedCommunes = connected }
+            count { $0.connectedCommunes = connected; $0.openSessions = sessions.count }
         }
 
         /// - Returns: whether the message was queued for the peer.
@@ -342,9 +344,12 @@ public final class HubServer: Sendable {
                 }
                 heard[e.communeCode] = NodeStore.systemNow()
                 let peer = HubSession.Peer(commune: e.communeCode, identityKey: e.identityKey, isRevoked: e.isRevoked)
-                if sessions[routing]?.peer != peer { sessions[routing] = HubSession(peer: peer) }
+                var session = sessions[routing].flatMap { $0.peer == peer ? $0 : nil } ?? HubSession(peer: peer)
                 let decoded = Result { try WireCodec.decode(Array(m.frames.dropFirst())) }.mapError { $0 as? WireError ?? .malformedEnvelope }
-                let actions = sessions[routing]!.received(decoded, credit: configuration.credit, releasesEnabled: releases != nil)
+                let actions = session.received(decoded, credit: configuration.credit, releasesEnabled: releases != nil)
+                // Only a connection that said HELLO is remembered: an enrolled but hostile site that
+                // opens connection after connection without HELLO cannot grow this table.
+                sessions[routing] = session.isReady ? session : nil
                 for action in actions {
                     switch action {
                     case .merge(let id, let batches):
