@@ -86,6 +86,11 @@ public final class HubServer: Sendable {
         /// Set while the last write to the hub's database failed for want of space (path, free
         /// bytes); uploads are then answered BUSY, not acknowledged. Cleared by the next merge.
         public var diskFull: String?
+
+        /// Counts a refusal that its own code has already logged (release chunks: HubReleases logs once per chunk).
+        mutating func countUnlogged(_ reason: DropReason) {
+            refusals[RefusalKey(commune: nil, reason: reason.rawValue), default: 0] += 1
+        }
     }
 
     public let store: NodeStore
@@ -440,11 +445,11 @@ public final class HubServer: Sendable {
                 case .ignored:
                     break
                 case .rejected:
-                    count { $0.refusals[RefusalKey(commune: nil, reason: DropReason.chunkFailedVerification.rawValue), default: 0] += 1 }
+                    count { $0.countUnlogged(.chunkFailedVerification) }
                 case .refused(let refusal):
                     // The same chunk failed verification again and again: refuse, do not retry forever.
                     count {
-                        $0.refusals[RefusalKey(commune: nil, reason: DropReason.chunkFailedVerification.rawValue), default: 0] += 1
+                        $0.countUnlogged(.chunkFailedVerification)
                         $0.releasesRefused += 1
                     }
                     send(routing, refusal, 0)
@@ -475,7 +480,7 @@ public final class HubServer: Sendable {
                     send(routing, .chunk(hash: hash, data: data), 0)
                     count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
                 case .damaged, .unavailable:
-                    count { $0.refusals[RefusalKey(commune: nil, reason: DropReason.chunkUnavailable.rawValue), default: 0] += 1 }
+                    count { $0.countUnlogged(.chunkUnavailable) }
                 }
             }
             let alerts = releases.takeAlerts()
