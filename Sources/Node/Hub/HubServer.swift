@@ -211,6 +211,7 @@ public final class HubServer: Sendable {
         count { $0.releaseVersion = releases?.currentVersion ?? 0 }
         var registry = Registry(try store.enrollments())
         var dataVersion = try store.dataVersion()
+        var rosterImport = try store.lastRosterImport()
         // One pure session per connection (routing id): what the site may do is decided there.
         var sessions: [Data: HubSession] = [:]
         // Health from any message, not only uploads: when each commune was last heard (any
@@ -300,6 +301,13 @@ public final class HubServer: Sendable {
                 for (routing, var session) in sessions where registry.byCommune[session.peer.commune]?.isRevoked ?? true {
                     sessions[routing] = nil
                     for action in session.revoked() { perform(action, routing: routing, commune: session.peer.commune) }
+                }
+                // A roster import (`hocvu hub roster import`) appended to home feeds: push them now
+                // rather than at each site's next HELLO.
+                let imported = try store.lastRosterImport()
+                if imported != rosterImport {
+                    rosterImport = imported
+                    for routing in sessions.keys { try sendHomeFeed(routing) }
                 }
             }
 
