@@ -168,3 +168,37 @@ struct RosterTests {
         #expect(digests == [Blake2b.hash(reference.canonicalBytes())])
     }
 }
+
+@Suite("Trend: a daily snapshot of the totals, per unit")
+struct TrendTests {
+    @Test("each day keeps its own totals; communes write only on change and read forward")
+    func dailySnapshots() throws {
+        #expect(NodeStore.vietnamDay(1_767_225_600_000) == "2026-01-01")  // 07:00 in Hà Nội
+        #expect(NodeStore.vietnamDay(1_767_225_600_000 - 7 * 3_600_000 - 1) == "2025-12-31")  // 23:59:59.999 the day before
+        let hub = try Replica()
+        defer { hub.dir.remove() }
+        let s = hub.store
+        let text = "national_id,full_name,role,unit,commune_code,status\n"
+            + (1...4).map { RosterTests.csvLine($0, commune: 70) }.joined(separator: "\n") + "\n"
+            + RosterTests.csvLine(5, commune: 73) + "\n"
+        _ = try s.importRoster(RosterImport.parse(text, format: .csv).rows)
+        #expect(try s.snapshotDailyTotals() > 0)
+        hub.clock.advance(86_400_000)
+        let id = try s.register(1, commune: 70)
+        try NationalReportTests().completeCourse(s, id, at: hub.clock.now)
+        try s.record([.issueCertificate(learnerID: id, courseID: "ksn-101")])
+        try s.snapshotDailyTotals()
+        try s.snapshotDailyTotals()  // again the same day: replaced, not doubled
+        hub.clock.advance(86_400_000)
+        try s.snapshotDailyTotals()
+
+        let nation = try s.trend(.nation)
+        #expect(nation.map(\.day) == ["2026-01-01", "2026-01-02", "2026-01-03"])
+        #expect(nation.map(\.roster) == [5, 5, 5] && nation.map(\.rosterCertified) == [0, 1, 1])
+        #expect(try s.trend(.province(1)).map(\.rosterCertified) == [0, 1, 1])
+        let c73 = try s.trend(.commune(73))
+        #expect(c73.map(\.roster) == [1, 1, 1] && c73.map(\.rosterCertified) == [0, 0, 0])
+        #expect(try s.trend(.commune(70)).map(\.rosterCertified) == [0, 1, 1])
+        #expect(try s.trend(.commune(4)).map(\.roster) == [0, 0, 0])
+    }
+}

@@ -328,6 +328,20 @@ extension NodeStore {
                   off_roster_certified INTEGER NOT NULL DEFAULT 0 CHECK (off_roster_certified >= 0),
                   PRIMARY KEY (commune_code, role)
                 ) WITHOUT ROWID;
+                -- Hub: the trend. Per Vietnam day (Asia/Ho_Chi_Minh), the totals of each unit and role:
+                -- unit 0 the nation and -code a province, written every day; a commune (its code) only
+                -- on the days its totals changed (read forward from the last row). See docs/data-model.md.
+                CREATE TABLE daily_totals (
+                  unit INTEGER NOT NULL,
+                  role TEXT NOT NULL,
+                  day TEXT NOT NULL CHECK (length(day) = 10),
+                  roster INTEGER NOT NULL,
+                  roster_enrolled INTEGER NOT NULL,
+                  roster_certified INTEGER NOT NULL,
+                  learners INTEGER NOT NULL,
+                  certified INTEGER NOT NULL,
+                  PRIMARY KEY (unit, role, day)
+                ) WITHOUT ROWID;
                 -- Facts gained columns: recompute them all (NodeStore.init).
                 DELETE FROM learner_fact;
                 UPDATE commune_totals SET learners = 0, enrolled = 0, certified = 0, unbacked_certificates = 0;
