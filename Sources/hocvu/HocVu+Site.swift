@@ -223,9 +223,8 @@ extension HocVu.Site {
                 print("No roster yet: the hub sends this commune's roster with the home feed once the site has synced (hub_identity_key must be set in site.toml).")
                 return
             }
-            var members = try db.rosterMembers(commune: commune)
-            if notStarted { members = members.filter { $0.stage == .notStarted } }
-            print(RosterFormatter.render(members))
+            let roster = try db.rosterMembers(commune: commune)
+            print(RosterFormatter.render(notStarted ? roster.filter { $0.stage == .notStarted } : roster, of: roster))
         }
     }
 }

@@ -83,10 +83,12 @@ enum ReportFormatter {
         }
         out.append("")
         out.append(pad("PROVINCE", 36) + pad("SITES", 7) + pad("STALE", 7) + pad("ROSTER", 9) + pad("CERTIFIED", 11) + pad("SHARE", 9) + "TARGETS")
-        for p in r.provinces {
+        let quiet = r.provinces.filter { $0.sites == 0 && $0.figures.roster == 0 && $0.figures.learners == 0 }
+        for p in r.provinces where !quiet.contains(where: { $0.code == p.code }) {
             out.append(pad(p.name, 36) + pad("\(p.sites)", 7) + pad("\(p.staleSites)", 7) + pad("\(p.figures.roster)", 9)
                 + pad("\(p.figures.rosterCertified)", 11) + pad(pct(p.figures.certifiedShare), 9) + targets(p.figures))
         }
+        if !quiet.isEmpty { out.append("(\(quiet.count) provinces with no site, roster or learner yet are left out here)") }
         out.append("")
         out.append("Communes with a site, a roster or learners (all \(r.communes.count) are in --format csv and json):")
         out.append(pad("COMMUNE", 40) + pad("ROSTER", 9) + pad("CERTIFIED", 11) + pad("SHARE", 9) + pad("LEARNERS", 10) + "LAST HEARD")
