@@ -167,9 +167,10 @@ run)
   row=""
   for _ in $(seq 1 100); do
     row=$(hocvu hub report --format csv | grep '^commune,70,' || true)
-    [ "$(echo "$row" | cut -d, -f5-6)" = 12,12 ] && break; sleep 0.2
+    # learners,enrolled (docs/report-format.md, CSV columns 13 and 14)
+    [ "$(echo "$row" | cut -d, -f13-14)" = 12,12 ] && break; sleep 0.2
   done
-  [ "$(echo "$row" | cut -d, -f5-6)" = 12,12 ] || { tail -20 /root/hub.log /root/site.log; fail "commune 70 at the hub: '$row'"; }
+  [ "$(echo "$row" | cut -d, -f13-14)" = 12,12 ] || { tail -20 /root/hub.log /root/site.log; fail "commune 70 at the hub: '$row'"; }
   hocvu status --config "$site/site.toml" || true
   hocvu hub report
   kill -TERM $hub $sitepid
@@ -179,7 +180,7 @@ run)
   ;;
 before-upgrade)
   md5sum /etc/hocvu/keys/* /etc/hocvu/hub.toml > /root/kept.md5
-  hocvu hub report --format csv | grep '^commune,70,' | cut -d, -f1-7 > /root/report-before.csv
+  hocvu hub report --format csv | grep '^commune,70,' | cut -d, -f1-16 > /root/report-before.csv
   # As `systemctl enable hocvu-hub` leaves it (systemd itself does not run here).
   install -d /etc/systemd/system/multi-user.target.wants
   ln -sf /lib/systemd/system/hocvu-hub.service /etc/systemd/system/multi-user.target.wants/hocvu-hub.service
@@ -204,7 +205,7 @@ STUB
 after-upgrade)
   dpkg-query -W hocvu
   md5sum --quiet -c /root/kept.md5 || fail "the upgrade changed keys or the edited configuration"
-  [ "$(hocvu hub report --format csv | grep '^commune,70,' | cut -d, -f1-7)" = "$(cat /root/report-before.csv)" ] || fail "the report changed on upgrade"
+  [ "$(hocvu hub report --format csv | grep '^commune,70,' | cut -d, -f1-16)" = "$(cat /root/report-before.csv)" ] || fail "the report changed on upgrade"
   dpkg --verify hocvu || fail "dpkg --verify after the upgrade"
   echo "upgraded: keys, configuration and the hub's records kept; the new binary reads them"
   echo "systemctl calls: $(grep -v '^--system is-\|^--system --quiet is-' /root/systemctl.log | paste -sd';')"
@@ -231,7 +232,7 @@ reinstalled)
   md5sum --quiet -c /root/kept.md5 || fail "the reinstall changed the keys"
   ! grep -q 'start' /root/systemctl.log || fail "a fresh install started a service: $(paste -sd';' /root/systemctl.log)"
   rm -rf /usr/sbin/systemctl /run/systemd/system
-  [ "$(hocvu hub report --format csv | grep '^commune,70,' | cut -d, -f1-7)" = "$(cat /root/report-before.csv)" ] || fail "the reinstall lost records"
+  [ "$(hocvu hub report --format csv | grep '^commune,70,' | cut -d, -f1-16)" = "$(cat /root/report-before.csv)" ] || fail "the reinstall lost records"
   echo "reinstalled after purge: same keys, same records"
   ;;
 erased)

@@ -167,6 +167,8 @@ extension HocVu.Hub {
         enum Format: String, ExpressibleByArgument { case table, json, csv }
         @Option(help: "The hub's SQLite database; opened read-only, no keys needed.")
         var db = "/var/lib/hocvu/hocvu.sqlite"
+        /// Accepted and ignored: the report needs no keys, and scripts written for earlier versions pass it.
+        @Option(help: .hidden) var keys: String?
         @Option(help: "table, json (docs/report-format.md) or csv (UTF-8 with a byte-order mark, for Excel).")
         var format: Format = .table
         @Option(help: "A site not heard from for this many days is stale.")

@@ -108,7 +108,7 @@ enum MetricCatalog {
         "hocvu_hub_disk_full": "1 while the hub's disk is full (uploads are answered BUSY), else 0.",
         "hocvu_hub_sites_connected": "Sites connected now.",
         "hocvu_hub_sites_enrolled": "Sites enrolled and not revoked.",
-        "hocvu_hub_stale_sites": "Enrolled sites not heard from for 24 hours.",
+        "hocvu_hub_stale_sites": "Enrolled sites not heard from within the stale window (3 days, StaleWindow.standard).",
         "hocvu_hub_ingest_changes_per_second": "Changes merged per second over the last minute.",
         "hocvu_hub_release": "Version of the curriculum release the hub serves (0: none).",
         "hocvu_hub_changes_merged_total": "Changes merged from sites.",

@@ -22,6 +22,12 @@ public enum RosterImport {
         public let line: Int
         public let nationalID: String
         public let entry: RosterEntry
+
+        public init(line: Int, nationalID: String, entry: RosterEntry) {
+            self.line = line
+            self.nationalID = nationalID
+            self.entry = entry
+        }
     }
 
     /// Columns of the CSV header (any order; `status` optional).
