@@ -466,27 +466,31 @@ public final class HubServer: Sendable {
         }
     }
 
+    /// Carries out what ``HubReleaseServing`` decided for a site's chunk request: the disk reads
+    /// and quarantines (through ``HubReleases``), the sends, the counts, the logs and the alerts.
     private func serveChunks(_ hashes: [String], to routing: Data, releases: inout HubReleases, send: (Data, WireMessage, UInt64) -> Void) {
-        switch releases.siteRequested(hashes, from: routing, now: NodeStore.systemNow()) {
-        case .tryLater(let seconds):
-            count { $0.transfersDeferred += 1 }
-            send(routing, .tryLater(seconds: seconds, reason: "the hub is serving its limit of \(releases.limits.maxConcurrentTransfers) release transfers"), 0)
-        case .send(let held):
-            for hash in held {
-                // Each chunk is checked (BLAKE2b-256 and size) before it goes: a file that rotted on
-                // disk is quarantined and reported once, never sent (HubReleases logs, once per chunk).
-                switch releases.chunkToServe(hash, now: NodeStore.systemNow()) {
-                case .data(let data):
-                    send(routing, .chunk(hash: hash, data: data), 0)
-                    count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
-                case .damaged, .unavailable:
-                    count { $0.countUnlogged(.chunkUnavailable) }
-                }
-            }
-            let alerts = releases.takeAlerts()
-            if !alerts.isEmpty { count { $0.alerts += alerts } }
-            if held.count < hashes.count {
-                refuse(.unknownChunk, commune: nil, "chunks not in the current release asked for", count: hashes.count - held.count)
+        let now = NodeStore.systemNow()
+        var queue = releases.serving.siteRequested(hashes, from: routing, now: now) { UInt32.random(in: $0) }
+        while !queue.isEmpty {
+            switch queue.removeFirst() {
+            case .send(let hash, let data):
+                send(routing, .chunk(hash: hash, data: data), 0)
+                count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
+            case .tryLater(let seconds, let reason):
+                count { $0.transfersDeferred += 1 }
+                send(routing, .tryLater(seconds: seconds, reason: reason), 0)
+            case .read(let hash, let size):
+                queue += releases.check(hash, size: size, forSite: true, now: now)
+            case .quarantine(let hash, let why):
+                queue += releases.quarantine(hash, why: why, now: now)
+            case .refuse(let reason, let n, let detail):
+                refuse(reason, commune: nil, detail, count: n)
+            case .countLogged(let reason):
+                count { $0.countUnlogged(reason) }
+            case .alert(let alert):
+                count { $0.alerts.append(alert) }
+            case .log(let level, let message, let metadata):
+                logger.log(level, message, metadata)
             }
         }
     }
