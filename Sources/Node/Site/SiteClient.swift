@@ -141,8 +141,8 @@ public final class SiteClient: Sendable {
         try dealer.makeCurveClient(
             publicKey: configuration.transportKeys.publicKey, secretKey: configuration.transportKeys.secretKey,
             serverKey: configuration.hubTransportKey)
-        let jitter = Int32.random(in: 0...(2 * configuration.reconnectBase))
-        try dealer.setReconnect(initial: configuration.reconnectBase + jitter, max: configuration.reconnectMax)
+        let initial = ReconnectTiming.initialDelay(base: configuration.reconnectBase) { Int32.random(in: $0) }
+        try dealer.setReconnect(initial: initial, max: configuration.reconnectMax)
         try dealer.setHeartbeat(interval: 10_000, timeout: 30_000)
         try dealer.setImmediate()
         try dealer.setMaxFrameSize(Int64(WireLimits.maxPayloadBytes + 4_096))
@@ -154,7 +154,7 @@ public final class SiteClient: Sendable {
         if configuration.hubIdentityKey != nil { session.homeFeedCursor = try store.homeFeedCursor() }
         var releases = try openReleases(trust: configuration.trust)
         var lastTick: Int64 = 0
-        var lastMeasuredOffset: Int64?
+        var clock = ClockAdoption()
         var dropLog = LogRateLimiter()
         for repair in store.clockRepairs { logger.warning("Clock repaired on open", metadata: ["repair": "\(repair)"]) }
         while !stopping.load(ordering: .relaxed) {
@@ -274,23 +274,20 @@ public final class SiteClient: Sendable {
                     }
                 }
                 // A wrong PC clock: run on the hub's time (and say so), so results are stamped right.
-                if let measured = session.clockOffset, measured != lastMeasuredOffset {
-                    lastMeasuredOffset = measured
-                    if !NodeStore.isAdoptableOffset(measured, systemNow: now) {
-                        // A hub (or its host) that far off is not believed: keep our time, say so.
-                        let disagreement = "the hub's clock differs from this computer's by \(measured / 1_000) s "
-                            + "(over 24 h); not adopted: check the time here (timedatectl) and at the hub"
-                        state.withLock { $0.status.clockDisagreement = disagreement }
-                        logger.error("Clock disagreement with the hub", metadata: ["clock_offset_ms": "\(measured)"])
-                    } else if abs(measured - store.clockOffset) > 1_000 {
-                        state.withLock { $0.status.clockDisagreement = nil }
-                        try store.adoptClockOffset(measured)
-                        logger.notice(
-                            "This computer's clock differs from the hub's; using the hub's time",
-                            metadata: ["clock_offset_ms": "\(measured)"])
-                    } else {
-                        state.withLock { $0.status.clockDisagreement = nil }
-                    }
+                switch clock.measured(session.clockOffset, systemNow: now, inUse: store.clockOffset) {
+                case .disagree(let disagreement)?:
+                    // A hub (or its host) that far off is not believed: keep our time, say so.
+                    state.withLock { $0.status.clockDisagreement = disagreement }
+                    logger.error("Clock disagreement with the hub", metadata: ["clock_offset_ms": "\(session.clockOffset ?? 0)"])
+                case .adopt(let offset)?:
+                    state.withLock { $0.status.clockDisagreement = nil }
+                    try store.adoptClockOffset(offset)
+                    logger.notice(
+                        "This computer's clock differs from the hub's; using the hub's time", metadata: ["clock_offset_ms": "\(offset)"])
+                case .agree?:
+                    state.withLock { $0.status.clockDisagreement = nil }
+                case nil:
+                    break
                 }
                 if releases != nil, session.state == .ready {
                     try fetchAndInstall(&releases!, dealer: dealer, now: now)
@@ -365,9 +362,8 @@ public final class SiteClient: Sendable {
     struct SiteReleases {
         var download: ReleaseDownload
         let chunks: ChunkStore
-        /// For the optional rate cap: bytes asked for since `since`.
-        var requestedBytes = 0
-        var since: Int64 = 0
+        /// The optional download speed cap.
+        var rate: FetchRateCap
         /// One log line per chunk and failure class (not per retry); the rest is counted.
         var logged = LogOnce()
     }
@@ -376,7 +372,7 @@ public final class SiteClient: Sendable {
         guard let trust, let dir = configuration.chunkDirectory else { return nil }
         var r = SiteReleases(
             download: ReleaseDownload(trust: trust, installedVersion: try store.curriculumVersion() ?? 0, window: configuration.fetchWindow),
-            chunks: try ChunkStore(directory: dir))
+            chunks: try ChunkStore(directory: dir), rate: FetchRateCap(bytesPerSecond: configuration.fetchBytesPerSecond))
         // A release staged before a restart resumes at once, from the chunks already on disk.
         if let staged = try store.stagedRelease(),
            let sigs = try? JSONDecoder().decode([ReleaseSignature].self, from: staged.signatures)
@@ -452,8 +448,7 @@ public final class SiteClient: Sendable {
             r.download.begin(
                 release, manifest: manifest, missing: missing, timeout: configuration.fetchTimeoutMilliseconds,
                 backoff: .chunkRetries(timeout: configuration.fetchTimeoutMilliseconds), source: "the hub")
-            r.requestedBytes = 0
-            r.since = now
+            r.rate.restart(now: now)
             r.logged = LogOnce()
             logger.info(
                 "Fetching release",
@@ -476,14 +471,8 @@ public final class SiteClient: Sendable {
                 "Release installed", metadata: ["release.version": "\(manifest.version)", "chunks.collected": "\(removed)"])
             return
         }
-        var budget = Int.max
-        if let rate = configuration.fetchBytesPerSecond {
-            budget = Int(Double(rate) * Double(now - r.since) / 1_000) + rate / 10 - r.requestedBytes
-        }
-        let hashes = r.download.nextRequests(now: now, byteBudget: budget)
+        let hashes = r.rate.nextRequests(&r.download, now: now)
         guard !hashes.isEmpty else { return }
-        let fetch = r.download.current!.fetch
-        r.requestedBytes += hashes.reduce(0) { $0 + fetch.size(of: $1) }
         _ = try dealer.send(WireCodec.encode(.chunkRequest(hashes), id: 0))
     }
 
