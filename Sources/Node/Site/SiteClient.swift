@@ -40,6 +40,8 @@ public final class SiteClient: Sendable {
         /// The hub's identity public key, pinned: it signs the home feed (records of this site's
         /// learners recorded at other communes). Without it the site does not take the feed.
         public var hubIdentityKey: Data?
+        /// Event counters (uploads, chunks fetched, messages dropped), incremented where each happens.
+        public var metrics = SiteMetrics()
         public init(hubEndpoint: String, hubTransportKey: Data, transportKeys: BoxKeyPair) {
             self.hubEndpoint = hubEndpoint
             self.hubTransportKey = hubTransportKey
@@ -240,6 +242,7 @@ public final class SiteClient: Sendable {
                             // Counted exactly; logged at a bounded rate (a broken hub may send this forever).
                             let reason = (error as? WireError)?.statsKey ?? "malformed"
                             state.withLock { $0.status.droppedFromHub[reason, default: 0] += 1 }
+                            configuration.metrics.dropped(reason)
                             if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: reason), now: now) {
                                 logger.warning(
                                     "Dropped malformed message from hub",
@@ -395,6 +398,7 @@ public final class SiteClient: Sendable {
                         $0.status.chunkBytesFetched += data.count
                         $0.status.chunkStoreError = nil
                     }
+                    configuration.metrics.fetched(chunkBytes: data.count)
                 case .mismatch(let refusal, let failures):
                     // Asked for again after a growing backoff; logged at the first failure and when the
                     // hub counts as bad for this chunk (status says so), never per retry.
@@ -499,6 +503,7 @@ public final class SiteClient: Sendable {
                 ])
             cursor = cursor.merged(with: upTo)
             state.withLock { $0.status.uploadsSent += 1 }
+            configuration.metrics.uploaded()
         }
     }
 }
