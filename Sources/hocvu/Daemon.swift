@@ -35,9 +35,11 @@ struct Daemon {
         let notifier = SystemdNotifier()
         let board = StatusBoard()
         var services: [any Service] = []
+        let readiness = Readiness(waitingForListener: metricsAddress != nil && metrics != nil)
         do {
             if let metricsAddress, let metrics {
-                services.append(try MetricsEndpoint.application(address: metricsAddress, metrics: metrics, logger: logger))
+                services.append(
+                    try MetricsEndpoint.application(address: metricsAddress, metrics: metrics, logger: logger) { readiness.listenerBound() })
             }
         } catch {
             logger.critical("Cannot start: \(error)")
@@ -52,7 +54,7 @@ struct Daemon {
             StatusService(path: statusPath, board: board, metrics: metrics, sample: status),
         ], at: 0)
         services.append(ReloadService(notifier: notifier, reload: reload))
-        services.append(SystemdService(notifier: notifier, board: board, isAlive: engine.isAlive))
+        services.append(SystemdService(notifier: notifier, board: board, isAlive: engine.isAlive, readiness: readiness))
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map {
