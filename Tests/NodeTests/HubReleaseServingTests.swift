@@ -61,20 +61,20 @@ struct HubReleaseServingTests {
         var p = policy()
         #expect(p.read(a, .corrupt("4 bytes, not 5"), forSite: true) == [.quarantine(hash: a, why: "4 bytes, not 5"), .countLogged(.chunkUnavailable)])
         #expect(p.damaged == [a])
-        let first = p.quarantined(a, why: "4 bytes, not 5", movedTo: .success("/q/a.1"), refetching: false)
+        let first = p.quarantined(a, why: "4 bytes, not 5", movedTo: .moved(to: "/q/a.1"), refetching: false)
         let alert = "chunk \(a) of release 3 was damaged on the hub's disk (4 bytes, not 5); moved to /q/a.1; re-publish release 3 (hocvu admin release publish) to repair it"
         #expect(first.contains(.alert(alert)))
         #expect(first.contains { if case .log(.critical, _, _) = $0 { true } else { false } })
         // Quarantined now: the file is gone; asking again counts but logs and alerts nothing.
         #expect(p.read(a, .missing, forSite: true) == [.countLogged(.chunkUnavailable)])
-        #expect(p.quarantined(a, why: "again", movedTo: .success("/q/a.2"), refetching: false).isEmpty)
+        #expect(p.quarantined(a, why: "again", movedTo: .moved(to: "/q/a.2"), refetching: false).isEmpty)
     }
 
     @Test("a rotted chunk an admin is publishing is re-fetched, and the alert says so; a failed move is logged once")
     func rottedWhilePublishing() {
         var p = policy()
         _ = p.read(b, .corrupt("hash differs"), forSite: true)
-        let actions = p.quarantined(b, why: "hash differs", movedTo: .failure(.init("EACCES")), refetching: true)
+        let actions = p.quarantined(b, why: "hash differs", movedTo: .notMoved(reason: "EACCES"), refetching: true)
         #expect(actions.first == .log(.error, "Cannot quarantine a damaged chunk", metadata: ["chunk": b, "error": "EACCES"]))
         #expect(actions.contains(.alert("chunk \(b) of release 3 was damaged on the hub's disk (hash differs); moved to could not be moved aside; re-fetching it from the admin publishing now")))
     }
@@ -83,11 +83,11 @@ struct HubReleaseServingTests {
     func restoredThenRotsAgain() {
         var p = policy()
         _ = p.read(a, .corrupt("x"), forSite: true)
-        _ = p.quarantined(a, why: "x", movedTo: .success("/q"), refetching: false)
+        _ = p.quarantined(a, why: "x", movedTo: .moved(to: "/q"), refetching: false)
         p.restored(a)
         #expect(p.damaged.isEmpty)
         _ = p.read(a, .corrupt("y"), forSite: true)
-        #expect(p.quarantined(a, why: "y", movedTo: .success("/q"), refetching: false).contains { if case .alert = $0 { true } else { false } })
+        #expect(p.quarantined(a, why: "y", movedTo: .moved(to: "/q"), refetching: false).contains { if case .alert = $0 { true } else { false } })
     }
 
     @Test("a missing or unreadable chunk is logged once per chunk, counted every time; a hub self-check counts nothing")

@@ -135,14 +135,14 @@ public struct HubReleaseServing: Sendable {
 
     /// The rotted file was moved aside (`movedTo`: where, or why not); `refetching`: an admin
     /// publishing now has the chunk and it is asked for again. Alerts once per damaged chunk.
-    public mutating func quarantined(_ hash: String, why: String, movedTo: Result<String, QuarantineFailure>, refetching: Bool) -> [Action] {
+    public mutating func quarantined(_ hash: String, why: String, movedTo: QuarantineOutcome, refetching: Bool) -> [Action] {
         var actions: [Action] = []
         var whereTo = "could not be moved aside"
         switch movedTo {
-        case .success(let path): whereTo = path
-        case .failure(let failure):
+        case .moved(let path): whereTo = path
+        case .notMoved(let reason):
             if logged.first("quarantine-failed:\(hash)") {
-                actions.append(.log(.error, "Cannot quarantine a damaged chunk", metadata: ["chunk": hash, "error": failure.description]))
+                actions.append(.log(.error, "Cannot quarantine a damaged chunk", metadata: ["chunk": hash, "error": reason]))
             }
         }
         let repair = refetching
@@ -156,10 +156,10 @@ public struct HubReleaseServing: Sendable {
         return actions
     }
 
-    /// Why a rotted chunk file could not be moved aside.
-    public struct QuarantineFailure: Error, Equatable, Sendable, CustomStringConvertible {
-        public let description: String
-        public init(_ description: String) { self.description = description }
+    /// Where a rotted chunk file went, or why it could not be moved aside.
+    public enum QuarantineOutcome: Equatable, Sendable {
+        case moved(to: String)
+        case notMoved(reason: String)
     }
 
     /// Good bytes of `hash` are held again (an admin sent them).

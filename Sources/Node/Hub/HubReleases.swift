@@ -179,7 +179,8 @@ struct HubReleases {
 
     /// Moves a rotted chunk file aside and, if an admin publishing now has it, asks for it again.
     mutating func quarantine(_ hash: String, why: String, now: Int64) -> [HubReleaseServing.Action] {
-        let moved = Result { try chunks.quarantine(hash, now: now) }.mapError { HubReleaseServing.QuarantineFailure("\($0)") }
+        let moved: HubReleaseServing.QuarantineOutcome
+        do { moved = .moved(to: try chunks.quarantine(hash, now: now)) } catch { moved = .notMoved(reason: "\(error)") }
         var refetching = false
         if let size = publishing?.download.current?.manifest.chunks.first(where: { $0.hash == hash })?.size {
             publishing!.download.refetch(Manifest.ChunkRef(hash: hash, size: size))
