@@ -83,6 +83,48 @@ struct SitePolicyTests {
         #expect(uncapped.nextRequests(&d, now: 0).count == min(7, manifest.chunks.count - 1))  // the window's rest
     }
 
+    @Test("the fetch step: requests within the cap, then nothing until time passes, then the install once every chunk is held")
+    func fetchSteps() throws {
+        let tmp = try TemporaryDirectory(prefix: "hocvu-fetchstep")
+        defer { tmp.remove() }
+        let fx = try ReleaseFixture(root: tmp.path, mediaBytes: 256 << 10)
+        let release = try fx.build(version: 2).signed()
+        let manifest = try Manifest.decode(release.manifestBytes)
+        let source = try fx.build(version: 2).chunkStore()
+        var d = ReleaseDownload(trust: fx.trust, installedVersion: 1, window: 8)
+        guard case .fetch = d.offered(release, nowSeconds: manifest.created + 1) else { Issue.record("not accepted"); return }
+        d.begin(release, manifest: manifest, missing: manifest.chunks, source: "the hub", seed: 1)
+        var cap = FetchRateCap(bytesPerSecond: nil)
+        guard case .request(let hashes) = SiteReleaseFetch.next(&d, cap: &cap, now: 0) else { Issue.record("no request"); return }
+        #expect(hashes.count == min(8, manifest.chunks.count))
+        // Every chunk the window allows is outstanding: nothing more is asked for until some arrive.
+        #expect(SiteReleaseFetch.next(&d, cap: &cap, now: 0) == .wait)
+        for h in hashes where d.received(hash: h, bytes: try source.read(h), now: 1) == .verified { d.stored(h) }
+        var now: Int64 = 2
+        while d.readyToInstall == nil, now < 100 {
+            if case .request(let more) = SiteReleaseFetch.next(&d, cap: &cap, now: now) {
+                for h in more where d.received(hash: h, bytes: try source.read(h), now: now) == .verified { d.stored(h) }
+            }
+            now += 1
+        }
+        #expect(SiteReleaseFetch.next(&d, cap: &cap, now: now) == .install(release, manifest))
+    }
+
+    @Test("a chunk failing verification is logged at its first failure and when the hub turns a bad source, never per retry")
+    func mismatchLoggedTwiceAtMost() {
+        var logged = LogOnce()
+        let hash = String(repeating: "d", count: 64)
+        let refusal = ReleaseRefusal.chunkHashMismatch(expected: hash, actual: String(repeating: "e", count: 64))
+        var notes: [String] = []
+        for failures in 1...(ChunkFetch.badSourceThreshold + 3) {
+            if let n = SiteReleaseFetch.mismatchNote(hash: hash, refusal: refusal, failures: failures, logged: &logged) { notes.append(n.message) }
+        }
+        #expect(notes == [
+            "Dropped a release chunk that failed verification",
+            "A release chunk keeps failing verification; backing off (up to the cap) and asking again",
+        ])
+    }
+
     @Test("the first reconnect delay is base plus the injected jitter from 0…2×base; extremes do not overflow")
     func reconnectJitter() {
         var asked: ClosedRange<Int32>?

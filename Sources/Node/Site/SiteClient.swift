@@ -400,17 +400,9 @@ public final class SiteClient: Sendable {
                     }
                     configuration.metrics.fetched(chunkBytes: data.count)
                 case .mismatch(let refusal, let failures):
-                    // Asked for again after a growing backoff; logged at the first failure and when the
-                    // hub counts as bad for this chunk (status says so), never per retry.
-                    if failures == ChunkFetch.badSourceThreshold, r.logged.first("bad-source:\(hash)") {
-                        logger.error(
-                            "A release chunk keeps failing verification; backing off (up to the cap) and asking again",
-                            metadata: [
-                                "chunk": "\(hash)",
-                                "reason": "\(ReleaseRefusal.chunkFailedVerification(hash: hash, times: failures, source: "the hub"))",
-                            ])
-                    } else if r.logged.first("mismatch:\(hash)") {
-                        logger.warning("Dropped a release chunk that failed verification", metadata: ["chunk": "\(hash)", "reason": "\(refusal)"])
+                    // Asked for again after a growing backoff; logged once or twice per chunk, never per retry.
+                    if let note = SiteReleaseFetch.mismatchNote(hash: hash, refusal: refusal, failures: failures, logged: &r.logged) {
+                        logger.log(note.level, note.message, note.metadata)
                     }
                 case .unexpected:
                     break
@@ -465,7 +457,8 @@ public final class SiteClient: Sendable {
 
     /// Asks for more chunks within the window (and the rate cap); switches when all are present.
     private func fetchAndInstall(_ r: inout SiteReleases, dealer: ZMQSocket, now: Int64) throws {
-        if let (release, manifest) = r.download.readyToInstall {
+        switch SiteReleaseFetch.next(&r.download, cap: &r.rate, now: now) {
+        case .install(let release, let manifest):
             try store.installRelease(manifest.curriculum, manifest: release.manifestBytes, signatures: release.signaturesJSON)
             r.download.didInstall(manifest.version)
             try store.retryQuarantine()
@@ -473,11 +466,11 @@ public final class SiteClient: Sendable {
             let removed = r.chunks.collect(keeping: Set(manifest.chunks.map(\.hash)))
             logger.notice(
                 "Release installed", metadata: ["release.version": "\(manifest.version)", "chunks.collected": "\(removed)"])
-            return
+        case .request(let hashes):
+            _ = try dealer.send(WireCodec.encode(.chunkRequest(hashes), id: 0))
+        case .wait:
+            break
         }
-        let hashes = r.rate.nextRequests(&r.download, now: now)
-        guard !hashes.isEmpty else { return }
-        _ = try dealer.send(WireCodec.encode(.chunkRequest(hashes), id: 0))
     }
 
     private func setConnected(_ c: Bool) { state.withLock { $0.status.connected = c } }

@@ -1,3 +1,4 @@
+public import Logging
 public import Release
 import Store
 
@@ -78,5 +79,44 @@ public enum ReconnectTiming {
         let drawn = jitter(0...(overflow ? .max - base : max(0, twice)))
         let (sum, over) = base.addingReportingOverflow(drawn)
         return over ? .max : sum
+    }
+}
+
+/// What a site does about a release it is fetching, as pure decisions: ``SiteClient`` installs,
+/// sends and logs what they return (tested in SitePolicyTests).
+public enum SiteReleaseFetch {
+    public enum Step: Equatable, Sendable {
+        /// Every chunk is present: switch to the release now (atomically, in one transaction).
+        case install(SignedRelease, Manifest)
+        /// Ask the hub for these chunks (within the window and the rate cap).
+        case request([String])
+        /// Nothing to do this round.
+        case wait
+    }
+
+    /// The next step of the download: install once complete, otherwise ask for what the window and
+    /// the cap allow.
+    public static func next(_ download: inout ReleaseDownload, cap: inout FetchRateCap, now: Int64) -> Step {
+        if let (release, manifest) = download.readyToInstall { return .install(release, manifest) }
+        let hashes = cap.nextRequests(&download, now: now)
+        return hashes.isEmpty ? .wait : .request(hashes)
+    }
+
+    /// The log line for a chunk from the hub that failed verification: one at its first failure and
+    /// one when the hub counts as a bad source for it (status says so), never one per retry (the
+    /// fetch asks again after a growing backoff).
+    public static func mismatchNote(
+        hash: String, refusal: ReleaseRefusal, failures: Int, logged: inout LogOnce
+    ) -> (level: Logger.Level, message: String, metadata: [String: String])? {
+        if failures == ChunkFetch.badSourceThreshold, logged.first("bad-source:\(hash)") {
+            return (
+                .error, "A release chunk keeps failing verification; backing off (up to the cap) and asking again",
+                ["chunk": hash, "reason": "\(ReleaseRefusal.chunkFailedVerification(hash: hash, times: failures, source: "the hub"))"]
+            )
+        }
+        if logged.first("mismatch:\(hash)") {
+            return (.warning, "Dropped a release chunk that failed verification", ["chunk": hash, "reason": "\(refusal)"])
+        }
+        return nil
     }
 }
