@@ -19,7 +19,6 @@ struct HubReleases {
     var currentVersion: UInt64 { serving.currentVersion }
     /// What to serve whom (pure): transfer slots, damaged chunks, the verified cache.
     var serving: HubReleaseServing
-    var limits: Limits { serving.limits }
     /// The release an admin is publishing, and the admin connection to fetch its chunks from.
     /// `repair`: the admin re-published the current release to replace chunks found damaged.
     private var publishing: (admin: Data, download: ReleaseDownload, repair: Bool)?
