@@ -207,10 +207,3 @@ struct HubReleases {
         return alerts
     }
 }
-
-extension Logger {
-    /// Writes a log line a pure policy decided on (its metadata as plain strings).
-    func log(_ level: Logger.Level, _ message: String, _ metadata: [String: String]) {
-        log(level: level, "\(message)", metadata: metadata.mapValues { Logger.MetadataValue.string($0) })
-    }
-}
