@@ -1,6 +1,9 @@
 import Foundation
 import Node
+import Release
+import TestSupport
 import Testing
+import Wire
 
 /// The hub's chunk-serving rules without sockets or files: HubReleaseServing decides, HubServer
 /// and HubReleases read, move and send (the same rules run over CURVE in ReleaseSyncTests).
@@ -109,5 +112,56 @@ struct HubReleaseServingTests {
         p.installed(version: 4, sizes: [b: 2])
         #expect(p.currentVersion == 4 && p.cachedChunks == 0 && p.damaged == [b])
         #expect(p.siteRequested([a], from: site1, now: 0, jitter: top) == [.refuse(.unknownChunk, count: 1, detail: "chunks not in the current release asked for")])
+    }
+}
+
+/// The hub's rules for what an admin publishes, without sockets: HubReleasePublishing decides,
+/// HubReleases fetches, installs and replies.
+@Suite("Hub release publishing verdicts (no sockets)")
+struct HubReleasePublishingTests {
+    @Test("an under-signed, rolled-back or repeated release is refused with the reason; only a real refusal is logged")
+    func offers() throws {
+        let tmp = try TemporaryDirectory(prefix: "hocvu-publish")
+        defer { tmp.remove() }
+        let fx = try ReleaseFixture(root: tmp.path, mediaBytes: 64 << 10)
+        let v3 = try fx.build(version: 3).signed()
+        let created = try Manifest.decode(v3.manifestBytes).created
+
+        var atFour = ReleaseDownload(trust: fx.trust, installedVersion: 4)
+        let rollback = HubReleasePublishing.offer(atFour.offered(v3, nowSeconds: created + 1), currentVersion: 4)
+        let refusal = ReleaseRefusal.rollback(offered: 3, current: 4)
+        #expect(rollback == .refuse(.refuse(code: .releaseRefused, reason: refusal.description, retryAfterSeconds: 0), logged: refusal))
+
+        let underSigned = try fx.build(version: 5, signers: 1).signed()
+        var fresh = ReleaseDownload(trust: fx.trust, installedVersion: 2)
+        guard case .refuse(_, let why?) = HubReleasePublishing.offer(fresh.offered(underSigned, nowSeconds: created + 1), currentVersion: 2) else {
+            Issue.record("an under-signed release was not refused"); return
+        }
+        #expect(why == .belowThreshold(valid: 1, required: 2))
+
+        let same = HubReleasePublishing.offer(.alreadyHave, currentVersion: 3)
+        #expect(same == .refuse(
+            .refuse(code: .releaseRefused, reason: "release version 3 is already the hub's current release; publish a higher version", retryAfterSeconds: 0),
+            logged: nil))
+
+        guard case .fetch(let manifest) = HubReleasePublishing.offer(fresh.offered(v3, nowSeconds: created + 1), currentVersion: 2) else {
+            Issue.record("a good release was not fetched"); return
+        }
+        #expect(manifest.version == 3)
+    }
+
+    @Test("a chunk from the admin failing verification is asked for again (logged once), then the publication is refused")
+    func failingChunk() {
+        var logged = LogOnce()
+        let hash = String(repeating: "f", count: 64)
+        let refusal = ReleaseRefusal.chunkHashMismatch(expected: hash, actual: String(repeating: "0", count: 64))
+        #expect(HubReleasePublishing.chunkFailed(hash: hash, refusal: refusal, failures: 1, logged: &logged) == .askAgain(log: "\(refusal)"))
+        #expect(HubReleasePublishing.chunkFailed(hash: hash, refusal: refusal, failures: 2, logged: &logged) == .askAgain(log: nil))
+        guard case .refusePublication(let reply, let reason) = HubReleasePublishing.chunkFailed(
+            hash: hash, refusal: refusal, failures: ChunkFetch.badSourceThreshold, logged: &logged)
+        else { Issue.record("not refused at the threshold"); return }
+        #expect(reason.hasPrefix("chunk \(hash) failed verification \(ChunkFetch.badSourceThreshold) times from the admin"))
+        #expect(reason.contains("hocvu admin release verify"))
+        #expect(reply == .refuse(code: .releaseRefused, reason: reason, retryAfterSeconds: 0))
     }
 }

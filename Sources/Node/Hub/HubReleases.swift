@@ -75,12 +75,10 @@ struct HubReleases {
             }
         }
         var download = ReleaseDownload(trust: trust, installedVersion: currentVersion, window: 8)
-        switch download.offered(release, nowSeconds: now / 1_000) {
-        case .refuse(let refusal):
-            logger.error("Refused a published release", metadata: ["reason": "\(refusal)"])
-            return [.refuse(code: .releaseRefused, reason: refusal.description, retryAfterSeconds: 0)]
-        case .alreadyHave:
-            return [.refuse(code: .releaseRefused, reason: "release version \(currentVersion) is already the hub's current release; publish a higher version", retryAfterSeconds: 0)]
+        switch HubReleasePublishing.offer(download.offered(release, nowSeconds: now / 1_000), currentVersion: currentVersion) {
+        case .refuse(let reply, let refusal):
+            if let refusal { logger.error("Refused a published release", metadata: ["reason": "\(refusal)"]) }
+            return [reply]
         case .fetch(let manifest):
             download.begin(release, manifest: manifest, missing: chunks.missing(manifest.chunks), source: "the admin")
             publishing = (admin, download, false)
@@ -112,21 +110,18 @@ struct HubReleases {
             serving.restored(hash)
             return .stored
         case .mismatch(let refusal, let failures):
-            guard failures >= ChunkFetch.badSourceThreshold else {
-                if publishLogged.first("admin-mismatch:\(hash)") {
+            switch HubReleasePublishing.chunkFailed(hash: hash, refusal: refusal, failures: failures, logged: &publishLogged) {
+            case .askAgain(let log):
+                if let log {
                     logger.warning(
-                        "Chunk from admin failed verification; asking again after a backoff",
-                        metadata: ["chunk": "\(hash)", "reason": "\(refusal)"])
+                        "Chunk from admin failed verification; asking again after a backoff", metadata: ["chunk": "\(hash)", "reason": "\(log)"])
                 }
                 return .rejected
+            case .refusePublication(let reply, let reason):
+                logger.error("Refused a published release: a chunk keeps failing verification", metadata: ["chunk": "\(hash)", "reason": "\(reason)"])
+                publishing = nil
+                return .refused(reply)
             }
-            let reason =
-                "\(ReleaseRefusal.chunkFailedVerification(hash: hash, times: failures, source: "the admin")) (its bytes do not "
-                + "match its name or the manifest's size); check the release with `hocvu admin release verify` and rebuild it "
-                + "or copy its chunks/ directory again"
-            logger.error("Refused a published release: a chunk keeps failing verification", metadata: ["chunk": "\(hash)", "reason": "\(reason)"])
-            publishing = nil
-            return .refused(.refuse(code: .releaseRefused, reason: reason, retryAfterSeconds: 0))
         case .unexpected:
             return .ignored
         }
