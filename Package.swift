@@ -69,7 +69,13 @@ let package = Package(
         // folders by role (Hub/, Site/, Admin/, Shared/); the site's release library (what it
         // shows learners) is here because it reads the store.
         .target(
-            name: "Node", dependencies: ["Model", "Store", "Release", "Wire", "Transport", "Sodium", "Merge", log], swiftSettings: settings),
+            name: "Node",
+            dependencies: [
+                "Model", "Store", "Release", "Wire", "Transport", "Sodium", "Merge", log,
+                // Event counters are incremented where the event happens; the executable decides where they go.
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
@@ -98,7 +104,12 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Model", "Store", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Sodium", "Merge"]),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Model", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
+        .testTarget(
+            name: "NodeTests",
+            dependencies: [
+                "Node", "Model", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu", "Config"]),
         .testTarget(name: "hocvu-benchTests", dependencies: ["hocvu-bench"]),

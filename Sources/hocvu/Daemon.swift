@@ -19,6 +19,8 @@ struct Daemon {
     let statusPath: String?
     /// Loopback address for Prometheus ("127.0.0.1:9464"), or nil for none.
     let metricsAddress: String?
+    /// The registry the engine's event counters were created in (``DaemonMetrics/make(role:address:)``).
+    let metrics: DaemonMetrics?
     /// The engine's status now (called once a second).
     let status: @Sendable () -> DaemonStatus.Report
     /// Reloads the trust file (SIGHUP).
@@ -32,15 +34,12 @@ struct Daemon {
     func run() async -> Int32 {
         let notifier = SystemdNotifier()
         let board = StatusBoard()
-        var metrics: DaemonMetrics?
         var services: [any Service] = []
+        let readiness = Readiness(waitingForListener: metricsAddress != nil && metrics != nil)
         do {
-            if let metricsAddress {
-                let m = DaemonMetrics(role: role, version: HocVu.version)
-                services.append(try MetricsEndpoint.application(address: metricsAddress, metrics: m, logger: logger))
-                // Metrics created anywhere through swift-metrics land in the same registry.
-                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: m.registry))
-                metrics = m
+            if let metricsAddress, let metrics {
+                services.append(
+                    try MetricsEndpoint.application(address: metricsAddress, metrics: metrics, logger: logger) { readiness.listenerBound() })
             }
         } catch {
             logger.critical("Cannot start: \(error)")
@@ -55,7 +54,7 @@ struct Daemon {
             StatusService(path: statusPath, board: board, metrics: metrics, sample: status),
         ], at: 0)
         services.append(ReloadService(notifier: notifier, reload: reload))
-        services.append(SystemdService(notifier: notifier, board: board, isAlive: engine.isAlive))
+        services.append(SystemdService(notifier: notifier, board: board, isAlive: engine.isAlive, readiness: readiness))
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map {
@@ -103,5 +102,16 @@ extension Daemon {
         let seconds = Date().timeIntervalSince(started)
         logger.info("Database checked and open", metadata: ["database": "\(db)", "check_s": "\(String(format: "%.2f", seconds))"])
         return opened
+    }
+}
+
+extension DaemonMetrics {
+    /// The daemon's registry if metrics are configured, made before the engine so that its event
+    /// counters are created in it. Metrics created anywhere else through swift-metrics land there too.
+    static func make(role: String, address: String?) -> DaemonMetrics? {
+        guard address != nil else { return nil }
+        let metrics = DaemonMetrics(role: role, version: HocVu.version)
+        MetricsSystem.bootstrap(metrics.factory)
+        return metrics
     }
 }

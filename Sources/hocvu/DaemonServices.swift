@@ -91,15 +91,36 @@ struct StatusService: Service {
     }
 }
 
-/// systemd's notify protocol over the daemon's life: READY=1 once running, WATCHDOG=1 only while the
-/// engine's loop is alive (a wedged database or disk stops the pings and systemd restarts us),
-/// STATUS= each second, STOPPING=1 when shutdown begins.
+/// Opens once every listener the daemon promises is bound (today: the metrics endpoint, if
+/// configured); READY=1 waits for it.
+final class Readiness: Sendable {
+    private let open: Atomic<Bool>
+    /// - Parameter waitingForListener: false when nothing needs binding (ready at once).
+    init(waitingForListener: Bool) { open = Atomic(!waitingForListener) }
+    var isOpen: Bool { open.load(ordering: .acquiring) }
+    func listenerBound() { open.store(true, ordering: .releasing) }
+}
+
+/// systemd's notify protocol over the daemon's life: READY=1 once running — and only after the
+/// metrics endpoint (if configured) is bound, so a port in use fails the start instead of leaving a
+/// READY daemon without metrics — WATCHDOG=1 only while the engine's loop is alive (a wedged
+/// database or disk stops the pings and systemd restarts us), STATUS= each second, STOPPING=1 when
+/// shutdown begins.
 struct SystemdService: Service {
     let notifier: SystemdNotifier
     let board: StatusBoard
     let isAlive: @Sendable () -> Bool
+    var readiness = Readiness(waitingForListener: false)
 
     func run() async throws {
+        // A bind that fails ends the group (exit 1) while this waits: READY=1 is never sent.
+        while !readiness.isOpen {
+            if Task.isShuttingDownGracefully || Task.isCancelled {
+                notifier.notify("STOPPING=1")
+                return
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(20)) }
+        }
         notifier.notify("READY=1\nSTATUS=started")
         let clock = ContinuousClock()
         var lastPing = clock.now - .seconds(3_600)

@@ -153,7 +153,7 @@ extension HocVu.Admin.ReleaseCommand {
             do {
                 let r = try publisher.publish(ReleaseBundle(directory: release))
                 print("Release \(r.version) is installed at the hub (\(r.chunksSent) chunks, \(r.bytesSent) bytes sent); sites fetch it now.")
-            } catch let f as ReleasePublisher.Failure {
+            } catch let f as NodeError {
                 throw Failure("\(f)")
             }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import Config
 import Foundation
 import Logging
@@ -33,6 +34,7 @@ extension HocVu.Hub {
             c.maxTransfers = maxTransfers ?? c.maxTransfers
 
             let logger = HocVu.makeLogger("hocvu.hub", level: Logger.Level(rawValue: c.logLevel) ?? .info)
+            let metrics = DaemonMetrics.make(role: "hub", address: c.metrics)
             let (hub, db, keys, endpoint) = try Daemon.starting(logger: logger) {
                 let (db, keys) = try Daemon.openChecked(db: c.database, keys: c.keys, role: .hub, logger: logger)
                 var settings = HubServer.Configuration(bind: c.bind, transportKeys: keys.transport)
@@ -41,6 +43,7 @@ extension HocVu.Hub {
                     settings.releases = .init(trust: try loadTrust(trust), chunkDirectory: c.chunks)
                     settings.releases!.maxConcurrentTransfers = c.maxTransfers
                 }
+                if let metrics { settings.metrics = HubMetrics(factory: metrics.factory) }
                 let hub = HubServer(store: db, configuration: settings, logger: logger)
                 return (hub, db, keys, try hub.start())
             }
@@ -57,7 +60,7 @@ extension HocVu.Hub {
                 engine: DaemonEngine(
                     isAlive: { hub.isAlive }, finished: { await hub.finished() }, hasFinished: { hub.hasFinished },
                     requestStop: { hub.stop(timeout: 0) }),
-                statusPath: c.status, metricsAddress: c.metrics,
+                statusPath: c.status, metricsAddress: c.metrics, metrics: metrics,
                 status: {
                     let s = hub.stats
                     return .hub(Self.status(s, db, changesPerSecond: rate.update(changes: s.changesMerged)))

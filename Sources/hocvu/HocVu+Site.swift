@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import Foundation
 import Node
 import Config
@@ -60,6 +61,7 @@ extension HocVu.Site {
         func run() async throws {
             let c = try settings()
             let logger = HocVu.makeLogger("hocvu.site", level: Logger.Level(rawValue: c.logLevel) ?? .info)
+            let metrics = DaemonMetrics.make(role: "site", address: c.metrics)
             let (client, db) = try Daemon.starting(logger: logger) {
                 let (db, keys) = try Daemon.openChecked(db: c.database, keys: c.keys, role: .site, logger: logger)
                 var config = SiteClient.Configuration(
@@ -71,6 +73,7 @@ extension HocVu.Site {
                     config.chunkDirectory = c.chunks
                     config.fetchBytesPerSecond = c.fetchRate
                 }
+                if let metrics { config.metrics = SiteMetrics(factory: metrics.factory) }
                 let client = try SiteClient(store: db, configuration: config, logger: logger)
                 try client.start()
                 return (client, db)
@@ -82,7 +85,7 @@ extension HocVu.Site {
                 engine: DaemonEngine(
                     isAlive: { client.isAlive }, finished: { await client.finished() }, hasFinished: { client.hasFinished },
                     requestStop: { client.stop(timeout: 0) }, refusedForGood: { client.status.refused }),
-                statusPath: c.status, metricsAddress: c.metrics,
+                statusPath: c.status, metricsAddress: c.metrics, metrics: metrics,
                 status: { .site(Self.status(client.status, db)) },
                 reload: {
                     guard let trust else { return }

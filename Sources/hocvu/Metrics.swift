@@ -5,19 +5,17 @@ import Synchronization
 
 /// Prometheus metrics: swift-metrics counters and gauges kept in swift-prometheus's registry, named by
 /// Prometheus conventions (base units, `_total` counters, `_timestamp_seconds`), each with a HELP line
-/// from ``MetricCatalog``. The numbers are facts from the daemon's status; no label carries a personal
-/// identifier — only counts, versions, reasons and commune codes (a bounded set of 3,321).
+/// from ``MetricCatalog``. Counters are incremented by the engines where each event happens
+/// (``Node/HubMetrics``, ``Node/SiteMetrics``, created on ``factory``); the gauges here are the state
+/// sampled from the daemon's status each second. No label carries a personal identifier — only
+/// versions, reasons and commune codes (a bounded set of 3,321).
 final class DaemonMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+    /// Where the engines' event counters go (``Node/HubMetrics/init(factory:)``).
+    let factory: PrometheusMetricsFactory
     let role: String
 
-    private struct State {
-        /// Counters and the status total each has reached (counters only grow; the status holds totals).
-        var counters: [String: (counter: CoreMetrics.Counter, total: Int64)] = [:]
-        var gauges: [String: CoreMetrics.Gauge] = [:]
-    }
-    private let state = Mutex(State())
+    private let gauges = Mutex<[String: CoreMetrics.Gauge]>([:])
 
     /// A registry of its own (the executable also hands it to `MetricsSystem.bootstrap`, so metrics
     /// created anywhere through swift-metrics land in the same exposition).
@@ -28,7 +26,7 @@ final class DaemonMetrics: Sendable {
         CoreMetrics.Gauge(label: "hocvu_build_info", dimensions: [("version", version), ("role", role)], factory: factory).record(1)
     }
 
-    /// Sets the gauges and moves the counters up to the report's totals.
+    /// Sets the gauges from the report (the counters move by themselves, at each event).
     func record(_ report: DaemonStatus.Report) {
         switch report {
         case .hub(let r): record(hub: r)
@@ -43,16 +41,6 @@ final class DaemonMetrics: Sendable {
         gauge("hocvu_hub_stale_sites", r.staleSites.map(Double.init))
         gauge("hocvu_hub_ingest_changes_per_second", r.ingestChangesPerSecond)
         gauge("hocvu_hub_release", r.release.map(Double.init))
-        counter("hocvu_hub_changes_merged_total", r.changesMerged)
-        counter("hocvu_hub_chunks_served_total", r.chunksServed)
-        counter("hocvu_hub_chunks_served_bytes_total", r.chunkBytesServed)
-        counter("hocvu_hub_transfers_deferred_total", r.transfersDeferred)
-        counter("hocvu_hub_messages_dropped_total", r.messagesDropped)
-        counter("hocvu_hub_alerts_total", r.alerts)
-        for (reason, n) in r.refusals ?? [:] { counter("hocvu_hub_refusals_total", n, [("reason", reason)]) }
-        for (commune, byReason) in r.refusalsBySite ?? [:] {
-            for (reason, n) in byReason { counter("hocvu_hub_site_refusals_total", n, [("commune", commune), ("reason", reason)]) }
-        }
     }
 
     private func record(site r: SiteStatusReport) {
@@ -68,28 +56,14 @@ final class DaemonMetrics: Sendable {
         gauge("hocvu_site_fetching_release", r.fetchingRelease.map(Double.init))
         gauge("hocvu_site_home_feed_cursor", r.homeFeedCursor.map(Double.init))
         gauge("hocvu_site_disk_full", r.diskFull.map { $0 ? 1 : 0 })
-        counter("hocvu_site_uploads_sent_total", r.uploadsSent)
-        counter("hocvu_site_chunks_fetched_total", r.chunksFetched)
-        counter("hocvu_site_chunks_fetched_bytes_total", r.chunkBytesFetched)
-        for (reason, n) in r.refusals ?? [:] { counter("hocvu_site_refusals_total", n, [("reason", reason)]) }
     }
 
     private func gauge(_ name: String, _ value: Double?) {
         guard let value else { return }
-        state.withLock { s in
-            let g = s.gauges[name] ?? CoreMetrics.Gauge(label: name, factory: factory)
-            s.gauges[name] = g
+        gauges.withLock { gauges in
+            let g = gauges[name] ?? CoreMetrics.Gauge(label: name, factory: factory)
+            gauges[name] = g
             g.record(value)
-        }
-    }
-
-    private func counter(_ name: String, _ total: Int?, _ dimensions: [(String, String)] = []) {
-        guard let total else { return }
-        let key = name + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
-        state.withLock { s in
-            let (counter, last) = s.counters[key] ?? (CoreMetrics.Counter(label: name, dimensions: dimensions, factory: factory), 0)
-            if Int64(total) > last { counter.increment(by: Int64(total) - last) }
-            s.counters[key] = (counter, max(Int64(total), last))
         }
     }
 
@@ -112,6 +86,7 @@ enum MetricCatalog {
         "hocvu_hub_ingest_changes_per_second": "Changes merged per second over the last minute.",
         "hocvu_hub_release": "Version of the curriculum release the hub serves (0: none).",
         "hocvu_hub_changes_merged_total": "Changes merged from sites.",
+        "hocvu_hub_batches_merged_total": "Signed batches from sites applied (merged or set aside in quarantine).",
         "hocvu_hub_chunks_served_total": "Release chunks sent to sites.",
         "hocvu_hub_chunks_served_bytes_total": "Bytes of release chunks sent to sites.",
         "hocvu_hub_transfers_deferred_total": "Release downloads told to come back later (too many at once).",

@@ -15,7 +15,10 @@ enum MetricsEndpoint {
         return Int(port)
     }
 
-    static func application(address: String, metrics: DaemonMetrics, logger: Logger) throws -> any Service {
+    /// - Parameter bound: called once the listener is bound (READY=1 waits for it).
+    static func application(
+        address: String, metrics: DaemonMetrics, logger: Logger, bound: @escaping @Sendable () -> Void = {}
+    ) throws -> any Service {
         let port = try loopbackPort(address)
         let router = Router()
         router.get("/metrics") { _, _ in
@@ -26,7 +29,10 @@ enum MetricsEndpoint {
         return Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
-            onServerRunning: { _ in logger.info("Metrics on loopback", metadata: ["endpoint": "http://\(address)/metrics"]) },
+            onServerRunning: { _ in
+                logger.info("Metrics on loopback", metadata: ["endpoint": "http://\(address)/metrics"])
+                bound()
+            },
             logger: logger)
     }
 }

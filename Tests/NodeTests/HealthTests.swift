@@ -72,8 +72,8 @@ struct PublishUnreachableTests {
             logger: quietLogger)
         p.idleTimeoutSeconds = 60
         let started = Date()
-        #expect(throws: ReleasePublisher.Failure.self) { _ = try p.publish(try fx.build(version: 1)) }
-        do { _ = try p.publish(try fx.build(version: 1)) } catch let f as ReleasePublisher.Failure {
+        #expect(throws: NodeError.self) { _ = try p.publish(try fx.build(version: 1)) }
+        do { _ = try p.publish(try fx.build(version: 1)) } catch let f as NodeError {
             if case .unreachable = f {} else { Issue.record("reported as \(f)") }
         }
         #expect(Date().timeIntervalSince(started) < 30)

@@ -79,15 +79,15 @@ struct NationalReportTests {
         let r = try Replica()
         defer { r.dir.remove() }
         let k = Data(repeating: 9, count: 32)
-        #expect(throws: EnrollmentError.unknownCommune(1)) { try r.store.enroll(communeCode: 1, identityKey: k, transportKey: k) }
-        #expect(throws: EnrollmentError.badKey("identity key")) { try r.store.enroll(communeCode: 70, identityKey: Data(), transportKey: k) }
+        #expect(throws: StoreError.unknownCommune(1)) { try r.store.enroll(communeCode: 1, identityKey: k, transportKey: k) }
+        #expect(throws: StoreError.badKey("identity key")) { try r.store.enroll(communeCode: 70, identityKey: Data(), transportKey: k) }
         try r.store.enroll(communeCode: 70, identityKey: k, transportKey: Data(repeating: 8, count: 32))
-        #expect(throws: EnrollmentError.alreadyEnrolled(70)) { try r.store.enroll(communeCode: 70, identityKey: k, transportKey: k) }
-        #expect(throws: EnrollmentError.keyInUse) {
+        #expect(throws: StoreError.alreadyEnrolled(70)) { try r.store.enroll(communeCode: 70, identityKey: k, transportKey: k) }
+        #expect(throws: StoreError.keyInUse) {
             try r.store.enroll(communeCode: 73, identityKey: k, transportKey: Data(repeating: 7, count: 32))
         }
         try r.store.revoke(communeCode: 70)
         #expect(try r.store.enrollments().first?.isRevoked == true)
-        #expect(throws: EnrollmentError.notEnrolled(4)) { try r.store.revoke(communeCode: 4) }
+        #expect(throws: StoreError.notEnrolled(4)) { try r.store.revoke(communeCode: 4) }
     }
 }

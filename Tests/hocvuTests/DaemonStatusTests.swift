@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import Node
 @testable import hocvu
 
 /// The status file's typed form and the metrics drawn from it, without a daemon.
@@ -39,8 +40,15 @@ struct DaemonStatusTests {
     @Test func everyMetricHasHelpAndConventionalNames() {
         let metrics = DaemonMetrics(role: "hub", version: "9.9.9")
         metrics.record(.hub(Self.hub))
+        // The engines' event counters, created in the daemon's registry as `hub run` does.
+        let hubEvents = HubMetrics(factory: metrics.factory)
+        hubEvents.refused("malformed", commune: 70, count: 2)
+        hubEvents.alerted()
         let siteMetrics = DaemonMetrics(role: "site", version: "9.9.9")
         siteMetrics.record(.site(Self.site))
+        let siteEvents = SiteMetrics(factory: siteMetrics.factory)
+        siteEvents.fetched(chunkBytes: 9_000)
+        siteEvents.dropped("bad_signature")
         for text in [metrics.exposition(), siteMetrics.exposition()] {
             let lines = text.split(separator: "\n")
             for (i, line) in lines.enumerated() where line.hasPrefix("# TYPE ") {
@@ -54,18 +62,26 @@ struct DaemonStatusTests {
         let hub = metrics.exposition()
         #expect(hub.contains("hocvu_hub_alerts_total 1"))
         #expect(hub.contains(#"hocvu_hub_refusals_total{reason="malformed"} 2"#))
+        #expect(hub.contains(#"hocvu_hub_site_refusals_total{commune="70",reason="malformed"} 2"#))
+        #expect(hub.contains("hocvu_hub_changes_merged_total 0"))  // created with the engine, before any event
         let site = siteMetrics.exposition()
         #expect(site.contains("hocvu_site_clock_offset_seconds -1.5"))
         #expect(site.contains("hocvu_site_last_heard_from_hub_timestamp_seconds 1700000000.5"))
         #expect(site.contains("hocvu_site_chunks_fetched_bytes_total 9000"))
     }
 
-    @Test func countersOnlyGrowWithTheReportedTotals() {
+    /// Counters move at the event in the engine; sampling the status each second must not move them again.
+    @Test func countersMoveAtEventsNotFromTheSampledStatus() {
         let metrics = DaemonMetrics(role: "hub", version: "0")
+        let events = HubMetrics(factory: metrics.factory)
         var report = Self.hub
-        metrics.record(.hub(report))
         report.changesMerged = 55
         metrics.record(.hub(report))
+        #expect(metrics.exposition().contains("hocvu_hub_changes_merged_total 0"))
+        events.merged(batches: 2, changes: 55)
+        metrics.record(.hub(report))
         #expect(metrics.exposition().contains("hocvu_hub_changes_merged_total 55"))
+        #expect(metrics.exposition().contains("hocvu_hub_batches_merged_total 2"))
+        #expect(metrics.exposition().contains("hocvu_hub_sites_connected 2"))  // gauges stay sampled
     }
 }

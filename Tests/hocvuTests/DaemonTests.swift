@@ -92,6 +92,44 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/status.json"), "a stopped daemon leaves no stale status")
     }
 
+    /// A loopback TCP port held open by this process (for a port conflict), and its file descriptor.
+    func holdLoopbackPort() throws -> (port: Int, fd: Int32) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        return (Int(UInt16(bigEndian: addr.sin_port)), fd)
+    }
+
+    /// READY=1 only once the metrics endpoint is bound: a port in use fails the start (status 1)
+    /// and systemd never hears READY, instead of a daemon that runs without its metrics.
+    @Test func aMetricsPortInUseFailsTheStartBeforeReady() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-daemon-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let held = try holdLoopbackPort()
+        defer { close(held.fd) }
+        let keygen = try hocvu(["keygen", "--dir", "\(dir)/keys"])
+        keygen.waitUntilExit()
+        let notify = NotifySocket(path: "\(dir)/notify")
+        let hub = try hocvu(
+            ["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/keys", "--bind", "tcp://127.0.0.1:*",
+             "--metrics", "127.0.0.1:\(held.port)"],
+            env: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+        let seen = notify.messages(for: 3)
+        if hub.isRunning { kill(hub.processIdentifier, SIGKILL) }
+        hub.waitUntilExit()
+        #expect(hub.terminationStatus == 1, "a metrics port in use fails the start")
+        #expect(!seen.contains { $0.hasPrefix("READY=1") }, "READY=1 sent without metrics: \(seen)")
+        #expect(!seen.contains("WATCHDOG=1"))
+    }
+
     /// Runs a short command to its end and returns its standard output.
     func output(_ args: [String]) throws -> String {
         let p = Process()

@@ -186,6 +186,7 @@ import Testing
             ("site import", ["site", "import", "--db", siteDB, "--keys", keys, file("events.jsonl")]),
             // A daemon logs it (crit) and exits 1; systemd would restart it, so it must not look like a typo.
             ("site run", ["site", "run", "--db", siteDB, "--keys", keys, "--hub", "tcp://127.0.0.1:7400", "--hub-key", hex32]),
+            ("hub run", ["hub", "run", "--db", file("run-hub.sqlite"), "--keys", keys, "--bind", "tcp://127.0.0.1:*"]),
             ("admin release sign", ["admin", "release", "sign", file("no-release"), "--keys", keys]),
         ]
         for (what, args) in runtime {
@@ -193,6 +194,7 @@ import Testing
         }
         #expect(!FileManager.default.fileExists(atPath: file("new-hub.sqlite")), "no database is created without keys")
         #expect(!FileManager.default.fileExists(atPath: siteDB), "no database is created without keys")
+        #expect(!FileManager.default.fileExists(atPath: file("run-hub.sqlite")), "no database is created without keys")
 
         let missingFile = try hocvu(["site", "import", "--db", siteDB, "--keys", file("keys"), file("no-events.jsonl")])
         expectRuntimeFailure(missingFile, naming: file("no-events.jsonl"), "site import of a missing file")
@@ -208,6 +210,7 @@ import Testing
             ("a bad enumerated value", ["site", "courses", "--db", file("site.sqlite"), "--keys", file("keys"), "--role", "astronaut"]),
             ("a threshold above the admins given", ["admin", "trust", "--threshold", "3", "--out", file("trust.json"), file("a.json")]),
             ("an unknown option", ["hub", "sites", "--no-such-option"]),
+            ("an unknown option to a daemon", ["hub", "run", "--db", file("hub.sqlite"), "--keys", file("keys"), "--no-such-option"]),
         ]
         for (what, args) in usage {
             let r = try hocvu(args)

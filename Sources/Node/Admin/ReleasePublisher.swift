@@ -15,22 +15,6 @@ public struct ReleasePublisher {
         public var bytesSent: Int
     }
 
-    public enum Failure: Error, CustomStringConvertible {
-        case refused(String)
-        case handshakeFailed
-        case timedOut(Int)
-        /// No TCP connection at all: nothing listens there, or the host is unknown or unreachable.
-        case unreachable(String)
-        public var description: String {
-            switch self {
-            case .refused(let why): "the hub refused the release: \(why)"
-            case .handshakeFailed: "the hub refused the secure handshake: is this admin's transport key in the hub's trust file, and is --hub-key right?"
-            case .unreachable(let endpoint): "cannot connect to the hub at \(endpoint) (connection refused, unknown host or no route): is the hub running, and is the address right?"
-            case .timedOut(let s): "no answer from the hub for \(s) s; is it running and reachable? (publishing resumes where it stopped when run again)"
-            }
-        }
-    }
-
     let hubEndpoint: String
     let hubTransportKey: Data
     let transportKeys: BoxKeyPair
@@ -70,7 +54,7 @@ public struct ReleasePublisher {
                         offered = true
                         lastHeard = Date()
                     case .handshakeFailed:
-                        throw Failure.handshakeFailed
+                        throw NodeError.handshakeFailed
                     case .connectRetried:
                         connectFailures += 1
                     default:
@@ -94,7 +78,7 @@ public struct ReleasePublisher {
                         guard version == manifest.version else { continue }
                         return result
                     case .refuse(_, let reason, _):
-                        throw Failure.refused(reason)
+                        throw NodeError.refused(reason)
                     default:
                         continue
                     }
@@ -102,8 +86,8 @@ public struct ReleasePublisher {
             }
             let idle = Int(Date().timeIntervalSince(lastHeard))
             // Never connected at all: say so (soon), instead of blaming the keys after a minute.
-            if !offered && connectFailures >= 3 && idle >= 5 { throw Failure.unreachable(hubEndpoint) }
-            if idle >= idleTimeoutSeconds { throw offered ? Failure.timedOut(idle) : Failure.handshakeFailed }
+            if !offered && connectFailures >= 3 && idle >= 5 { throw NodeError.unreachable(hubEndpoint) }
+            if idle >= idleTimeoutSeconds { throw offered ? NodeError.timedOut(idle) : NodeError.handshakeFailed }
         }
     }
 }

@@ -9,53 +9,36 @@ import Wire
 /// announces it, and serves chunks to sites within a limit of concurrent transfers — each one
 /// verified (BLAKE2b-256 and size) before it is sent, so a file that rotted on disk never reaches a site.
 struct HubReleases {
-    struct Limits {
-        var maxConcurrentTransfers: Int
-        /// A site that asked for nothing for this long no longer holds a transfer slot.
-        var transferIdleMilliseconds: Int64
-        var retryAfterSeconds: UInt32
-    }
+    typealias Limits = HubReleaseServing.Limits
 
     let trust: TrustPolicy
     let chunks: ChunkStore
-    let limits: Limits
     let logger: Logger
     /// The installed release as signed, re-offered to every site that is behind.
     private(set) var current: SignedRelease?
-    private(set) var currentVersion: UInt64
-    /// The current release's chunks and their sizes (what the hub serves, and checks against).
-    private var currentSizes: [String: Int] = [:]
+    var currentVersion: UInt64 { serving.currentVersion }
+    /// What to serve whom (pure): transfer slots, damaged chunks, the verified cache.
+    var serving: HubReleaseServing
     /// The release an admin is publishing, and the admin connection to fetch its chunks from.
     /// `repair`: the admin re-published the current release to replace chunks found damaged.
     private var publishing: (admin: Data, download: ReleaseDownload, repair: Bool)?
-    /// Sites holding a transfer slot → when they last asked.
-    private var transfers: [Data: Int64] = [:]
-    /// Current chunks found damaged on disk (moved to quarantine), until good bytes are held again.
-    private(set) var damaged: Set<String> = []
-    /// One log line per chunk and failure class on the serve path, and per publication on the publish path.
-    private var logged = LogOnce()
     private var publishLogged = LogOnce()
-    /// Alerts for the operator not yet taken into the hub's stats (``takeAlerts()``).
+    /// Alerts from checking every chunk on a re-publish, not yet taken into the hub's stats (``takeAlerts()``).
     private var alerts: [String] = []
-    /// Chunks verified when read from disk, kept in memory while sites fetch them: during a
-    /// rollout every site asks for the same chunks, so each is read and hashed about once per
-    /// eviction instead of once per site. Bytes in memory do not rot with the disk; a file that
-    /// rots meanwhile is caught the next time it is read.
-    private var verified = VerifiedChunks(capacityBytes: 64 << 20)
 
     init(trust: TrustPolicy, chunks: ChunkStore, limits: Limits, store: NodeStore, logger: Logger) throws {
         self.trust = trust
         self.chunks = chunks
-        self.limits = limits
         self.logger = logger
-        currentVersion = try store.curriculumVersion() ?? 0
+        var sizes: [String: Int] = [:]
         if let stored = try store.installedRelease(),
            let sigs = try? JSONDecoder().decode([ReleaseSignature].self, from: stored.signatures),
            let m = try? Manifest.decode(stored.manifest)
         {
             current = SignedRelease(manifestBytes: stored.manifest, signatures: sigs)
-            currentSizes = Self.sizes(m)
+            sizes = Self.sizes(m)
         }
+        serving = HubReleaseServing(limits: limits, currentVersion: try store.curriculumVersion() ?? 0, sizes: sizes)
     }
 
     private static func sizes(_ m: Manifest) -> [String: Int] {
@@ -78,7 +61,7 @@ struct HubReleases {
         if let current, release.manifestBytes == current.manifestBytes, let manifest = try? Manifest.decode(current.manifestBytes) {
             // Check every chunk of the release now: a re-publish repairs all that rotted, not only
             // what sites happened to ask for.
-            for ref in manifest.chunks where chunks.has(ref.hash) { _ = check(ref.hash, size: ref.size, now: now) }
+            for ref in manifest.chunks where chunks.has(ref.hash) { carryOut(check(ref.hash, size: ref.size, forSite: false, now: now)) }
             let missing = chunks.missing(manifest.chunks)
             if !missing.isEmpty {
                 var download = ReleaseDownload(trust: trust, installedVersion: currentVersion, window: 8)
@@ -92,12 +75,10 @@ struct HubReleases {
             }
         }
         var download = ReleaseDownload(trust: trust, installedVersion: currentVersion, window: 8)
-        switch download.offered(release, nowSeconds: now / 1_000) {
-        case .refuse(let refusal):
-            logger.error("Refused a published release", metadata: ["reason": "\(refusal)"])
-            return [.refuse(code: .releaseRefused, reason: refusal.description, retryAfterSeconds: 0)]
-        case .alreadyHave:
-            return [.refuse(code: .releaseRefused, reason: "release version \(currentVersion) is already the hub's current release; publish a higher version", retryAfterSeconds: 0)]
+        switch HubReleasePublishing.offer(download.offered(release, nowSeconds: now / 1_000), currentVersion: currentVersion) {
+        case .refuse(let reply, let refusal):
+            if let refusal { logger.error("Refused a published release", metadata: ["reason": "\(refusal)"]) }
+            return [reply]
         case .fetch(let manifest):
             download.begin(release, manifest: manifest, missing: chunks.missing(manifest.chunks), source: "the admin")
             publishing = (admin, download, false)
@@ -126,24 +107,21 @@ struct HubReleases {
         guard publishing?.admin == admin else { return .ignored }
         switch try publishing!.download.receive(hash: hash, bytes: data, into: chunks, now: now) {
         case .verified:
-            if damaged.remove(hash) != nil { logged.forget("damaged:\(hash)") }
+            serving.restored(hash)
             return .stored
         case .mismatch(let refusal, let failures):
-            guard failures >= ChunkFetch.badSourceThreshold else {
-                if publishLogged.first("admin-mismatch:\(hash)") {
+            switch HubReleasePublishing.chunkFailed(hash: hash, refusal: refusal, failures: failures, logged: &publishLogged) {
+            case .askAgain(let log):
+                if let log {
                     logger.warning(
-                        "Chunk from admin failed verification; asking again after a backoff",
-                        metadata: ["chunk": "\(hash)", "reason": "\(refusal)"])
+                        "Chunk from admin failed verification; asking again after a backoff", metadata: ["chunk": "\(hash)", "reason": "\(log)"])
                 }
                 return .rejected
+            case .refusePublication(let reply, let reason):
+                logger.error("Refused a published release: a chunk keeps failing verification", metadata: ["chunk": "\(hash)", "reason": "\(reason)"])
+                publishing = nil
+                return .refused(reply)
             }
-            let reason =
-                "\(ReleaseRefusal.chunkFailedVerification(hash: hash, times: failures, source: "the admin")) (its bytes do not "
-                + "match its name or the manifest's size); check the release with `hocvu admin release verify` and rebuild it "
-                + "or copy its chunks/ directory again"
-            logger.error("Refused a published release: a chunk keeps failing verification", metadata: ["chunk": "\(hash)", "reason": "\(reason)"])
-            publishing = nil
-            return .refused(.refuse(code: .releaseRefused, reason: reason, retryAfterSeconds: 0))
         case .unexpected:
             return .ignored
         }
@@ -159,7 +137,7 @@ struct HubReleases {
         if let (release, manifest) = p.download.readyToInstall {
             publishing = nil
             if p.repair {
-                damaged.subtract(manifest.chunks.map(\.hash))
+                serving.repaired(manifest.chunks.map(\.hash))
                 logger.notice("Current release repaired; announcing it again", metadata: ["release.version": "\(manifest.version)"])
                 // Sites backing off from a chunk the hub could not serve ask for it again at once.
                 return ([.published(version: manifest.version)], p.admin, .releaseOffer(release))
@@ -167,11 +145,8 @@ struct HubReleases {
             try store.installRelease(manifest.curriculum, manifest: release.manifestBytes, signatures: release.signaturesJSON)
             try store.retryQuarantine()  // records about lessons this release adds are valid now
             current = release
-            currentVersion = manifest.version
-            currentSizes = Self.sizes(manifest)
-            verified = VerifiedChunks(capacityBytes: verified.capacityBytes)
-            damaged = damaged.intersection(currentSizes.keys)
-            let removed = chunks.collect(keeping: Set(currentSizes.keys))
+            serving.installed(version: manifest.version, sizes: Self.sizes(manifest))
+            let removed = chunks.collect(keeping: Set(manifest.chunks.map(\.hash)))
             logger.notice(
                 "Release installed at the hub; announcing to sites",
                 metadata: ["release.version": "\(manifest.version)", "chunks.collected": "\(removed)"])
@@ -181,90 +156,47 @@ struct HubReleases {
         return (hashes.isEmpty ? [] : [.chunkRequest(hashes)], p.admin, nil)
     }
 
-    // MARK: Serving (hub → site)
+    // MARK: Serving (hub → site): HubReleaseServing decides; the disk part is carried out here
 
-    enum ServeDecision {
-        case send([String])
-        case tryLater(UInt32)
-    }
-
-    /// A site asks for chunks: within the transfer limit, the ones of the hub's current release.
-    mutating func siteRequested(_ hashes: [String], from routing: Data, now: Int64) -> ServeDecision {
-        transfers = transfers.filter { now - $0.value < limits.transferIdleMilliseconds }
-        if transfers[routing] == nil && transfers.count >= limits.maxConcurrentTransfers {
-            // Spread the comebacks so deferred sites do not return in one wave.
-            return .tryLater(limits.retryAfterSeconds + UInt32.random(in: 0...limits.retryAfterSeconds / 2))
+    /// Reads a current chunk, checked (BLAKE2b-256 and size), and tells the policy what was found.
+    mutating func check(_ hash: String, size: Int, forSite: Bool, now: Int64) -> [HubReleaseServing.Action] {
+        let outcome: HubReleaseServing.ReadOutcome
+        if !chunks.has(hash) {
+            outcome = .missing
+        } else {
+            do { outcome = .verified(try chunks.readVerified(hash, size: size)) } catch ChunkStoreError.corrupt(let why) {
+                outcome = .corrupt(why)
+            } catch { outcome = .failed("\(error)") }
         }
-        transfers[routing] = now
-        return .send(hashes.filter { currentSizes[$0] != nil })
+        return serving.read(hash, outcome, forSite: forSite)
     }
 
-    enum ServedChunk: Equatable {
-        /// Verified bytes: send them.
-        case data(Data)
-        /// Found damaged: moved to quarantine, not sent (an alert is queued the first time).
-        case damaged
-        /// Not on disk (quarantined earlier, removed) or unreadable: not sent.
-        case unavailable
-    }
-
-    /// A current chunk to send to a site, checked first: a damaged file is quarantined and
-    /// reported (once), and re-fetched from an admin connected and publishing a release that has it.
-    mutating func chunkToServe(_ hash: String, now: Int64) -> ServedChunk {
-        guard let size = currentSizes[hash] else { return .unavailable }
-        if let data = verified.get(hash) { return .data(data) }
-        let served = check(hash, size: size, now: now)
-        if case .data(let data) = served { verified.put(hash, data) }
-        return served
-    }
-
-    private mutating func check(_ hash: String, size: Int, now: Int64) -> ServedChunk {
-        guard chunks.has(hash) else {
-            if !damaged.contains(hash), logged.first("missing:\(hash)") {
-                logger.error(
-                    "A chunk of the current release is missing from the hub's chunk directory; re-publish the release to restore it",
-                    metadata: ["chunk": "\(hash)", "release.version": "\(currentVersion)"])
-            }
-            return .unavailable
+    /// Moves a rotted chunk file aside and, if an admin publishing now has it, asks for it again.
+    mutating func quarantine(_ hash: String, why: String, now: Int64) -> [HubReleaseServing.Action] {
+        let moved: HubReleaseServing.QuarantineOutcome
+        do { moved = .moved(to: try chunks.quarantine(hash, now: now)) } catch { moved = .notMoved(reason: "\(error)") }
+        var refetching = false
+        if let size = publishing?.download.current?.manifest.chunks.first(where: { $0.hash == hash })?.size {
+            publishing!.download.refetch(Manifest.ChunkRef(hash: hash, size: size))
+            refetching = true
         }
-        do {
-            let data = try chunks.readVerified(hash, size: size)
-            if damaged.remove(hash) != nil { logged.forget("damaged:\(hash)") }  // restored by hand
-            return .data(data)
-        } catch ChunkStoreError.corrupt(let why) {
-            var whereTo = "could not be moved aside"
-            do { whereTo = try chunks.quarantine(hash, now: now) } catch {
-                if logged.first("quarantine-failed:\(hash)") {
-                    logger.error("Cannot quarantine a damaged chunk", metadata: ["chunk": "\(hash)", "error": "\(error)"])
-                }
+        return serving.quarantined(hash, why: why, movedTo: moved, refetching: refetching)
+    }
+
+    /// Carries out the disk, log and alert actions of a check the hub made for itself (a re-publish).
+    private mutating func carryOut(_ actions: [HubReleaseServing.Action]) {
+        var queue = actions
+        while !queue.isEmpty {
+            switch queue.removeFirst() {
+            case .quarantine(let hash, let why): queue += quarantine(hash, why: why, now: NodeStore.systemNow())
+            case .log(let level, let message, let metadata): logger.log(level, message, metadata)
+            case .alert(let alert): alerts.append(alert)
+            case .send, .tryLater, .read, .refuse, .countLogged: break  // not for a site: nothing to send or count
             }
-            damaged.insert(hash)
-            let ref = Manifest.ChunkRef(hash: hash, size: size)
-            var repair = "re-publish release \(currentVersion) (hocvu admin release publish) to repair it"
-            if publishing != nil, publishing!.download.current?.manifest.chunks.contains(ref) == true {
-                publishing!.download.refetch(ref)
-                repair = "re-fetching it from the admin publishing now"
-            }
-            if logged.first("damaged:\(hash)") {
-                let alert = "chunk \(hash) of release \(currentVersion) was damaged on the hub's disk (\(why)); moved to \(whereTo); \(repair)"
-                logger.critical("A release chunk is damaged on the hub's disk; not serving it", metadata: ["chunk": "\(hash)", "detail": "\(alert)"])
-                alerts.append(alert)
-            }
-            return .damaged
-        } catch {
-            if logged.first("unreadable:\(hash)") {
-                logger.error("Cannot read a chunk to serve", metadata: ["chunk": "\(hash)", "error": "\(error)"])
-            }
-            return .unavailable
         }
     }
 
-    var activeTransfers: Int { transfers.count }
-
-    /// Chunks in the verified in-memory cache (for tests and status).
-    var cachedChunks: Int { verified.count }
-
-    /// Alerts raised since the last call (a damaged chunk, once each), for the hub's stats.
+    /// Alerts raised by a re-publish's check since the last call, for the hub's stats.
     mutating func takeAlerts() -> [String] {
         defer { alerts = [] }
         return alerts

@@ -39,6 +39,8 @@ public final class HubServer: Sendable {
         /// The hub's identity key: signs each site's home feed (records of its learners recorded
         /// elsewhere). Without it no feed is sent.
         public var identity: SigningKeyPair?
+        /// Event counters (refusals, merges, chunks served), incremented where each happens.
+        public var metrics = HubMetrics()
         public init(bind: String, transportKeys: BoxKeyPair) {
             self.bind = bind
             self.transportKeys = transportKeys
@@ -89,8 +91,8 @@ public final class HubServer: Sendable {
         /// bytes); uploads are then answered BUSY, not acknowledged. Cleared by the next merge.
         public var diskFull: String?
 
-        /// Counts a refusal that its own code has already logged (release chunks: HubReleases logs once per chunk).
-        mutating func countUnlogged(_ reason: DropReason) {
+        /// Counts a refusal that its own code has already logged (release chunks: logged once per chunk).
+        mutating func countLogged(_ reason: DropReason) {
             refusals[RefusalKey(commune: nil, reason: reason.rawValue), default: 0] += 1
         }
     }
@@ -154,6 +156,19 @@ public final class HubServer: Sendable {
 
     private func count(_ f: (inout Stats) -> Void) { state.withLock { f(&$0.stats) } }
 
+    /// Counts a refusal already logged where it was decided (release chunks: once per chunk).
+    private func countLogged(_ reason: DropReason) {
+        count { $0.countLogged(reason) }
+        configuration.metrics.refused(reason.rawValue, commune: nil)
+    }
+
+    /// Alerts for the operator: kept for status, counted for metrics.
+    private func alert(_ alerts: [String]) {
+        guard !alerts.isEmpty else { return }
+        count { $0.alerts += alerts }
+        configuration.metrics.alerted(alerts.count)
+    }
+
     /// Only the hub's loop thread touches it.
     nonisolated(unsafe) private var logLimiter = LogRateLimiter()
 
@@ -166,6 +181,7 @@ public final class HubServer: Sendable {
     private func refuse(_ reason: String, commune: Int?, _ detail: @autoclosure () -> String, count n: Int = 1) {
         let key = RefusalKey(commune: commune, reason: reason)
         count { $0.refusals[key, default: 0] += n }
+        configuration.metrics.refused(reason, commune: commune, count: n)
         guard let suppressed = logLimiter.admit(key, now: NodeStore.systemNow()) else { return }
         var metadata: Logger.Metadata = ["reason": "\(reason)", "detail": "\(detail())"]
         metadata["site.commune"] = commune.map { "\($0)" } ?? "-"
@@ -453,10 +469,8 @@ public final class HubServer: Sendable {
         case .releaseOffer(let release):
             let replies = releases!.adminOffered(release, from: routing, now: NodeStore.systemNow())
             let alerts = releases!.takeAlerts()  // a re-publish checks every chunk on disk
-            count {
-                if !replies.isEmpty { $0.releasesRefused += 1 }
-                $0.alerts += alerts
-            }
+            if !replies.isEmpty { count { $0.releasesRefused += 1 } }
+            alert(alerts)
             for r in replies { send(routing, r, decoded.id) }
         case .chunk(let hash, let data):
             do {
@@ -467,13 +481,11 @@ public final class HubServer: Sendable {
                 case .ignored:
                     break
                 case .rejected:
-                    count { $0.countUnlogged(.chunkFailedVerification) }
+                    countLogged(.chunkFailedVerification)
                 case .refused(let refusal):
                     // The same chunk failed verification again and again: refuse, do not retry forever.
-                    count {
-                        $0.countUnlogged(.chunkFailedVerification)
-                        $0.releasesRefused += 1
-                    }
+                    countLogged(.chunkFailedVerification)
+                    count { $0.releasesRefused += 1 }
                     send(routing, refusal, 0)
                 }
             } catch {
@@ -488,27 +500,33 @@ public final class HubServer: Sendable {
         }
     }
 
+    /// Carries out what ``HubReleaseServing`` decided for a site's chunk request: the disk reads
+    /// and quarantines (through ``HubReleases``), the sends, the counts, the logs and the alerts.
     private func serveChunks(_ hashes: [String], to routing: Data, releases: inout HubReleases, send: (Data, WireMessage, UInt64) -> Void) {
-        switch releases.siteRequested(hashes, from: routing, now: NodeStore.systemNow()) {
-        case .tryLater(let seconds):
-            count { $0.transfersDeferred += 1 }
-            send(routing, .tryLater(seconds: seconds, reason: "the hub is serving its limit of \(releases.limits.maxConcurrentTransfers) release transfers"), 0)
-        case .send(let held):
-            for hash in held {
-                // Each chunk is checked (BLAKE2b-256 and size) before it goes: a file that rotted on
-                // disk is quarantined and reported once, never sent (HubReleases logs, once per chunk).
-                switch releases.chunkToServe(hash, now: NodeStore.systemNow()) {
-                case .data(let data):
-                    send(routing, .chunk(hash: hash, data: data), 0)
-                    count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
-                case .damaged, .unavailable:
-                    count { $0.countUnlogged(.chunkUnavailable) }
-                }
-            }
-            let alerts = releases.takeAlerts()
-            if !alerts.isEmpty { count { $0.alerts += alerts } }
-            if held.count < hashes.count {
-                refuse(.unknownChunk, commune: nil, "chunks not in the current release asked for", count: hashes.count - held.count)
+        let now = NodeStore.systemNow()
+        var queue = releases.serving.siteRequested(hashes, from: routing, now: now) { UInt32.random(in: $0) }
+        while !queue.isEmpty {
+            switch queue.removeFirst() {
+            case .send(let hash, let data):
+                send(routing, .chunk(hash: hash, data: data), 0)
+                count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
+                configuration.metrics.served(chunkBytes: data.count)
+            case .tryLater(let seconds, let reason):
+                count { $0.transfersDeferred += 1 }
+                configuration.metrics.deferredTransfer()
+                send(routing, .tryLater(seconds: seconds, reason: reason), 0)
+            case .read(let hash, let size):
+                queue += releases.check(hash, size: size, forSite: true, now: now)
+            case .quarantine(let hash, let why):
+                queue += releases.quarantine(hash, why: why, now: now)
+            case .refuse(let reason, let n, let detail):
+                refuse(reason, commune: nil, detail, count: n)
+            case .countLogged(let reason):
+                countLogged(reason)
+            case .alert(let alert):
+                self.alert([alert])
+            case .log(let level, let message, let metadata):
+                logger.log(level, message, metadata)
             }
         }
     }
@@ -532,8 +550,9 @@ public final class HubServer: Sendable {
             s.batchesRefused += report.refused.count + refusedByMessage.values.reduce(0) { $0 + $1.count }
             s.changesMerged += report.mergedChanges
             s.changesQuarantined += report.quarantinedChanges
-            s.alerts += report.newlyQuarantinedOrigins.map { "origin \($0) quarantined: equivocation or broken hash chain" }
         }
+        configuration.metrics.merged(batches: report.appliedBatches, changes: report.mergedChanges)
+        alert(report.newlyQuarantinedOrigins.map { "origin \($0) quarantined: equivocation or broken hash chain" })
         logger.debug(
             "Merged", metadata: [
                 "messages": "\(uploads.count)", "sites": "\(Set(uploads.map(\.peer.commune)).count)",

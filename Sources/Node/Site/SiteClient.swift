@@ -40,6 +40,8 @@ public final class SiteClient: Sendable {
         /// The hub's identity public key, pinned: it signs the home feed (records of this site's
         /// learners recorded at other communes). Without it the site does not take the feed.
         public var hubIdentityKey: Data?
+        /// Event counters (uploads, chunks fetched, messages dropped), incremented where each happens.
+        public var metrics = SiteMetrics()
         public init(hubEndpoint: String, hubTransportKey: Data, transportKeys: BoxKeyPair) {
             self.hubEndpoint = hubEndpoint
             self.hubTransportKey = hubTransportKey
@@ -141,8 +143,8 @@ public final class SiteClient: Sendable {
         try dealer.makeCurveClient(
             publicKey: configuration.transportKeys.publicKey, secretKey: configuration.transportKeys.secretKey,
             serverKey: configuration.hubTransportKey)
-        let jitter = Int32.random(in: 0...(2 * configuration.reconnectBase))
-        try dealer.setReconnect(initial: configuration.reconnectBase + jitter, max: configuration.reconnectMax)
+        let initial = ReconnectTiming.initialDelay(base: configuration.reconnectBase) { Int32.random(in: $0) }
+        try dealer.setReconnect(initial: initial, max: configuration.reconnectMax)
         try dealer.setHeartbeat(interval: 10_000, timeout: 30_000)
         try dealer.setImmediate()
         try dealer.setMaxFrameSize(Int64(WireLimits.maxPayloadBytes + 4_096))
@@ -154,7 +156,7 @@ public final class SiteClient: Sendable {
         if configuration.hubIdentityKey != nil { session.homeFeedCursor = try store.homeFeedCursor() }
         var releases = try openReleases(trust: configuration.trust)
         var lastTick: Int64 = 0
-        var lastMeasuredOffset: Int64?
+        var clock = ClockAdoption()
         var dropLog = LogRateLimiter()
         for repair in store.clockRepairs { logger.warning("Clock repaired on open", metadata: ["repair": "\(repair)"]) }
         while !stopping.load(ordering: .relaxed) {
@@ -240,6 +242,7 @@ public final class SiteClient: Sendable {
                             // Counted exactly; logged at a bounded rate (a broken hub may send this forever).
                             let reason = (error as? WireError)?.statsKey ?? "malformed"
                             state.withLock { $0.status.droppedFromHub[reason, default: 0] += 1 }
+                            configuration.metrics.dropped(reason)
                             if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: reason), now: now) {
                                 logger.warning(
                                     "Dropped malformed message from hub",
@@ -274,23 +277,20 @@ public final class SiteClient: Sendable {
                     }
                 }
                 // A wrong PC clock: run on the hub's time (and say so), so results are stamped right.
-                if let measured = session.clockOffset, measured != lastMeasuredOffset {
-                    lastMeasuredOffset = measured
-                    if !NodeStore.isAdoptableOffset(measured, systemNow: now) {
-                        // A hub (or its host) that far off is not believed: keep our time, say so.
-                        let disagreement = "the hub's clock differs from this computer's by \(measured / 1_000) s "
-                            + "(over 24 h); not adopted: check the time here (timedatectl) and at the hub"
-                        state.withLock { $0.status.clockDisagreement = disagreement }
-                        logger.error("Clock disagreement with the hub", metadata: ["clock_offset_ms": "\(measured)"])
-                    } else if abs(measured - store.clockOffset) > 1_000 {
-                        state.withLock { $0.status.clockDisagreement = nil }
-                        try store.adoptClockOffset(measured)
-                        logger.notice(
-                            "This computer's clock differs from the hub's; using the hub's time",
-                            metadata: ["clock_offset_ms": "\(measured)"])
-                    } else {
-                        state.withLock { $0.status.clockDisagreement = nil }
-                    }
+                switch clock.measured(session.clockOffset, systemNow: now, inUse: store.clockOffset) {
+                case .disagree(let disagreement)?:
+                    // A hub (or its host) that far off is not believed: keep our time, say so.
+                    state.withLock { $0.status.clockDisagreement = disagreement }
+                    logger.error("Clock disagreement with the hub", metadata: ["clock_offset_ms": "\(session.clockOffset ?? 0)"])
+                case .adopt(let offset)?:
+                    state.withLock { $0.status.clockDisagreement = nil }
+                    try store.adoptClockOffset(offset)
+                    logger.notice(
+                        "This computer's clock differs from the hub's; using the hub's time", metadata: ["clock_offset_ms": "\(offset)"])
+                case .agree?:
+                    state.withLock { $0.status.clockDisagreement = nil }
+                case nil:
+                    break
                 }
                 if releases != nil, session.state == .ready {
                     try fetchAndInstall(&releases!, dealer: dealer, now: now)
@@ -371,9 +371,8 @@ public final class SiteClient: Sendable {
     struct SiteReleases {
         var download: ReleaseDownload
         let chunks: ChunkStore
-        /// For the optional rate cap: bytes asked for since `since`.
-        var requestedBytes = 0
-        var since: Int64 = 0
+        /// The optional download speed cap.
+        var rate: FetchRateCap
         /// One log line per chunk and failure class (not per retry); the rest is counted.
         var logged = LogOnce()
     }
@@ -382,7 +381,7 @@ public final class SiteClient: Sendable {
         guard let trust, let dir = configuration.chunkDirectory else { return nil }
         var r = SiteReleases(
             download: ReleaseDownload(trust: trust, installedVersion: try store.curriculumVersion() ?? 0, window: configuration.fetchWindow),
-            chunks: try ChunkStore(directory: dir))
+            chunks: try ChunkStore(directory: dir), rate: FetchRateCap(bytesPerSecond: configuration.fetchBytesPerSecond))
         // A release staged before a restart resumes at once, from the chunks already on disk.
         if let staged = try store.stagedRelease(),
            let sigs = try? JSONDecoder().decode([ReleaseSignature].self, from: staged.signatures)
@@ -405,18 +404,11 @@ public final class SiteClient: Sendable {
                         $0.status.chunkBytesFetched += data.count
                         $0.status.chunkStoreError = nil
                     }
+                    configuration.metrics.fetched(chunkBytes: data.count)
                 case .mismatch(let refusal, let failures):
-                    // Asked for again after a growing backoff; logged at the first failure and when the
-                    // hub counts as bad for this chunk (status says so), never per retry.
-                    if failures == ChunkFetch.badSourceThreshold, r.logged.first("bad-source:\(hash)") {
-                        logger.error(
-                            "A release chunk keeps failing verification; backing off (up to the cap) and asking again",
-                            metadata: [
-                                "chunk": "\(hash)",
-                                "reason": "\(ReleaseRefusal.chunkFailedVerification(hash: hash, times: failures, source: "the hub"))",
-                            ])
-                    } else if r.logged.first("mismatch:\(hash)") {
-                        logger.warning("Dropped a release chunk that failed verification", metadata: ["chunk": "\(hash)", "reason": "\(refusal)"])
+                    // Asked for again after a growing backoff; logged once or twice per chunk, never per retry.
+                    if let note = SiteReleaseFetch.mismatchNote(hash: hash, refusal: refusal, failures: failures, logged: &r.logged) {
+                        logger.log(note.level, note.message, note.metadata)
                     }
                 case .unexpected:
                     break
@@ -458,8 +450,7 @@ public final class SiteClient: Sendable {
             r.download.begin(
                 release, manifest: manifest, missing: missing, timeout: configuration.fetchTimeoutMilliseconds,
                 backoff: .chunkRetries(timeout: configuration.fetchTimeoutMilliseconds), source: "the hub")
-            r.requestedBytes = 0
-            r.since = now
+            r.rate.restart(now: now)
             r.logged = LogOnce()
             logger.info(
                 "Fetching release",
@@ -472,7 +463,8 @@ public final class SiteClient: Sendable {
 
     /// Asks for more chunks within the window (and the rate cap); switches when all are present.
     private func fetchAndInstall(_ r: inout SiteReleases, dealer: ZMQSocket, now: Int64) throws {
-        if let (release, manifest) = r.download.readyToInstall {
+        switch SiteReleaseFetch.next(&r.download, cap: &r.rate, now: now) {
+        case .install(let release, let manifest):
             try store.installRelease(manifest.curriculum, manifest: release.manifestBytes, signatures: release.signaturesJSON)
             r.download.didInstall(manifest.version)
             try store.retryQuarantine()
@@ -480,17 +472,11 @@ public final class SiteClient: Sendable {
             let removed = r.chunks.collect(keeping: Set(manifest.chunks.map(\.hash)))
             logger.notice(
                 "Release installed", metadata: ["release.version": "\(manifest.version)", "chunks.collected": "\(removed)"])
-            return
+        case .request(let hashes):
+            _ = try dealer.send(WireCodec.encode(.chunkRequest(hashes), id: 0))
+        case .wait:
+            break
         }
-        var budget = Int.max
-        if let rate = configuration.fetchBytesPerSecond {
-            budget = Int(Double(rate) * Double(now - r.since) / 1_000) + rate / 10 - r.requestedBytes
-        }
-        let hashes = r.download.nextRequests(now: now, byteBudget: budget)
-        guard !hashes.isEmpty else { return }
-        let fetch = r.download.current!.fetch
-        r.requestedBytes += hashes.reduce(0) { $0 + fetch.size(of: $1) }
-        _ = try dealer.send(WireCodec.encode(.chunkRequest(hashes), id: 0))
     }
 
     private func setConnected(_ c: Bool) { state.withLock { $0.status.connected = c } }
@@ -516,6 +502,7 @@ public final class SiteClient: Sendable {
                 ])
             cursor = cursor.merged(with: upTo)
             state.withLock { $0.status.uploadsSent += 1 }
+            configuration.metrics.uploaded()
         }
     }
 }

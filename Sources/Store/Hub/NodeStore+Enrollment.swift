@@ -15,37 +15,18 @@ public struct Enrollment: Equatable, Sendable {
     public var isRevoked: Bool { revokedAt != nil }
 }
 
-/// Why an enrollment was refused.
-public enum EnrollmentError: Error, Equatable, CustomStringConvertible {
-    case unknownCommune(Int)
-    case badKey(String)
-    case alreadyEnrolled(Int)
-    case keyInUse
-    case notEnrolled(Int)
-
-    public var description: String {
-        switch self {
-        case .unknownCommune(let c): "commune code \(c) is not one of the 3,321 official communes"
-        case .badKey(let which): "\(which) must be 32 bytes (64 hex characters) as printed by `hocvu keygen`"
-        case .alreadyEnrolled(let c): "commune \(c) is already enrolled; revoke it first to enroll new keys"
-        case .keyInUse: "one of these keys is already enrolled (or was revoked) for another commune"
-        case .notEnrolled(let c): "commune \(c) is not enrolled"
-        }
-    }
-}
-
 extension NodeStore {
     /// Hub: enrolls the site of `communeCode` with its identity (Ed25519) and transport (CURVE) keys.
     public func enroll(communeCode: Int, identityKey: Data, transportKey: Data) throws {
-        guard identityKey.count == 32 else { throw EnrollmentError.badKey("identity key") }
-        guard transportKey.count == 32 else { throw EnrollmentError.badKey("transport key") }
-        guard validatorIndex.communes.contains(communeCode) else { throw EnrollmentError.unknownCommune(communeCode) }
+        guard identityKey.count == 32 else { throw StoreError.badKey("identity key") }
+        guard transportKey.count == 32 else { throw StoreError.badKey("transport key") }
+        guard validatorIndex.communes.contains(communeCode) else { throw StoreError.unknownCommune(communeCode) }
         let at = now()
         try pool.write { db in
             if let existing = try Row.fetchOne(
                 db, sql: "SELECT revoked_at FROM enrolled_site WHERE commune_code = ?", arguments: [communeCode])
             {
-                guard (existing["revoked_at"] as Int64?) != nil else { throw EnrollmentError.alreadyEnrolled(communeCode) }
+                guard (existing["revoked_at"] as Int64?) != nil else { throw StoreError.alreadyEnrolled(communeCode) }
                 try db.execute(sql: "DELETE FROM enrolled_site WHERE commune_code = ?", arguments: [communeCode])
             }
             do {
@@ -55,7 +36,7 @@ extension NodeStore {
                         VALUES (?, ?, ?, ?)
                         """, arguments: [communeCode, identityKey, transportKey, at])
             } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
-                throw EnrollmentError.keyInUse
+                throw StoreError.keyInUse
             }
         }
     }
@@ -67,7 +48,7 @@ extension NodeStore {
             try db.execute(
                 sql: "UPDATE enrolled_site SET revoked_at = coalesce(revoked_at, ?) WHERE commune_code = ?",
                 arguments: [at, communeCode])
-            guard db.changesCount == 1 else { throw EnrollmentError.notEnrolled(communeCode) }
+            guard db.changesCount == 1 else { throw StoreError.notEnrolled(communeCode) }
         }
     }
 
