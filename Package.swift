@@ -70,10 +70,20 @@ let package = Package(
         // shows learners) is here because it reads the store.
         .target(
             name: "Node", dependencies: ["Model", "Store", "Release", "Wire", "Transport", "Sodium", "Merge", log], swiftSettings: settings),
+        // The hub's web dashboard (Hummingbird): pages, downloads, accounts, sessions, audit trail.
+        // A library so its HTTP tests need no CLI; the hub daemon runs it as one more service.
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Model", "Store", "Merge", "Sodium", log,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "Dashboard", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -101,6 +111,7 @@ let package = Package(
         .testTarget(name: "NodeTests", dependencies: ["Node", "Model", "Store", "Release", "Wire", "Transport", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu", "Config"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Store", "Model", "Merge", "Sodium", "TestSupport", log]),
         .testTarget(name: "hocvu-benchTests", dependencies: ["hocvu-bench"]),
     ]
 )

@@ -19,6 +19,9 @@ struct Daemon {
     let statusPath: String?
     /// Loopback address for Prometheus ("127.0.0.1:9464"), or nil for none.
     let metricsAddress: String?
+    /// More services of the group (the hub's dashboard), made when the group starts; a failure to
+    /// make them is a failure to start.
+    var extraServices: (() throws -> [any Service])? = nil
     /// The engine's status now (called once a second).
     let status: @Sendable () -> DaemonStatus.Report
     /// Reloads the trust file (SIGHUP).
@@ -42,6 +45,7 @@ struct Daemon {
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: m.registry))
                 metrics = m
             }
+            if let extraServices { services.append(contentsOf: try extraServices()) }
         } catch {
             logger.critical("Cannot start: \(error)")
             engine.requestStop()
