@@ -76,7 +76,7 @@ final class DashboardFixture: @unchecked Sendable {  // fields are set once in i
         running = Task { try await group.run() }
         // Listening once a connection is accepted (at most 10 s).
         for _ in 0..<200 {
-            if (try? client.get("/sign-in")) != nil { return }
+            if (try? await client.get("/sign-in")) != nil { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw HTTPClient.Failure(description: "the dashboard did not start listening on \(port)")
@@ -97,10 +97,10 @@ final class DashboardFixture: @unchecked Sendable {  // fields are set once in i
     }
 
     /// Signs in as `name`; returns the session cookie.
-    func signIn(_ name: String, password: String = DashboardFixture.password) throws -> String {
-        let form = try client.get("/sign-in")
+    func signIn(_ name: String, password: String = DashboardFixture.password) async throws -> String {
+        let form = try await client.get("/sign-in")
         let csrf = try requireValue(form.cookie("hocvu_csrf"))
-        let r = try client.post("/sign-in", form: [("csrf", csrf), ("name", name), ("password", password)], cookies: ["hocvu_csrf": csrf])
+        let r = try await client.post("/sign-in", form: [("csrf", csrf), ("name", name), ("password", password)], cookies: ["hocvu_csrf": csrf])
         guard r.status == 303, let session = r.cookie("hocvu_session"), !session.isEmpty else {
             throw HTTPClient.Failure(description: "sign-in as \(name) gave \(r.status)")
         }

@@ -13,19 +13,19 @@ struct DashboardHTTPTests {
         defer { Task { await f.stop() } }
         let c = f.client
 
-        let anonymous = try c.get("/")
+        let anonymous = try await c.get("/")
         #expect(anonymous.status == 303 && anonymous.header("location") == "/sign-in")
-        #expect(try c.get("/national").header("location") == "/sign-in")
-        #expect(try c.get("/national?format=csv").status == 401)
+        #expect(try await c.get("/national").header("location") == "/sign-in")
+        #expect(try await c.get("/national?format=csv").status == 401)
 
-        let form = try c.get("/sign-in")
+        let form = try await c.get("/sign-in")
         #expect(form.status == 200)
         #expect(form.text.contains("lang=\"vi\"") && form.text.contains("Đăng nhập"))
         let csrfLine = try #require(form.setCookieLine("hocvu_csrf"))
         #expect(csrfLine.contains("HttpOnly") && csrfLine.contains("SameSite=Strict"))
 
         let csrf = try #require(form.cookie("hocvu_csrf"))
-        let ok = try c.post("/sign-in", form: [("csrf", csrf), ("name", "quocgia"), ("password", DashboardFixture.password)], cookies: ["hocvu_csrf": csrf])
+        let ok = try await c.post("/sign-in", form: [("csrf", csrf), ("name", "quocgia"), ("password", DashboardFixture.password)], cookies: ["hocvu_csrf": csrf])
         #expect(ok.status == 303 && ok.header("location") == "/")
         let line = try #require(ok.setCookieLine("hocvu_session"))
         #expect(line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/"))
@@ -33,8 +33,8 @@ struct DashboardHTTPTests {
         let session = try #require(ok.cookie("hocvu_session"))
         #expect(session.count == 64)
 
-        #expect(try c.get("/", cookies: ["hocvu_session": session]).header("location") == "/national")
-        let page = try c.get("/national", cookies: ["hocvu_session": session])
+        #expect(try await c.get("/", cookies: ["hocvu_session": session]).header("location") == "/national")
+        let page = try await c.get("/national", cookies: ["hocvu_session": session])
         #expect(page.status == 200)
         #expect(page.header("cache-control") == "no-store")
         #expect(page.header("content-type") == "text/html; charset=utf-8")
@@ -62,14 +62,14 @@ struct DashboardHTTPTests {
         defer { Task { await f.stop() } }
         let c = f.client
         for attempt in 1...5 {
-            let form = try c.get("/sign-in")
+            let form = try await c.get("/sign-in")
             let csrf = try #require(form.cookie("hocvu_csrf"))
-            let r = try c.post("/sign-in", form: [("csrf", csrf), ("name", "quocgia"), ("password", "sai mật khẩu \(attempt)")], cookies: ["hocvu_csrf": csrf])
+            let r = try await c.post("/sign-in", form: [("csrf", csrf), ("name", "quocgia"), ("password", "sai mật khẩu \(attempt)")], cookies: ["hocvu_csrf": csrf])
             #expect(r.status == 401)
             #expect(r.cookie("hocvu_session") == nil)
             #expect(r.text.contains("id=\"error\""))
         }
-        #expect(throws: HTTPClient.Failure.self) { _ = try f.signIn("quocgia") }
+        await #expect(throws: HTTPClient.Failure.self) { _ = try await f.signIn("quocgia") }
         let locked = try #require(try f.store.dashboardUser(named: "quocgia")).user
         #expect(locked.lockedUntil == f.clock.now + 15 * 60_000 || (locked.lockedUntil ?? 0) > f.clock.now)
         let actions = try f.store.dashboardAudit().map(\.action)
@@ -77,14 +77,14 @@ struct DashboardHTTPTests {
         #expect(actions.filter { $0 == .signInRefused }.count == 5)  // 4 wrong passwords + the refused right one
 
         f.clock.advance(15 * 60_000 + 1)
-        let session = try f.signIn("quocgia")
-        #expect(try c.get("/national", cookies: ["hocvu_session": session]).status == 200)
+        let session = try await f.signIn("quocgia")
+        #expect(try await c.get("/national", cookies: ["hocvu_session": session]).status == 200)
         #expect(try f.store.dashboardUser(named: "quocgia")?.user.failedAttempts == 0)
 
         // An unknown name is refused the same way and leaves no name in the audit trail.
-        let form = try c.get("/sign-in")
+        let form = try await c.get("/sign-in")
         let csrf = try #require(form.cookie("hocvu_csrf"))
-        let r = try c.post("/sign-in", form: [("csrf", csrf), ("name", "khongco"), ("password", "x")], cookies: ["hocvu_csrf": csrf])
+        let r = try await c.post("/sign-in", form: [("csrf", csrf), ("name", "khongco"), ("password", "x")], cookies: ["hocvu_csrf": csrf])
         #expect(r.status == 401)
         #expect(try f.store.dashboardAudit().first.map { $0.user == "-" && $0.target == "unknown name" } == true)
     }
@@ -94,7 +94,7 @@ struct DashboardHTTPTests {
         let f = try await DashboardFixture()
         defer { Task { await f.stop() } }
         let c = f.client
-        let form = try c.get("/sign-in")
+        let form = try await c.get("/sign-in")
         let csrf = try #require(form.cookie("hocvu_csrf"))
         let good = [("name", "quocgia"), ("password", DashboardFixture.password)]
         // No token, a token without its cookie, a cookie with another token.
@@ -103,22 +103,22 @@ struct DashboardHTTPTests {
             ([("csrf", csrf)] + good, [:]),
             ([("csrf", String(repeating: "a", count: 64))] + good, ["hocvu_csrf": csrf]),
         ] {
-            let r = try c.post("/sign-in", form: fields, cookies: cookies)
+            let r = try await c.post("/sign-in", form: fields, cookies: cookies)
             #expect(r.status == 403)
             #expect(r.cookie("hocvu_session") == nil)
         }
         #expect(try f.store.dashboardUser(named: "quocgia")?.user.failedAttempts == 0, "a CSRF refusal is no password guess")
 
-        let session = try f.signIn("quocgia")
-        let page = try c.get("/national", cookies: ["hocvu_session": session])
+        let session = try await f.signIn("quocgia")
+        let page = try await c.get("/national", cookies: ["hocvu_session": session])
         let token = try #require(DashboardFixture.csrf(in: page.text))
-        #expect(try c.post("/sign-out", form: [], cookies: ["hocvu_session": session]).status == 403)
-        #expect(try c.post("/sign-out", form: [("csrf", String(token.reversed()))], cookies: ["hocvu_session": session]).status == 403)
-        #expect(try c.get("/national", cookies: ["hocvu_session": session]).status == 200, "a refused sign-out leaves the session")
-        let out = try c.post("/sign-out", form: [("csrf", token)], cookies: ["hocvu_session": session])
+        #expect(try await c.post("/sign-out", form: [], cookies: ["hocvu_session": session]).status == 403)
+        #expect(try await c.post("/sign-out", form: [("csrf", String(token.reversed()))], cookies: ["hocvu_session": session]).status == 403)
+        #expect(try await c.get("/national", cookies: ["hocvu_session": session]).status == 200, "a refused sign-out leaves the session")
+        let out = try await c.post("/sign-out", form: [("csrf", token)], cookies: ["hocvu_session": session])
         #expect(out.status == 303 && out.header("location") == "/sign-in")
         #expect(out.setCookieLine("hocvu_session")?.contains("Max-Age=0") == true)
-        #expect(try c.get("/national", cookies: ["hocvu_session": session]).status == 303)
+        #expect(try await c.get("/national", cookies: ["hocvu_session": session]).status == 303)
         #expect(try f.store.dashboardAudit().first?.action == .signOut)
     }
 
@@ -127,26 +127,26 @@ struct DashboardHTTPTests {
         let f = try await DashboardFixture(users: [("hanoi", .province(DashboardFixture.homeProvince))])
         defer { Task { await f.stop() } }
         let c = f.client
-        let s = ["hocvu_session": try f.signIn("hanoi")]
-        #expect(try c.get("/", cookies: s).header("location") == "/province/\(DashboardFixture.homeProvince)")
+        let s = ["hocvu_session": try await f.signIn("hanoi")]
+        #expect(try await c.get("/", cookies: s).header("location") == "/province/\(DashboardFixture.homeProvince)")
         for path in [
             "/national", "/national?format=csv", "/national?format=json",
             "/province/\(f.otherProvince)", "/province/\(f.otherProvince)?format=csv", "/province/\(f.otherProvince)?format=json",
             "/commune/\(f.otherCommune)", "/commune/\(f.otherCommune)?format=csv", "/commune/\(f.otherCommune)?format=json",
         ] {
-            let r = try c.get(path, cookies: s)
+            let r = try await c.get(path, cookies: s)
             #expect(r.status == 403, "\(path)")
             #expect(!r.text.contains("Phạm Thị Dung"), "\(path)")
         }
         #expect(!(try f.store.dashboardAudit().contains { $0.action == .viewRoster }), "a refused page is not a view")
 
-        let own = try c.get("/province/\(DashboardFixture.homeProvince)", cookies: s)
+        let own = try await c.get("/province/\(DashboardFixture.homeProvince)", cookies: s)
         #expect(own.status == 200)
         #expect(own.text.contains("<tr data-code=\"\(DashboardFixture.homeCommune)\">"))
         #expect(!own.text.contains("href=\"/national\""), "no link to a page it may not open")
-        let csv = try c.get("/province/\(DashboardFixture.homeProvince)?format=csv", cookies: s)
+        let csv = try await c.get("/province/\(DashboardFixture.homeProvince)?format=csv", cookies: s)
         #expect(csv.status == 200 && csv.text.contains("\ncommune,\(DashboardFixture.homeCommune),"))
-        let commune = try c.get("/commune/\(DashboardFixture.homeCommune)", cookies: s)
+        let commune = try await c.get("/commune/\(DashboardFixture.homeCommune)", cookies: s)
         #expect(commune.status == 200 && commune.text.contains("Nguyễn Văn An"))
     }
 
@@ -155,15 +155,15 @@ struct DashboardHTTPTests {
         let f = try await DashboardFixture()
         defer { Task { await f.stop() } }
         let c = f.client
-        let s = ["hocvu_session": try f.signIn("quocgia")]
-        let page = try c.get("/commune/\(DashboardFixture.homeCommune)", cookies: s)
+        let s = ["hocvu_session": try await f.signIn("quocgia")]
+        let page = try await c.get("/commune/\(DashboardFixture.homeCommune)", cookies: s)
         #expect(page.status == 200)
         #expect(page.header("cache-control") == "no-store")
         #expect(page.text.contains("Nguyễn Văn An"))
         #expect(page.text.contains("Trần &quot;Bé&quot;, Thị =Hoa"), "names are escaped in HTML")
         #expect(!page.text.contains("001200000001"), "national IDs are never shown")
 
-        let csv = try c.get("/commune/\(DashboardFixture.homeCommune)?format=csv", cookies: s)
+        let csv = try await c.get("/commune/\(DashboardFixture.homeCommune)?format=csv", cookies: s)
         #expect(csv.status == 200)
         #expect(csv.header("cache-control") == "no-store")
         #expect(csv.header("content-type") == "text/csv; charset=utf-8")
@@ -173,7 +173,7 @@ struct DashboardHTTPTests {
         #expect(csv.text.contains("member,,\"Trần \"\"Bé\"\", Thị =Hoa\",,,0,"), "quoted, quotes doubled")
         #expect(csv.text.contains("member,,Nguyễn Văn An,,,1,"))
 
-        let json = try c.get("/commune/\(DashboardFixture.homeCommune)?format=json", cookies: s)
+        let json = try await c.get("/commune/\(DashboardFixture.homeCommune)?format=json", cookies: s)
         #expect(json.status == 200 && json.header("cache-control") == "no-store")
         let decoded = try JSONDecoder().decode(Page.self, from: json.body)
         let report = try f.store.nationalReport()
@@ -191,15 +191,15 @@ struct DashboardHTTPTests {
         let f = try await DashboardFixture()
         defer { Task { await f.stop() } }
         let c = f.client
-        let s = ["hocvu_session": try f.signIn("quocgia")]
+        let s = ["hocvu_session": try await f.signIn("quocgia")]
         let report = try f.store.nationalReport()
-        let csv = try c.get("/national?format=csv", cookies: s)
+        let csv = try await c.get("/national?format=csv", cookies: s)
         #expect(Array(csv.body.prefix(3)) == [0xEF, 0xBB, 0xBF])
         let lines = String(decoding: csv.body.dropFirst(3), as: UTF8.self).components(separatedBy: "\r\n")
         #expect(lines[0].hasPrefix("kind,code,name,roster,enrolled,certified,certified_rate"))
         #expect(lines[1].hasPrefix("nation,0,Toàn quốc,\(report.national.learners),\(report.national.enrolled),\(report.national.certified),0.2500,false,false"))
         #expect(lines.filter { $0.hasPrefix("province,") }.count == report.provinces.count)
-        let json = try JSONDecoder().decode(Page.self, from: try c.get("/national?format=json", cookies: s).body)
+        let json = try JSONDecoder().decode(Page.self, from: try await c.get("/national?format=json", cookies: s).body)
         #expect(json.units.count == 34)
         for p in report.provinces {
             let row = try #require(json.units.first { $0.code == p.code })
@@ -212,35 +212,35 @@ struct DashboardHTTPTests {
         let f = try await DashboardFixture()
         defer { Task { await f.stop() } }
         let c = f.client
-        let s = ["hocvu_session": try f.signIn("quocgia")]
+        let s = ["hocvu_session": try await f.signIn("quocgia")]
         for (path, status) in [
             ("/province/abc", 404), ("/province/99999999999999999999", 404), ("/province/-1", 404), ("/province/999", 404),
             ("/commune/1", 404), ("/commune/%00", 404), ("/national?format=xml", 400), ("/nothing", 404), ("/province/1/x", 404),
         ] {
-            #expect(try c.get(path, cookies: s).status == status, "\(path)")
+            #expect(try await c.get(path, cookies: s).status == status, "\(path)")
         }
         // Garbage or stale session cookies are "not signed in", not errors.
         for token in ["", "x", String(repeating: "g", count: 64), String(repeating: "0", count: 64), String(repeating: "a", count: 5_000)] {
-            #expect(try c.get("/national", cookies: ["hocvu_session": token]).status == 303)
+            #expect(try await c.get("/national", cookies: ["hocvu_session": token]).status == 303)
         }
         // Not a form, a form too large, an oversized password.
-        #expect(try c.send("POST", "/sign-in", headers: ["Content-Type": "application/json"], body: Data("{}".utf8)).status == 400)
-        #expect(try c.send("POST", "/sign-in", headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Data(repeating: 0x61, count: 100_000)).status == 400)
-        let form = try c.get("/sign-in")
+        #expect(try await c.send("POST", "/sign-in", headers: ["Content-Type": "application/json"], body: Data("{}".utf8)).status == 400)
+        #expect(try await c.send("POST", "/sign-in", headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Data(repeating: 0x61, count: 100_000)).status == 400)
+        let form = try await c.get("/sign-in")
         let csrf = try #require(form.cookie("hocvu_csrf"))
-        let long = try c.post("/sign-in", form: [("csrf", csrf), ("name", "quocgia"), ("password", String(repeating: "p", count: 5_000))], cookies: ["hocvu_csrf": csrf])
+        let long = try await c.post("/sign-in", form: [("csrf", csrf), ("name", "quocgia"), ("password", String(repeating: "p", count: 5_000))], cookies: ["hocvu_csrf": csrf])
         #expect(long.status == 401)
         // Still serving.
-        #expect(try c.get("/national", cookies: s).status == 200)
+        #expect(try await c.get("/national", cookies: s).status == 200)
     }
 
     @Test("a removed account's session ends at its next request")
     func removedUser() async throws {
         let f = try await DashboardFixture(users: [("quocgia", .national), ("tam", .national)])
         defer { Task { await f.stop() } }
-        let s = ["hocvu_session": try f.signIn("tam")]
-        #expect(try f.client.get("/national", cookies: s).status == 200)
+        let s = ["hocvu_session": try await f.signIn("tam")]
+        #expect(try await f.client.get("/national", cookies: s).status == 200)
         try f.store.removeDashboardUser(name: "tam")
-        #expect(try f.client.get("/national", cookies: s).header("location") == "/sign-in")
+        #expect(try await f.client.get("/national", cookies: s).header("location") == "/sign-in")
     }
 }

@@ -27,13 +27,13 @@ struct HTTPClient {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    func get(_ path: String, cookies: [String: String] = [:]) throws -> Reply {
-        try send("GET", path, cookies: cookies)
+    func get(_ path: String, cookies: [String: String] = [:]) async throws -> Reply {
+        try await send("GET", path, cookies: cookies)
     }
 
-    func post(_ path: String, form: [(String, String)], cookies: [String: String] = [:]) throws -> Reply {
+    func post(_ path: String, form: [(String, String)], cookies: [String: String] = [:]) async throws -> Reply {
         let body = form.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
-        return try send("POST", path, cookies: cookies, headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Data(body.utf8))
+        return try await send("POST", path, cookies: cookies, headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Data(body.utf8))
     }
 
     static func encode(_ s: String) -> String {
@@ -42,14 +42,20 @@ struct HTTPClient {
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
-    func send(_ method: String, _ path: String, cookies: [String: String] = [:], headers: [String: String] = [:], body: Data? = nil) throws -> Reply {
+    func send(_ method: String, _ path: String, cookies: [String: String] = [:], headers: [String: String] = [:], body: Data? = nil) async throws -> Reply {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         if !cookies.isEmpty { head += "Cookie: " + cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") + "\r\n" }
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         var request = Data((head + "\r\n").utf8)
         if let body { request.append(body) }
-        return try Self.parse(try exchange(request))
+        // The socket blocks: run it on a thread of its own, never on one of the (two, here)
+        // cooperative threads the server's handlers need too.
+        let bytes = request
+        let raw: Data = try await withCheckedThrowingContinuation { done in
+            Thread { done.resume(with: Result { try exchange(bytes) }) }.start()
+        }
+        return try Self.parse(raw)
     }
 
     /// Writes `request` and reads until the server closes the connection.
