@@ -47,6 +47,9 @@ done
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 sleep 1
 
+say "the hub imports the demo communes' rosters (the officials each must train: the denominator of every rate)"
+"$bin" hub roster import --db demo/hub/hub.sqlite --keys demo/hub/keys ops/sample/roster.csv
+
 say "admin A publishes release 1 to the hub (over CURVE); the hub checks it and announces it to the sites"
 "$bin" admin release publish demo/release-1 --hub tcp://127.0.0.1:7400 --hub-key "$hubkey" --keys demo/admin-a
 for c in 70 73 4; do
@@ -75,7 +78,12 @@ done
 sleep 3
 kill -TERM "${pids[@]}"; wait || true; trap - EXIT
 
-say "national report (the hub's view)"
-"$bin" hub report --db demo/hub/hub.sqlite --keys demo/hub/keys
+say "national report (the hub's view; read-only, no keys needed): certified officials on the rosters ÷ roster size"
+"$bin" hub report --db demo/hub/hub.sqlite
+"$bin" hub report --db demo/hub/hub.sqlite --format csv > demo/report.csv
+echo "(all 3,321 communes, as CSV for Excel: demo/report.csv)"
+
+say "commune 70's operator: who on its roster has not started (the roster came with the hub's home feed)"
+"$bin" site roster --db demo/site-70/site.sqlite --keys demo/site-70/keys --not-started
 echo
 echo "Also: '$bin hub report --format json|csv', '$bin hub sites', logs in demo/*/log; docs/releases.md for how releases travel, docs/ for the rest."

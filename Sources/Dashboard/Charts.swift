@@ -4,8 +4,8 @@ import Store
 /// Charts drawn on the server as inline SVG: no script, no web font, nothing fetched, so a page
 /// works on a ministry network with no internet. Text uses the browser's default sans-serif.
 enum Charts {
-    static let target2025 = NationalReport.target2025
-    static let target2026 = NationalReport.target2026
+    static let target2025 = NationalReport.targets[0].share
+    static let target2026 = NationalReport.targets[1].share
 
     /// Horizontal bars: each unit's certified share, with the 40 % and 100 % targets as lines.
     static func bars(_ rows: [(label: String, rate: Double)], title: String) -> String {
@@ -47,17 +47,19 @@ enum Charts {
         for target in [target2025, target2026] {
             svg += "<line x1=\"\(left)\" y1=\"\(y(target))\" x2=\"\(left + plotW)\" y2=\"\(y(target))\" stroke=\"#b71c1c\" stroke-dasharray=\"4 3\"/>"
         }
-        let sorted = points.sorted { $0.day < $1.day }
+        // yyyy-MM-dd sorts as dates; x is the day number, so days without a snapshot keep their gap.
+        let sorted = points.compactMap { p in Format.dayNumber(p.day).map { (day: $0, text: p.day, rate: p.certifiedShare) } }
+            .sorted { $0.day < $1.day }
         if let first = sorted.first, let last = sorted.last {
             let span = max(last.day - first.day, 1)
             func x(_ day: Int) -> Int { left + Int(Double(plotW) * Double(day - first.day) / Double(span)) }
-            let path = sorted.map { "\(x($0.day)),\(y($0.certifiedRate))" }.joined(separator: " ")
+            let path = sorted.map { "\(x($0.day)),\(y($0.rate))" }.joined(separator: " ")
             svg += "<polyline fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\" points=\"\(path)\"/>"
             for p in sorted.count <= 60 ? sorted : [first, last] {
-                svg += "<circle cx=\"\(x(p.day))\" cy=\"\(y(p.certifiedRate))\" r=\"2.5\" fill=\"#1565c0\"/>"
+                svg += "<circle cx=\"\(x(p.day))\" cy=\"\(y(p.rate))\" r=\"2.5\" fill=\"#1565c0\"><title>\(Format.shortDay(p.text)): \(Format.percent(p.rate))</title></circle>"
             }
-            svg += "<text x=\"\(left)\" y=\"\(height - 8)\">\(Format.shortDay(first.day))</text>"
-            svg += "<text x=\"\(left + plotW)\" y=\"\(height - 8)\" text-anchor=\"end\">\(Format.shortDay(last.day))</text>"
+            svg += "<text x=\"\(left)\" y=\"\(height - 8)\">\(Format.shortDay(first.text))</text>"
+            svg += "<text x=\"\(left + plotW)\" y=\"\(height - 8)\" text-anchor=\"end\">\(Format.shortDay(last.text))</text>"
         } else {
             svg += "<text x=\"\(left + plotW / 2)\" y=\"\(top + plotH / 2)\" text-anchor=\"middle\" fill=\"#757575\">Chưa có số liệu theo ngày</text>"
         }

@@ -116,18 +116,18 @@ final class DashboardApp: Sendable {
         router.post("/sign-in") { req, _ in try await self.signIn(req) }
         router.post("/sign-out") { req, _ in try await self.signOut(req) }
         router.get("/national") { req, _ in
-            try self.page(req, allowed: { $0 == .national }) { self.pages.nation(try self.pages.report()) }
+            try self.page(req, allowed: { $0 == .national }) { try self.pages.nation(try self.pages.report()) }
         }
         router.get("/province/:code") { req, ctx in
             guard let code = Self.code(ctx.parameters.get("code")) else { return Self.notFound() }
-            return try self.page(req, allowed: { $0.covers(province: code) }) { self.pages.province(code, try self.pages.report()) }
+            return try self.page(req, allowed: { $0.covers(province: code) }) { try self.pages.province(code, try self.pages.report()) }
         }
         router.get("/commune/:code") { req, ctx in
             guard let code = Self.code(ctx.parameters.get("code")), let province = self.pages.province(ofCommune: code) else {
                 return Self.notFound()
             }
             return try self.page(req, allowed: { $0.covers(province: province) }, personal: "commune:\(code)") {
-                try self.pages.commune(code, try self.pages.report(), withMembers: true)
+                try self.pages.commune(code, try self.pages.report())
             }
         }
     }

@@ -26,10 +26,10 @@ enum Downloads {
         for u in page.units {
             lines.append(row(child, "\(u.code)", u.name, u.figures, sites: u.sites, stale: u.staleSites, heard: u.lastHeardAt))
         }
-        // A member's certification goes in the certified column (1/0), so a spreadsheet can sum it.
+        // A member's progress goes in the enrolled and certified columns (1/0), so a spreadsheet can sum them.
         for m in page.members ?? [] {
             lines.append(
-                ["member", "", m.fullName, "", "", m.certified ? "1" : "0", "", "", "", "", "", "", m.role ?? "", m.unit ?? ""]
+                ["member", "", m.fullName, "", m.stage == "not_started" ? "0" : "1", m.stage == "certified" ? "1" : "0", "", "", "", "", "", "", m.role, m.unit]
                     .map(field).joined(separator: ","))
         }
         return "\u{FEFF}" + lines.joined(separator: "\r\n") + "\r\n"

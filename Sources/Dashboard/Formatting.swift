@@ -36,10 +36,25 @@ enum Format {
         return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1_000))
     }
 
-    /// "01/12" for a day given as days since the Unix epoch (trend axes).
-    static func shortDay(_ day: Int) -> String {
-        let c = calendar.dateComponents([.month, .day], from: Date(timeIntervalSince1970: Double(day) * 86_400 + 3_600))
-        return String(format: "%02d/%02d", c.day ?? 0, c.month ?? 0)
+    /// "01/12" for a day written yyyy-MM-dd (trend axes).
+    static func shortDay(_ day: String) -> String {
+        let parts = day.split(separator: "-")
+        guard parts.count == 3 else { return day }
+        return "\(parts[2])/\(parts[1])"
+    }
+
+    /// Days since 1970-01-01 of a yyyy-MM-dd date (proleptic Gregorian), nil if malformed.
+    static func dayNumber(_ day: String) -> Int? {
+        let parts = day.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 3, (1...12).contains(parts[1]), (1...31).contains(parts[2]) else { return nil }
+        // Howard Hinnant's days_from_civil.
+        let y = parts[1] <= 2 ? parts[0] - 1 : parts[0]
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (parts[1] + 9) % 12
+        let doy = (153 * mp + 2) / 5 + parts[2] - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
     }
 
     static let calendar: Calendar = {

@@ -84,6 +84,7 @@ enum HTMLPages {
             số người phải học đã có chứng chỉ (\(Format.count(f.certified)) / \(Format.count(f.roster)))</p>
             <table id="summary"><tr><th>Danh sách phải đào tạo</th><th>Đã ghi danh</th><th>Có chứng chỉ</th><th>Tỷ lệ</th><th>Mục tiêu 2025 (40 %)</th><th>Mục tiêu 2026 (100 %)</th></tr>
             <tr>\(num(f.roster, id: "roster"))\(num(f.enrolled, id: "enrolled"))\(num(f.certified, id: "certified"))\(rate(f))<td id="meets2025">\(met(f.meets2025))</td><td id="meets2026">\(met(f.meets2026))</td></tr></table>
+            <p class="note">Người học không có trong danh sách (tính riêng, không vào tỷ lệ): <span id="off-roster" data-value="\(f.offRoster)">\(Format.count(f.offRoster))</span>, trong đó có chứng chỉ: <span id="off-roster-certified" data-value="\(f.offRosterCertified)">\(Format.count(f.offRosterCertified))</span>.</p>
             """
         b += "<p>Tải về: <a href=\"?format=csv\" download>CSV</a> · <a href=\"?format=json\" download>JSON</a></p>"
         b += "<h2>Xu hướng theo ngày</h2>" + Charts.trend(page.trend, title: "Tỷ lệ có chứng chỉ theo ngày")
@@ -114,8 +115,9 @@ enum HTMLPages {
             b += "<h2>Danh sách phải đào tạo</h2><p class=\"note\">Trang này có dữ liệu cá nhân: mỗi lần xem được ghi lại.</p>"
             b += "<table id=\"members\"><tr><th>Họ và tên</th><th>Vai trò</th><th>Đơn vị</th><th>Chứng chỉ</th></tr>"
             for m in page.members ?? [] {
-                let role = m.role.flatMap { PageBuilder.roleLabels[$0] } ?? "—"
-                b += "<tr><td>\(Format.html(m.fullName))</td><td>\(Format.html(role))</td><td>\(Format.html(m.unit ?? ""))</td><td>\(m.certified ? "Có" : "Chưa")</td></tr>"
+                let role = PageBuilder.roleLabels[m.role] ?? m.role
+                let stage = ["certified": "Đã có chứng chỉ", "enrolled": "Đang học", "not_started": "Chưa bắt đầu"][m.stage] ?? m.stage
+                b += "<tr data-stage=\"\(Format.html(m.stage))\"><td>\(Format.html(m.fullName))</td><td>\(Format.html(role))</td><td>\(Format.html(m.unit))</td><td>\(stage)</td></tr>"
             }
             b += "</table>"
         }

@@ -3,16 +3,21 @@ import Merge
 import Model
 public import Store
 
-/// The figures a page shows for one unit (nation, province, commune). Encoded as the JSON download.
+/// The figures a page shows for one unit (nation, province, commune, or a role or course in it).
 public struct PageFigures: Codable, Equatable, Sendable {
-    /// People who must train (the denominator).
+    /// People on the roster: those who must train (the denominator).
     public var roster: Int
+    /// Roster members enrolled in a course, and certified (the numerator).
     public var enrolled: Int
     public var certified: Int
-    /// certified ÷ roster, 0 when the roster is empty; rounded to 4 decimals as `hub report --format json`.
+    /// certified ÷ roster, 0 without a roster; rounded to 4 decimals as `hub report --format json`'s
+    /// `certifiedShare`.
     public var certifiedRate: Double
     public var meets2025: Bool
     public var meets2026: Bool
+    /// Learners on no roster and how many of them are certified: shown apart, never in the rate.
+    public var offRoster: Int
+    public var offRosterCertified: Int
 }
 
 /// A row of a breakdown table (by role, by course).
@@ -20,12 +25,6 @@ public struct BreakdownRow: Codable, Equatable, Sendable {
     public var key: String
     public var label: String
     public var figures: PageFigures
-}
-
-/// A point of the trend chart: a day (days since 1970-01-01, Vietnam's calendar) and the share.
-public struct TrendPoint: Codable, Equatable, Sendable {
-    public var day: Int
-    public var certifiedRate: Double
 }
 
 /// A child unit in a drill-down table: a province on the national page, a commune on a province's.
@@ -38,6 +37,16 @@ public struct UnitRow: Codable, Equatable, Sendable {
     public var staleSites: Int
     /// Commune rows: when its site was last heard from (ms since the epoch).
     public var lastHeardAt: Int64?
+}
+
+/// One person on a commune's roster as the page shows them: personal data (a name), so every view
+/// and download of it is audit-logged and never cached. Neither national ID nor learner id.
+public struct MemberRow: Codable, Equatable, Sendable {
+    public var fullName: String
+    public var role: String
+    public var unit: String
+    /// `not_started`, `enrolled` or `certified`.
+    public var stage: String
 }
 
 /// Everything one page shows; the HTML, CSV and JSON of a page are renderings of this value, so a
@@ -57,12 +66,13 @@ public struct Page: Codable, Equatable, Sendable {
     public var byCourse: [BreakdownRow]
     /// Provinces (nation) or communes (province); empty on a commune page.
     public var units: [UnitRow]
+    /// Day by day (yyyy-MM-dd, Vietnam's calendar), from the hub's daily snapshots.
     public var trend: [TrendPoint]
-    /// Commune page only: whether it has an enrolled site, when it was last heard, stale.
+    /// Commune page only: when its site was last heard, and whether it is stale.
     public var lastHeardAt: Int64?
     public var stale: Bool?
     /// Commune page only: the people on its roster — personal data.
-    public var members: [CommuneMember]?
+    public var members: [MemberRow]?
 }
 
 /// Where pages come from: the one place that maps the store's national report (the same
@@ -102,55 +112,82 @@ struct PageBuilder: Sendable {
 
     static func figures(_ f: NationalReport.Figures) -> PageFigures {
         PageFigures(
-            roster: f.learners, enrolled: f.enrolled, certified: f.certified,
-            certifiedRate: (f.certifiedRate * 10_000).rounded() / 10_000, meets2025: f.meets2025, meets2026: f.meets2026)
+            roster: f.roster, enrolled: f.rosterEnrolled, certified: f.rosterCertified,
+            certifiedRate: rounded(f.certifiedShare), meets2025: f.status(of: NationalReport.targets[0]) == .met,
+            meets2026: f.status(of: NationalReport.targets[1]) == .met, offRoster: f.offRoster, offRosterCertified: f.offRosterCertified)
     }
 
-    /// Completions per course, as rows (a course's "certified" is its completions).
-    static func courses(_ f: NationalReport.Figures) -> [BreakdownRow] {
-        f.completedByCourse.sorted { $0.key < $1.key }.map { id, done in
-            let rate = f.learners == 0 ? 0 : Double(done) / Double(f.learners)
-            return BreakdownRow(
-                key: id, label: id,
-                figures: PageFigures(
-                    roster: f.learners, enrolled: 0, certified: done, certifiedRate: (rate * 10_000).rounded() / 10_000,
-                    meets2025: rate >= NationalReport.target2025, meets2026: rate >= NationalReport.target2026))
+    static func rounded(_ x: Double) -> Double { (x * 10_000).rounded() / 10_000 }
+
+    static func figures(_ r: NationalReport.RoleFigures) -> PageFigures {
+        let share = r.certifiedShare
+        return PageFigures(
+            roster: r.roster, enrolled: r.rosterEnrolled, certified: r.rosterCertified, certifiedRate: rounded(share),
+            meets2025: r.roster > 0 && share >= NationalReport.targets[0].share,
+            meets2026: r.roster > 0 && share >= NationalReport.targets[1].share, offRoster: r.offRoster,
+            offRosterCertified: r.offRosterCertified)
+    }
+
+    /// Every role, in the report's order of the enum (roles with nobody show zeros).
+    static func roles(_ f: NationalReport.Figures) -> [BreakdownRow] {
+        Role.allCases.map { role in
+            BreakdownRow(key: role.rawValue, label: roleLabels[role.rawValue] ?? role.rawValue, figures: figures(f.byRole[role.rawValue] ?? .init()))
         }
     }
 
-    func nation(_ r: NationalReport) -> Page {
+    /// Completions per course (titles from the installed release); a course's "certified" column is
+    /// its completions, its share is of the unit's roster.
+    static func courses(_ f: NationalReport.Figures, _ r: NationalReport) -> [BreakdownRow] {
+        let titles = Dictionary(r.courses.map { ($0.id, $0.title) }, uniquingKeysWith: { a, _ in a })
+        let ids = Set(r.courses.map(\.id)).union(f.completedByCourse.keys)
+        return ids.sorted().map { id in
+            let done = f.completedByCourse[id] ?? 0
+            let share = f.roster == 0 ? 0 : Double(done) / Double(f.roster)
+            return BreakdownRow(
+                key: id, label: titles[id] ?? id,
+                figures: PageFigures(
+                    roster: f.roster, enrolled: 0, certified: done, certifiedRate: rounded(share),
+                    meets2025: f.roster > 0 && share >= NationalReport.targets[0].share,
+                    meets2026: f.roster > 0 && share >= NationalReport.targets[1].share, offRoster: 0, offRosterCertified: 0))
+        }
+    }
+
+    func nation(_ r: NationalReport) throws -> Page {
         Page(
-            level: .nation, code: 0, name: "Toàn quốc", generatedAt: r.generatedAt, staleAfterSeconds: r.staleAfterSeconds,
-            figures: Self.figures(r.national), byRole: [], byCourse: Self.courses(r.national),
+            level: .nation, code: 0, name: "Toàn quốc", generatedAt: r.generatedAt, staleAfterSeconds: r.staleAfter.seconds,
+            figures: Self.figures(r.national), byRole: Self.roles(r.national), byCourse: Self.courses(r.national, r),
             units: r.provinces.map {
                 UnitRow(code: $0.code, name: $0.name, figures: Self.figures($0.figures), sites: $0.sites, staleSites: $0.staleSites)
-            }, trend: [])
+            }, trend: try store.trend(.nation))
     }
 
     /// Nil when `code` is no province.
-    func province(_ code: Int, _ r: NationalReport) -> Page? {
-        guard let p = r.provinces.first(where: { $0.code == code }) else { return nil }
+    func province(_ code: Int, _ r: NationalReport) throws -> Page? {
+        guard let p = r.province(code) else { return nil }
         let communes = r.communes.filter { $0.provinceCode == code }
         return Page(
-            level: .province, code: p.code, name: p.name, generatedAt: r.generatedAt, staleAfterSeconds: r.staleAfterSeconds,
-            figures: Self.figures(p.figures), byRole: [], byCourse: Self.courses(p.figures),
+            level: .province, code: p.code, name: p.name, generatedAt: r.generatedAt, staleAfterSeconds: r.staleAfter.seconds,
+            figures: Self.figures(p.figures), byRole: Self.roles(p.figures), byCourse: Self.courses(p.figures, r),
             units: communes.map {
                 UnitRow(
                     code: $0.code, name: $0.name, figures: Self.figures($0.figures), sites: $0.enrolledSite ? 1 : 0,
                     staleSites: $0.stale ? 1 : 0, lastHeardAt: $0.lastHeardAt)
-            }, trend: [])
+            }, trend: try store.trend(.province(code)))
     }
 
-    /// Nil when `code` is no commune. `members` are fetched only here (personal data).
-    func commune(_ code: Int, _ r: NationalReport, withMembers: Bool) throws -> Page? {
+    /// Nil when `code` is no commune. Its roster (personal data) is read only here.
+    func commune(_ code: Int, _ r: NationalReport) throws -> Page? {
         guard let unit = communes[code] else { return nil }
-        let province = r.provinces.first { $0.code == unit.province }
-        let c = r.communes.first { $0.code == code }
+        let province = r.province(unit.province)
+        let c = r.commune(code)
         let f = c?.figures ?? NationalReport.Figures()
+        let members = try store.rosterMembers(commune: code).map {
+            MemberRow(fullName: $0.fullName, role: $0.role.rawValue, unit: $0.unit, stage: $0.stage.rawValue)
+        }
         return Page(
-            level: .commune, code: code, name: unit.name, provinceCode: unit.province, provinceName: province?.name,
-            generatedAt: r.generatedAt, staleAfterSeconds: r.staleAfterSeconds, figures: Self.figures(f), byRole: [],
-            byCourse: Self.courses(f), units: [], trend: [], lastHeardAt: c?.lastHeardAt, stale: c?.stale ?? false,
-            members: withMembers ? try store.communeMembers(code) : nil)
+            level: .commune, code: code, name: c?.name ?? unit.name, provinceCode: unit.province, provinceName: province?.name,
+            generatedAt: r.generatedAt, staleAfterSeconds: r.staleAfter.seconds, figures: Self.figures(f), byRole: Self.roles(f),
+            byCourse: Self.courses(f, r), units: [], trend: try store.trend(.commune(code)), lastHeardAt: c?.lastHeardAt,
+            stale: c?.stale ?? false, members: members)
     }
 }

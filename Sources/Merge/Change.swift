@@ -38,6 +38,8 @@ public enum RecordChange: Hashable, Sendable {
     case progress(ProgressRecord)
     case attempt(AttemptRecord)
     case certificate(CertificateRecord)
+    /// A roster entry, written by the hub only (docs/crdt-rules.md, "Rosters").
+    case roster(RosterChange)
 
     /// The learner the record belongs to: decides which site it is routed home to.
     public var learnerID: String {
@@ -47,6 +49,7 @@ public enum RecordChange: Hashable, Sendable {
         case .progress(let r): r.learnerID
         case .attempt(let r): r.learnerID
         case .certificate(let r): r.learnerID
+        case .roster(let r): r.learnerID
         }
     }
 
@@ -57,6 +60,7 @@ public enum RecordChange: Hashable, Sendable {
         case .progress: .progress
         case .attempt: .attempt
         case .certificate: .certificate
+        case .roster: .roster
         }
     }
 }
@@ -68,6 +72,25 @@ public enum RecordKind: UInt8, CaseIterable, Sendable {
     case progress = 3
     case attempt = 4
     case certificate = 5
+    /// Protocol minor 3 (docs/protocol.md): only in the home feed, from the hub.
+    case roster = 6
+}
+
+/// A roster change as it travels: identity and the new entry; its stamp is the change's.
+public struct RosterChange: Hashable, Sendable {
+    public let learnerID: String
+    public let nationalID: String
+    public let entry: RosterEntry
+
+    public init(learnerID: String, nationalID: String, entry: RosterEntry) {
+        self.learnerID = learnerID
+        self.nationalID = nationalID
+        self.entry = entry
+    }
+
+    public func record(stamp: HLCTimestamp, node: NodeID) -> RosterRecord {
+        RosterRecord(learnerID: learnerID, nationalID: nationalID, entry: LWWRegister(value: entry, stamp: stamp, node: node))
+    }
 }
 
 /// One change in an origin's log: its stamp and its record. Its sequence number is implied by

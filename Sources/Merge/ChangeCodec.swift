@@ -60,6 +60,14 @@ public enum ChangeCodec {
             w.string(r.courseID)
             w.zigzag(r.issuedAt)
             w.zigzag(r.revokedAt ?? -1)
+        case .roster(let r):
+            w.compactID(r.learnerID)
+            w.string(r.nationalID)
+            w.string(r.entry.fullName)
+            w.string(r.entry.role.rawValue)
+            w.string(r.entry.unit)
+            w.zigzag(Int64(r.entry.commune))
+            w.u8(r.entry.active ? 1 : 0)
         }
     }
 
@@ -148,6 +156,18 @@ public enum ChangeCodec {
                 certificateID: id, learnerID: learner, courseID: course, issuedAt: Int64(issued),
                 revokedAt: revoked < 0 ? nil : Int64(revoked))
             return Change(hlc: hlc, record: .certificate(record))
+        case .roster:
+            let learner = try r.compactID("learner id", limit: t)
+            let nationalID = try r.string("national id", limit: t)
+            let name = try r.string("full name", limit: t)
+            let rawRole = try r.string("role", limit: t)
+            guard let role = Role(rawValue: rawRole) else { throw .unknownRole(rawRole) }
+            let unit = try r.string("unit", limit: t)
+            let commune = try r.int("commune", in: 0...Int(Int32.max))
+            let active = try r.u8("active")
+            guard active <= 1 else { throw .invalidValue(field: "active") }
+            let entry = RosterEntry(fullName: name, role: role, unit: unit, commune: commune, active: active == 1)
+            return Change(hlc: hlc, record: .roster(RosterChange(learnerID: learner, nationalID: nationalID, entry: entry)))
         }
     }
 }

@@ -150,3 +150,48 @@ public struct CertificateRecord: Hashable, Sendable {
         return out
     }
 }
+
+/// One official on a commune's roster: who must be trained there (docs/crdt-rules.md, "Rosters").
+/// The whole entry is one value: a move to another commune or a removal replaces it at once.
+public struct RosterEntry: Hashable, Comparable, Sendable {
+    public var fullName: String
+    public var role: Role
+    public var unit: String
+    public var commune: Int
+    /// False once the hub removed the official from the roster (a tombstone: it must win over the
+    /// entry it removes on every replica, so it is a value of the register, not a deletion).
+    public var active: Bool
+
+    public init(fullName: String, role: Role, unit: String, commune: Int, active: Bool = true) {
+        self.fullName = fullName
+        self.role = role
+        self.unit = unit
+        self.commune = commune
+        self.active = active
+    }
+
+    /// Only breaks the tie of one writer writing two entries at one stamp (see ``LWWRegister``).
+    public static func < (a: Self, b: Self) -> Bool {
+        (a.commune, a.role, a.fullName, a.unit, a.active ? 1 : 0) < (b.commune, b.role, b.fullName, b.unit, b.active ? 1 : 0)
+    }
+}
+
+/// A roster member's replicated state: identity (as for learners) plus a last-writer-wins entry.
+public struct RosterRecord: Hashable, Sendable {
+    public let learnerID: String
+    /// Personal data, never logged.
+    public let nationalID: String
+    public var entry: LWWRegister<RosterEntry>
+
+    public init(learnerID: String, nationalID: String, entry: LWWRegister<RosterEntry>) {
+        self.learnerID = learnerID
+        self.nationalID = nationalID
+        self.entry = entry
+    }
+
+    public func merged(with other: Self) -> Self {
+        var out = self
+        out.entry = entry.merged(with: other.entry)
+        return out
+    }
+}

@@ -14,6 +14,7 @@ public struct ReplicaState: Hashable, Sendable {
     public var progress: [PairKey: ProgressRecord] = [:]
     public var attempts: [String: AttemptState] = [:]
     public var certificates: [String: CertificateRecord] = [:]
+    public var rosters: [String: RosterRecord] = [:]
 
     public init() {}
 
@@ -33,6 +34,9 @@ public struct ReplicaState: Hashable, Sendable {
             attempts[r.attemptID] = attempts[r.attemptID].join(.value(r)) { $0.merged(with: $1) }
         case .certificate(let r):
             certificates[r.certificateID] = certificates[r.certificateID].join(r) { $0.merged(with: $1) }
+        case .roster(let c):
+            let r = c.record(stamp: change.hlc, node: node)
+            rosters[c.learnerID] = rosters[c.learnerID].join(r) { $0.merged(with: $1) }
         }
     }
 
@@ -44,6 +48,7 @@ public struct ReplicaState: Hashable, Sendable {
         out.progress.merge(other.progress) { $0.merged(with: $1) }
         out.attempts.merge(other.attempts) { $0.merged(with: $1) }
         out.certificates.merge(other.certificates) { $0.merged(with: $1) }
+        out.rosters.merge(other.rosters) { $0.merged(with: $1) }
         return out
     }
 
@@ -60,6 +65,7 @@ public struct ReplicaState: Hashable, Sendable {
             }
         }
         for k in certificates.keys.sorted(by: utf8Less) { w.certificate(certificates[k]!) }
+        for k in rosters.keys.sorted(by: utf8Less) { w.roster(rosters[k]!) }
         return w.bytes
     }
 }
@@ -127,5 +133,18 @@ public struct CanonicalWriter {
         w.string(r.courseID)
         w.zigzag(r.issuedAt)
         w.zigzag(r.revokedAt ?? -1)
+    }
+
+    public mutating func roster(_ r: RosterRecord) {
+        w.u8(RecordKind.roster.rawValue)
+        w.string(r.learnerID)
+        w.string(r.nationalID)
+        register(r.entry) { w, e in
+            w.string(e.fullName)
+            w.string(e.role.rawValue)
+            w.string(e.unit)
+            w.zigzag(Int64(e.commune))
+            w.u8(e.active ? 1 : 0)
+        }
     }
 }

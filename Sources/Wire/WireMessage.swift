@@ -9,7 +9,8 @@ public enum ProtocolVersion {
     public static let major: UInt32 = 1
     /// 1: curriculum releases (RELEASE_OFFER, CHUNK_REQUEST, CHUNK, TRY_LATER, PUBLISHED).
     /// 2: the home feed (HOME_FEED; HELLO's home-feed cursor).
-    public static let minor: UInt32 = 2
+    /// 3: roster entries (change kind 6) in the home feed.
+    public static let minor: UInt32 = 3
 }
 
 /// Limits on what a peer may send; anything over is dropped and counted.

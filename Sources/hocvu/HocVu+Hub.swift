@@ -14,7 +14,7 @@ extension HocVu {
     struct Hub: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the national hub and administer site enrollment.",
-            subcommands: [Run.self, Enroll.self, Revoke.self, Sites.self, Report.self, User.self])
+            subcommands: [Run.self, Enroll.self, Revoke.self, Sites.self, Report.self, Roster.self, User.self])
     }
 }
 
@@ -100,7 +100,7 @@ extension HocVu.Hub {
             let enrolled = (try? db.enrollments()) ?? []
             let now = NodeStore.systemNow()
             let stale = enrolled.filter {
-                !$0.isRevoked && ($0.lastHeardAt.map { now - $0 > NationalReport.defaultStaleAfterSeconds * 1_000 } ?? true)
+                !$0.isRevoked && StaleWindow.standard.isStale(lastHeard: $0.lastHeardAt, now: now)
             }.count
             return HubStatusReport(
                 diskFull: s.diskFull != nil, diskFullDetail: s.diskFull, sitesConnected: s.connectedCommunes.count,
@@ -189,14 +189,80 @@ extension HocVu.Hub {
         static let configuration = CommandConfiguration(
             abstract: "National results per commune, province and nation against the 40 % (2025) and 100 % (2026) targets.")
         enum Format: String, ExpressibleByArgument { case table, json, csv }
-        @OptionGroup var store: StoreOptions
-        @Option(help: "table, json or csv.") var format: Format = .table
-        @Option(help: "A site not heard from for this many days is stale.") var staleAfterDays = Int(NationalReport.defaultStaleAfterSeconds / 86_400)
+        @Option(help: "The hub's SQLite database; opened read-only, no keys needed.")
+        var db = "/var/lib/hocvu/hocvu.sqlite"
+        @Option(help: "table, json (docs/report-format.md) or csv (UTF-8 with a byte-order mark, for Excel).")
+        var format: Format = .table
+        @Option(help: "A site not heard from for this many days is stale.")
+        var staleAfterDays = Int(StaleWindow.standard.seconds / 86_400)
+
+        func validate() throws {
+            guard (1...365).contains(staleAfterDays) else { throw ValidationError("--stale-after-days must be 1…365") }
+        }
 
         func run() throws {
-            let (db, _) = try store.open(.readOnly, role: .hub, command: "hub report")
-            let report = try db.nationalReport(staleAfter: Int64(staleAfterDays) * 86_400)
-            print(ReportFormatter.render(report, format: format))
+            let store = try openForReading(db: db, role: .hub, command: "hub report")
+            let report = try store.nationalReport(staleAfter: StaleWindow(.seconds(Int64(staleAfterDays) * 86_400)))
+            FileHandle.standardOutput.write(Data(ReportFormatter.render(report, format: format).utf8))
+        }
+    }
+
+    struct Roster: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The officials each commune must train: the denominator of every rate (docs/roster-format.md).",
+            subcommands: [Import.self, List.self])
+
+        struct Import: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Record a roster file (CSV with a header row, or JSON Lines); report bad rows by line.",
+                discussion: """
+                    Each row adds, changes or (status = removed) removes one official. A row equal to what the hub \
+                    holds writes nothing, so the same file can be imported again. Each commune's site receives its \
+                    own commune's entries through its home feed, never another commune's. Exit status 2 when rows \
+                    were refused (the others are recorded).
+                    """)
+            @OptionGroup var store: StoreOptions
+            @Option(help: "csv or jsonl (default: by the file name: .csv is CSV, anything else JSON Lines).")
+            var format: String?
+            @Argument(help: "The roster file (UTF-8).") var file: String
+
+            func validate() throws {
+                if let format, RosterImport.Format(rawValue: format) == nil {
+                    throw ValidationError("--format must be csv or jsonl")
+                }
+            }
+
+            func run() throws {
+                if let problem = HocVu.ConfigCommand.Check.readableProblem(file, hint: "check the path of the roster file") {
+                    throw Failure(problem)
+                }
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw Failure("\(file) is not UTF-8 text; save the roster as UTF-8 CSV or JSON Lines (docs/roster-format.md)")
+                }
+                let kind = format.flatMap(RosterImport.Format.init(rawValue:)) ?? RosterImport.Format.guess(path: file)
+                let (rows, parseErrors) = RosterImport.parse(text, format: kind)
+                let (db, _) = try store.open(.existing, role: .hub, command: "hub roster import")
+                var report = try db.importRoster(rows)
+                report.errors = (parseErrors + report.errors).sorted { $0.line < $1.line }
+                for e in report.errors { FileHandle.standardError.write(Data("\(file): \(e)\n".utf8)) }
+                print(
+                    "\(report.added) added, \(report.changed) changed, \(report.removed) removed, "
+                        + "\(report.unchanged) unchanged, \(report.errors.count) rows refused; "
+                        + "\(report.communes.count) communes' sites will receive their changes")
+                if !report.errors.isEmpty { throw ExitCode(ExitStatus.invalidInput) }
+            }
+        }
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "One commune's roster with each official's stage (personal data: names).")
+            @OptionGroup var store: StoreOptions
+            @Option(help: "The official commune code.") var commune: Int
+
+            func run() throws {
+                let (db, _) = try store.open(.readOnly, role: .hub, command: "hub roster list")
+                print(RosterFormatter.render(try db.rosterMembers(commune: commune)))
+            }
         }
     }
 }

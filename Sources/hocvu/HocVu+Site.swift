@@ -11,7 +11,7 @@ import Store
 extension HocVu {
     struct Site: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self, Courses.self, Restored.self])
+            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self, Courses.self, Roster.self, Restored.self])
     }
 }
 
@@ -208,6 +208,23 @@ extension HocVu.Site {
             let (db, _) = try store.open(.existing, role: .site, command: "site restored")
             try db.rotateEpoch()
             print("new epoch \(try db.currentOrigin()); start the site as usual")
+        }
+    }
+
+    struct Roster: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "This commune's roster, as the hub sent it, with who has not started (personal data: names).")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Only the officials who have not started (not enrolled in any course).") var notStarted = false
+
+        func run() throws {
+            let (db, _) = try store.open(.readOnly, role: .site, command: "site roster")
+            guard let commune = try db.siteCommune() else {
+                print("No roster yet: the hub sends this commune's roster with the home feed once the site has synced (hub_identity_key must be set in site.toml).")
+                return
+            }
+            let roster = try db.rosterMembers(commune: commune)
+            print(RosterFormatter.render(notStarted ? roster.filter { $0.stage == .notStarted } : roster, of: roster))
         }
     }
 }

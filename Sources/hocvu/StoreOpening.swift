@@ -53,6 +53,18 @@ func openStore(
     return (store, k)
 }
 
+/// Opens an existing database read-only for reports: no keys needed (a report reads counts, it
+/// signs nothing), a missing database refused with the same operator message as elsewhere.
+func openForReading(db: String, role: NodeRole, command: String) throws -> NodeStore {
+    do {
+        return try NodeStore(readingAt: db)
+    } catch let e as StoreOpenError {
+        throw Failure(explain(e, role: role, command: command, keys: nil))
+    } catch let e as StoreError {
+        throw Failure("\(db): \(e)")
+    }
+}
+
 /// A database created by root in a directory owned by the service user (`sudo hocvu hub enroll`
 /// before the hub's first start) is given to that user, or the daemon could not write it.
 func handOver(_ db: String) {
@@ -66,7 +78,8 @@ func handOver(_ db: String) {
 }
 
 /// What went wrong and what to do, naming this node's service and files.
-func explain(_ e: StoreOpenError, role: NodeRole?, command: String, keys: String) -> String {
+func explain(_ e: StoreOpenError, role: NodeRole?, command: String, keys: String?) -> String {
+    let keys = keys ?? "/etc/hocvu/keys"
     let service = role?.service ?? "hocvu-site (or hocvu-hub)"
     switch e {
     case .missing(let path):

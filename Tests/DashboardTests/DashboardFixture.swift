@@ -62,6 +62,20 @@ final class DashboardFixture: @unchecked Sendable {  // fields are set once in i
             .attempt(learnerID: a, quizID: "ksn-101-quiz", answers: [0, 0, 0, 0, 0], score: 9, maxScore: 10, startedAt: t - 1_000, finishedAt: t),
             .issueCertificate(learnerID: a, courseID: "ksn-101"),
         ])
+        // The roster: learners 1–4 and person 5 (commune 70, not registered as a learner).
+        let roster = """
+            national_id,full_name,role,unit,commune_code
+            001200000001,Nguyễn Văn An,civil_servant,UBND,\(Self.homeCommune)
+            001200000002,"Trần ""Bé"", Thị =Hoa",commune_council_delegate,HĐND xã,\(Self.homeCommune)
+            001200000003,Lê Văn Cường,civil_servant,UBND,\(Self.secondCommune)
+            001200000004,Phạm Thị Dung,civil_servant,UBND,\(otherCommune)
+            001200000005,Hoàng Văn Em,civil_servant,UBND,\(Self.homeCommune)
+
+            """
+        let parsed = RosterImport.parse(roster, format: .csv)
+        guard parsed.errors.isEmpty, try store.importRoster(parsed.rows).added == 5 else {
+            throw HTTPClient.Failure(description: "roster import: \(parsed.errors)")
+        }
         for (name, scope) in users {
             try store.addDashboardUser(name: name, passwordHash: try requireValue(PasswordHash.hash(Self.password)), scope: scope)
         }

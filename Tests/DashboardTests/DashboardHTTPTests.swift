@@ -43,13 +43,14 @@ struct DashboardHTTPTests {
         #expect(page.text.contains("<svg"))
 
         let report = try f.store.nationalReport()
-        #expect(report.national.learners == 4 && report.national.certified == 1)
-        #expect(page.text.contains("id=\"roster\" data-value=\"\(report.national.learners)\""))
-        #expect(page.text.contains("id=\"certified\" data-value=\"\(report.national.certified)\""))
+        #expect(report.national.roster == 5 && report.national.rosterCertified == 1)
+        #expect(page.text.contains("id=\"roster\" data-value=\"\(report.national.roster)\""))
+        #expect(page.text.contains("id=\"certified\" data-value=\"\(report.national.rosterCertified)\""))
         #expect(page.text.contains("<tr data-code=\"\(DashboardFixture.homeProvince)\">"))
         #expect(page.text.contains("Mục tiêu 2025 (40 %)") && page.text.contains("Mục tiêu 2026 (100 %)"))
-        // Shown in Vietnamese form: 1 of 4 is "25,0 %".
-        #expect(page.text.contains("25,0 %"))
+        // Shown in Vietnamese form: 1 of 5 is "20,0 %".
+        #expect(page.text.contains("20,0 %"))
+        #expect(page.text.contains("id=\"by-role\"") && page.text.contains("Đại biểu HĐND cấp xã"))
 
         let audit = try f.store.dashboardAudit()
         #expect(audit.first?.action == .signIn && audit.first?.user == "quocgia")
@@ -170,16 +171,18 @@ struct DashboardHTTPTests {
         #expect(csv.header("content-disposition") == "attachment; filename=\"xa-\(DashboardFixture.homeCommune).csv\"")
         #expect(Array(csv.body.prefix(3)) == [0xEF, 0xBB, 0xBF], "UTF-8 byte-order mark")
         #expect(csv.text.contains("\r\n"))
-        #expect(csv.text.contains("member,,\"Trần \"\"Bé\"\", Thị =Hoa\",,,0,"), "quoted, quotes doubled")
-        #expect(csv.text.contains("member,,Nguyễn Văn An,,,1,"))
+        #expect(csv.text.contains("member,,\"Trần \"\"Bé\"\", Thị =Hoa\",,0,0,"), "quoted, quotes doubled")
+        #expect(csv.text.contains("member,,Nguyễn Văn An,,1,1,"))
+        #expect(csv.text.contains("member,,Hoàng Văn Em,,0,0,"))
 
         let json = try await c.get("/commune/\(DashboardFixture.homeCommune)?format=json", cookies: s)
         #expect(json.status == 200 && json.header("cache-control") == "no-store")
         let decoded = try JSONDecoder().decode(Page.self, from: json.body)
         let report = try f.store.nationalReport()
         let c70 = try #require(report.communes.first { $0.code == DashboardFixture.homeCommune })
-        #expect(decoded.figures.roster == c70.figures.learners && decoded.figures.certified == c70.figures.certified)
-        #expect(decoded.members?.count == 2)
+        #expect(decoded.figures.roster == c70.figures.roster && decoded.figures.certified == c70.figures.rosterCertified)
+        #expect(decoded.figures.roster == 3 && decoded.figures.certified == 1)
+        #expect(decoded.members?.map(\.stage) == ["not_started", "certified", "not_started"], "by name: Hoàng, Nguyễn, Trần")
 
         let views = try f.store.dashboardAudit().filter { $0.action == .viewRoster }
         #expect(views.map(\.target) == ["json", "csv", "html"].map { "commune:\(DashboardFixture.homeCommune)/\($0)" })
@@ -197,13 +200,13 @@ struct DashboardHTTPTests {
         #expect(Array(csv.body.prefix(3)) == [0xEF, 0xBB, 0xBF])
         let lines = String(decoding: csv.body.dropFirst(3), as: UTF8.self).components(separatedBy: "\r\n")
         #expect(lines[0].hasPrefix("kind,code,name,roster,enrolled,certified,certified_rate"))
-        #expect(lines[1].hasPrefix("nation,0,Toàn quốc,\(report.national.learners),\(report.national.enrolled),\(report.national.certified),0.2500,false,false"))
+        #expect(lines[1].hasPrefix("nation,0,Toàn quốc,5,1,1,0.2000,false,false"))
         #expect(lines.filter { $0.hasPrefix("province,") }.count == report.provinces.count)
         let json = try JSONDecoder().decode(Page.self, from: try await c.get("/national?format=json", cookies: s).body)
         #expect(json.units.count == 34)
         for p in report.provinces {
             let row = try #require(json.units.first { $0.code == p.code })
-            #expect(row.figures.roster == p.figures.learners && row.figures.certified == p.figures.certified && row.sites == p.sites)
+            #expect(row.figures.roster == p.figures.roster && row.figures.certified == p.figures.rosterCertified && row.sites == p.sites)
         }
     }
 

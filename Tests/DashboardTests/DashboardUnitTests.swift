@@ -40,13 +40,18 @@ struct DashboardUnitTests {
     }
 
     @Test("charts are SVG with both targets; the trend draws a line through its points")
-    func charts() {
+    func charts() throws {
         let bars = Charts.bars([("Hà Nội", 0.5), ("Huế <x>", 1.2)], title: "t")
         #expect(bars.hasPrefix("<svg") && bars.hasSuffix("</svg>"))
         #expect(bars.contains("2025: 40 %") && bars.contains("2026: 100 %"))
         #expect(bars.contains("Huế &lt;x&gt;") && bars.contains("100,0 %"), "escaped, clamped to 100 %")
-        let trend = Charts.trend([TrendPoint(day: 20_454, certifiedRate: 0.1), TrendPoint(day: 20_455, certifiedRate: 0.3)], title: "t")
-        #expect(trend.contains("<polyline") && trend.contains("01/01") && trend.contains("02/01"))
+        let points = try JSONDecoder().decode([TrendPoint].self, from: Data("""
+            [{"day": "2026-01-01", "roster": 10, "rosterEnrolled": 2, "rosterCertified": 1, "learners": 3, "certified": 1},
+             {"day": "2026-01-05", "roster": 10, "rosterEnrolled": 5, "rosterCertified": 4, "learners": 6, "certified": 4}]
+            """.utf8))
+        let trend = Charts.trend(points, title: "t")
+        #expect(trend.contains("<polyline") && trend.contains("01/01") && trend.contains("05/01") && trend.contains("40,0 %"))
+        #expect(Format.dayNumber("1970-01-01") == 0 && Format.dayNumber("2026-01-01") == 20_454 && Format.dayNumber("2026-13-01") == nil)
         #expect(Charts.trend([], title: "t").contains("Chưa có số liệu"))
     }
 

@@ -403,6 +403,8 @@ enum HostileChanges {
                 + "started=\(Boundary.show(a.startedAt)) finished=\(Boundary.show(a.finishedAt)) \(hlc))"
         case .certificate(let x):
             return "certificate(\(x.courseID) issued=\(Boundary.show(x.issuedAt)) revoked=\(x.revokedAt.map { Boundary.show($0) } ?? "-") \(hlc))"
+        case .roster(let x):
+            return "roster(commune=\(x.entry.commune) active=\(x.entry.active) \(hlc))"
         }
     }
 
@@ -417,7 +419,13 @@ enum HostileChanges {
         }
         let time = { (r: inout FuzzRandom) -> Int64 in r.chance(0.5) ? now - Int64(r.int(0...60_000)) : r.i64(near: now) }
         let record: RecordChange
-        switch r.int(0..<5) {
+        switch r.int(0..<6) {
+        case 5:
+            // Only the hub writes rosters: a site's roster entry must be set aside, whatever it says.
+            record = .roster(RosterChange(
+                learnerID: learner, nationalID: national,
+                entry: RosterEntry(fullName: "Cán bộ \(n)", role: r.pick(Role.allCases), unit: "UBND", commune: commune,
+                                   active: r.chance(0.8))))
         case 0:
             record = .learner(LearnerChange(
                 learnerID: learner, nationalID: r.chance(0.9) ? national : "12345",

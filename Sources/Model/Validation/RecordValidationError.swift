@@ -32,6 +32,8 @@ public enum RecordValidationError: Error, Equatable, Sendable, CustomStringConve
     /// A learner's home commune is set once, by the first registration (docs/crdt-rules.md).
     case homeCommuneFixed(current: Int)
     case answerOutOfRange
+    /// A roster entry written by anyone but the hub (docs/crdt-rules.md, "Rosters").
+    case rosterNotFromHub
 
     /// A stable machine-readable key.
     public var code: String {
@@ -61,6 +63,7 @@ public enum RecordValidationError: Error, Equatable, Sendable, CustomStringConve
         case .attemptConflict: "attempt_conflict"
         case .homeCommuneFixed: "home_commune_fixed"
         case .answerOutOfRange: "answer_out_of_range"
+        case .rosterNotFromHub: "roster_not_from_hub"
         }
     }
 
@@ -101,6 +104,7 @@ public enum RecordValidationError: Error, Equatable, Sendable, CustomStringConve
         case .unknownCertificate(let id): "no certificate with id \(id)"
         case .attemptConflict(let id): "attempt \(id) arrived with different contents: integrity violation"
         case .answerOutOfRange: "an answer must be an option index from 0, or −1 for unanswered"
+        case .rosterNotFromHub: "a roster entry may only be written by the hub; this one came from another node"
         case .homeCommuneFixed(let c): "this learner's home commune is already \(c); it is set once, at registration, and another commune cannot claim the learner"
         }
     }

@@ -53,7 +53,20 @@ package struct Validator {
             }
             try notFuture(r.issuedAt, field: "issue time")
             if let t = r.revokedAt { try notFuture(t, field: "revocation time") }
+        case .roster(let r):
+            guard Identity.isWellFormedNationalID(r.nationalID) else { throw .malformedNationalID }
+            guard Identity.learnerID(nationalID: r.nationalID) == r.learnerID else { throw .learnerIDMismatch }
+            try text(r.entry.fullName, field: "full name")
+            try text(r.entry.unit, field: "unit")
+            guard curriculum.communes.contains(r.entry.commune) else { throw .unknownCommune(r.entry.commune) }
         }
+    }
+
+    /// Who may write what, the same on every replica: a roster entry only by the hub's identity
+    /// (`rosterAuthority`; nil where this node knows no hub key, so no roster entry is accepted).
+    /// Every other record may be written by any enrolled node.
+    package func checkWriter(of record: RecordChange, writer: NodeID, rosterAuthority: NodeID?) throws(RecordValidationError) {
+        if case .roster = record, writer != rosterAuthority { throw .rosterNotFromHub }
     }
 
     /// Every date a record carries lies between the programme's start and a little past now.

@@ -31,6 +31,8 @@ public final class HubServer: Sendable {
         public var diskFullRetrySeconds: UInt32 = 60
         /// "Last heard" is written to the database at most this often per site.
         public var heardPersistIntervalMilliseconds: Int64 = 30_000
+        /// How often the hub rewrites today's row of the trend (``NodeStore/snapshotDailyTotals()``).
+        public var snapshotIntervalMilliseconds: Int64 = 3_600_000
         /// Curriculum releases: the pinned admin keys and where chunks live. Without it the hub
         /// neither accepts nor serves releases.
         public var releases: ReleaseSettings?
@@ -211,6 +213,18 @@ public final class HubServer: Sendable {
         count { $0.releaseVersion = releases?.currentVersion ?? 0 }
         var registry = Registry(try store.enrollments())
         var dataVersion = try store.dataVersion()
+        var rosterImport = try store.lastRosterImport()
+        // The trend (docs/data-model.md): today's totals, rewritten hourly; the day's last write stands.
+        var lastSnapshot: Int64 = 0
+        func snapshotIfDue(now: Int64) {
+            guard now - lastSnapshot >= configuration.snapshotIntervalMilliseconds else { return }
+            lastSnapshot = now
+            do { try store.snapshotDailyTotals() } catch let error where NodeStore.isDiskFull(error) {
+                noteDiskFull()
+            } catch {
+                logger.warning("Could not record today's totals for the trend", metadata: ["error": "\(error)"])
+            }
+        }
         // One pure session per connection (routing id): what the site may do is decided there.
         var sessions: [Data: HubSession] = [:]
         // Health from any message, not only uploads: when each commune was last heard (any
@@ -301,6 +315,13 @@ public final class HubServer: Sendable {
                     sessions[routing] = nil
                     for action in session.revoked() { perform(action, routing: routing, commune: session.peer.commune) }
                 }
+                // A roster import (`hocvu hub roster import`) appended to home feeds: push them now
+                // rather than at each site's next HELLO.
+                let imported = try store.lastRosterImport()
+                if imported != rosterImport {
+                    rosterImport = imported
+                    for routing in sessions.keys { try sendHomeFeed(routing) }
+                }
             }
 
             if readable.sockets[1] {
@@ -326,6 +347,7 @@ public final class HubServer: Sendable {
             guard readable.sockets[0] else {
                 try advanceReleases()
                 try persistHeard(now: NodeStore.systemNow())
+                snapshotIfDue(now: NodeStore.systemNow())
                 continue
             }
 

@@ -350,7 +350,13 @@ public final class SiteClient: Sendable {
             logger.error("Dropped a home feed message", metadata: ["reason": "\(error)"])
             return
         }
-        let report = try store.applyHomeFeed(feed.entries)
+        let report = try store.applyHomeFeed(feed.entries, commune: feed.commune, hub: NodeID(bytes: hubIdentity))
+        if let other = report.otherCommune {
+            logger.error(
+                "Refused a home feed for another commune than this site's",
+                metadata: ["feed.commune": "\(other)", "hint": "check that this database belongs to this commune's PC"])
+            return
+        }
         session.homeFeedCursor = report.cursor
         state.withLock {
             $0.status.homeFeedCursor = report.cursor

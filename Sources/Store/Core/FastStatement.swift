@@ -39,6 +39,10 @@ final class FastStatement {
         }
     }
 
+    func bind(_ i: Int32, _ value: String?) {
+        if let value { bind(i, value) } else { sqlite3_bind_null(handle, i) }
+    }
+
     func bind(_ i: Int32, _ value: Int64?) {
         if let value { sqlite3_bind_int64(handle, i, value) } else { sqlite3_bind_null(handle, i) }
     }

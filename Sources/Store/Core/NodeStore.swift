@@ -41,6 +41,13 @@ public final class NodeStore: Sendable {
         return overflow ? systemClock() : sum
     }
 
+    /// Opens an existing database read-only, without the node's keys: for reports and the
+    /// dashboard's command-line twin. It can read everything and sign nothing (a throwaway key
+    /// stands in; SQLite refuses every write on a read-only connection).
+    public convenience init(readingAt path: String) throws {
+        try self.init(path: path, identity: SigningKeyPair.generate(), access: .readOnly, keyless: true)
+    }
+
     /// Opens the database at `path` for the node whose identity key is `identity`.
     ///
     /// `access` says what opening may do: ``Access/create`` (the default) creates and migrates;
@@ -52,10 +59,20 @@ public final class NodeStore: Sendable {
     /// - Throws: ``StoreOpenError`` for a missing, unreadable, damaged, locked or (read-only)
     ///   outdated database; ``StoreError/wrongIdentity(databaseNode:keyNode:)`` when the database
     ///   was created by another node.
-    public init(
+    public convenience init(
         path: String, identity: SigningKeyPair, access: Access = .create, check: IntegrityCheck = .none,
         now: @escaping @Sendable () -> Int64 = NodeStore.systemNow
     ) throws {
+        try self.init(path: path, identity: identity, access: access, check: check, now: now, keyless: false)
+    }
+
+    /// `keyless`: read-only without the node's key (``init(readingAt:)``), so the database's own
+    /// identity is not compared with the throwaway one.
+    private init(
+        path: String, identity: SigningKeyPair, access: Access = .create, check: IntegrityCheck = .none,
+        now: @escaping @Sendable () -> Int64 = NodeStore.systemNow, keyless: Bool
+    ) throws {
+        precondition(!keyless || access == .readOnly, "a store without its key may only read")
         try Self.preflight(path, access: access)
         var config = Configuration()
         config.foreignKeysEnabled = true
@@ -104,7 +121,7 @@ public final class NodeStore: Sendable {
         }
         // An existing database whose facts were derived by an older rule: recompute them once.
         let factsRuleChanged = applied.contains("v3: derived learner facts and commune totals")
-            && !applied.contains("v7: certificates count only with completion evidence")
+            && !applied.contains("v9: rosters (who must be trained) and per-role totals")
         if !migrated { try opening { try migrator.migrate(pool) } }
         let found = try opening { try pool.read { db in try OpenState(db) } }
         var repairs: [String] = []
@@ -137,7 +154,7 @@ public final class NodeStore: Sendable {
         }
         clockRepairs = repairs
         offset.store(adopted, ordering: .relaxed)
-        if let existing = found.nodeID, existing != node.bytes {
+        if !keyless, let existing = found.nodeID, existing != node.bytes {
             throw StoreError.wrongIdentity(databaseNode: String(existing.hexString.prefix(12)), keyNode: node.description)
         }
         if found.provinces == 0 || found.nodeID == nil {

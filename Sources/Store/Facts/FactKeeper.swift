@@ -1,4 +1,5 @@
 import GRDB
+import Merge
 import Model
 
 /// Keeps the derived per-learner facts and per-commune totals current.
@@ -25,11 +26,20 @@ struct FactKeeper {
 
     struct Fact: Equatable {
         var home: Int?
+        /// The learner's own role (raw value), as registered; nil for none.
+        var role: String?
+        /// Where the person stands on a roster (active entries only): commune and role.
+        var roster: RosterSpot?
         var certified = false
         var unbacked = false
         /// Course → flags; only courses with either flag.
         var courses: [String: Flags] = [:]
         var enrolled: Bool { courses.values.contains { $0.enrolled } }
+
+        struct RosterSpot: Equatable {
+            var commune: Int
+            var role: String
+        }
 
         struct Flags: Equatable {
             var enrolled = false
@@ -57,11 +67,17 @@ struct FactKeeper {
 
     /// Statements prepared once per flush.
     private final class Statements {
-        let stored, home, enrollments, progress, best, certificates, saveFact, ensureTotals, addTotals, ensureCourse,
-            addCourse: FastStatement
+        let stored, home, roster, enrollments, progress, best, certificates, saveFact, ensureTotals, addTotals, ensureCourse,
+            addCourse, ensureRole, addRole: FastStatement
         init(_ db: Database) throws {
-            stored = try FastStatement(db, sql: "SELECT home_commune, certified, courses, unbacked FROM learner_fact WHERE learner_id = ?")
-            home = try FastStatement(db, sql: "SELECT home_commune FROM learner WHERE learner_id = ?")
+            stored = try FastStatement(
+                db,
+                sql: """
+                    SELECT home_commune, certified, courses, unbacked, role, roster_commune, roster_role
+                    FROM learner_fact WHERE learner_id = ?
+                    """)
+            home = try FastStatement(db, sql: "SELECT home_commune, role FROM learner WHERE learner_id = ?")
+            roster = try FastStatement(db, sql: "SELECT commune_code, role FROM roster WHERE learner_id = ? AND active = 1")
             enrollments = try FastStatement(db, sql: "SELECT course_id FROM enrollment WHERE learner_id = ? AND length % 2 = 1")
             progress = try FastStatement(db, sql: "SELECT lesson_id FROM progress WHERE learner_id = ? AND completed_at IS NOT NULL")
             best = try FastStatement(db, sql: "SELECT quiz_id, best_score, max_score FROM quiz_best WHERE learner_id = ?")
@@ -69,7 +85,11 @@ struct FactKeeper {
                 db, sql: "SELECT course_id FROM certificate WHERE learner_id = ? AND revoked_at IS NULL")
             saveFact = try FastStatement(
                 db,
-                sql: "INSERT OR REPLACE INTO learner_fact (learner_id, home_commune, certified, courses, unbacked) VALUES (?, ?, ?, ?, ?)")
+                sql: """
+                    INSERT OR REPLACE INTO learner_fact
+                      (learner_id, home_commune, certified, courses, unbacked, role, roster_commune, roster_role)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
             // Ensure the rows, then add: CHECK (>= 0) is evaluated on an upsert's proposed row, so a
             // negative delta cannot ride an INSERT ... ON CONFLICT.
             ensureTotals = try FastStatement(db, sql: "INSERT OR IGNORE INTO commune_totals (commune_code) VALUES (?)")
@@ -84,6 +104,15 @@ struct FactKeeper {
             addCourse = try FastStatement(
                 db,
                 sql: "UPDATE commune_course_totals SET enrolled = enrolled + ?, completed = completed + ? WHERE commune_code = ? AND course_id = ?")
+            ensureRole = try FastStatement(db, sql: "INSERT OR IGNORE INTO commune_role_totals (commune_code, role) VALUES (?, ?)")
+            addRole = try FastStatement(
+                db,
+                sql: """
+                    UPDATE commune_role_totals SET roster = roster + ?, roster_enrolled = roster_enrolled + ?,
+                      roster_certified = roster_certified + ?, learners = learners + ?, enrolled = enrolled + ?,
+                      certified = certified + ?, off_roster = off_roster + ?, off_roster_certified = off_roster_certified + ?
+                    WHERE commune_code = ? AND role = ?
+                    """)
         }
     }
 
@@ -101,15 +130,21 @@ struct FactKeeper {
             s.saveFact.bind(3, new.certified ? 1 : 0)
             s.saveFact.bind(4, new.encodedCourses)
             s.saveFact.bind(5, new.unbacked ? 1 : 0)
+            s.saveFact.bind(6, new.role)
+            s.saveFact.bind(7, new.roster.map { Int64($0.commune) })
+            s.saveFact.bind(8, new.roster?.role)
             try s.saveFact.execute()
         }
         dirty.removeAll(keepingCapacity: true)
     }
 
-    /// Recomputes every learner (after a curriculum change moved what "complete" means).
+    /// Recomputes every learner and roster member (after a curriculum change moved what
+    /// "complete" means, or a migration added a fact).
     static func rebuildAll(_ db: Database, curriculum: CurriculumIndex) throws {
         var keeper = FactKeeper(curriculum: curriculum)
-        for id in try String.fetchAll(db, sql: "SELECT learner_id FROM learner") { keeper.touch(id) }
+        for id in try String.fetchAll(db, sql: "SELECT learner_id FROM learner UNION SELECT learner_id FROM roster") {
+            keeper.touch(id)
+        }
         try keeper.flush(db)
     }
 
@@ -118,8 +153,9 @@ struct FactKeeper {
         s.stored.bind(1, learner)
         try s.stored.forEachRow { c in
             fact = Fact(
-                home: c.isNull(0) ? nil : c.int(0), certified: c.int(1) == 1, unbacked: c.int(3) == 1,
-                courses: Fact.decodeCourses(c.text(2)))
+                home: c.isNull(0) ? nil : c.int(0), role: c.isNull(4) ? nil : c.text(4),
+                roster: c.isNull(5) ? nil : .init(commune: c.int(5), role: c.text(6)),
+                certified: c.int(1) == 1, unbacked: c.int(3) == 1, courses: Fact.decodeCourses(c.text(2)))
         }
         return fact
     }
@@ -127,7 +163,12 @@ struct FactKeeper {
     private func compute(_ s: Statements, _ learner: String) throws -> Fact {
         var f = Fact()
         s.home.bind(1, learner)
-        try s.home.forEachRow { c in f.home = c.isNull(0) ? nil : c.int(0) }
+        try s.home.forEachRow { c in
+            f.home = c.isNull(0) ? nil : c.int(0)
+            f.role = c.isNull(1) ? nil : c.text(1)
+        }
+        s.roster.bind(1, learner)
+        try s.roster.forEachRow { c in f.roster = .init(commune: c.int(0), role: c.text(1)) }
         s.enrollments.bind(1, learner)
         try s.enrollments.forEachRow { c in f.courses[c.text(0), default: .init()].enrolled = true }
         var done = Set<String>()
@@ -157,7 +198,17 @@ struct FactKeeper {
 
     /// Adds (`sign` +1) or removes (-1) one learner's contribution to their commune's totals.
     private func add(_ s: Statements, _ fact: Fact?, sign: Int) throws {
-        guard let fact, let home = fact.home else { return }
+        guard let fact else { return }
+        if let spot = fact.roster {
+            try addRole(s, commune: spot.commune, role: spot.role, [
+                sign, fact.enrolled ? sign : 0, fact.certified ? sign : 0, 0, 0, 0, 0, 0,
+            ])
+        }
+        guard let home = fact.home else { return }
+        let offRoster = fact.roster == nil ? sign : 0
+        try addRole(s, commune: home, role: fact.role ?? Role.other.rawValue, [
+            0, 0, 0, sign, fact.enrolled ? sign : 0, fact.certified ? sign : 0, offRoster, fact.certified ? offRoster : 0,
+        ])
         s.ensureTotals.bind(1, home)
         try s.ensureTotals.execute()
         s.addTotals.bind(1, sign)
@@ -176,5 +227,17 @@ struct FactKeeper {
             s.addCourse.bind(4, course)
             try s.addCourse.execute()
         }
+    }
+
+    /// Adds deltas to one (commune, role) row: roster, roster enrolled, roster certified, learners,
+    /// enrolled, certified, off roster, off roster certified.
+    private func addRole(_ s: Statements, commune: Int, role: String, _ deltas: [Int]) throws {
+        s.ensureRole.bind(1, commune)
+        s.ensureRole.bind(2, role)
+        try s.ensureRole.execute()
+        for (i, d) in deltas.enumerated() { s.addRole.bind(Int32(i + 1), d) }
+        s.addRole.bind(9, commune)
+        s.addRole.bind(10, role)
+        try s.addRole.execute()
     }
 }

@@ -24,6 +24,11 @@ struct HomeRouter {
         var found: Int?
         try home.forEachRow { c in found = c.isNull(0) ? nil : c.int(0) }
         guard let commune = found, commune != origin else { return }
+        try append(change, from: node, to: commune)
+    }
+
+    /// Appends one change, recorded by `node`, to `commune`'s feed.
+    mutating func append(_ change: Change, from node: NodeID, to commune: Int) throws {
         let seq: Int64
         if let n = next[commune] {
             seq = n

@@ -100,6 +100,11 @@ struct MergeWriter {
             certificate.bind(4, r.issuedAt)
             certificate.bind(5, r.revokedAt)
             try certificate.execute()
+        case .roster(let c):
+            // Rare (a hub's roster import), so the Swift join itself, exactly as the reference model.
+            let incoming = c.record(stamp: change.hlc, node: node)
+            let existing = try RosterRow.fetch(db, id: c.learnerID)
+            try RosterRow.save(existing.map { $0.merged(with: incoming) } ?? incoming, db)
         }
         return .merged
     }
@@ -169,6 +174,37 @@ enum LearnerRow {
                 r.unit?.value, stamp(r.unit), r.unit?.node.bytes,
                 r.homeCommune?.value, stamp(r.homeCommune), r.homeCommune?.node.bytes,
             ])
+    }
+}
+
+/// Row mapping for roster entries.
+enum RosterRow {
+    static func fetch(_ db: Database, id: String) throws -> RosterRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM roster WHERE learner_id = ?"), arguments: [id]).map(decode)
+    }
+
+    static func decode(_ row: Row) -> RosterRecord {
+        let entry = RosterEntry(
+            fullName: row["full_name"], role: Role(rawValue: row["role"]) ?? .other, unit: row["unit"],
+            commune: row["commune_code"], active: row["active"] as Int == 1)
+        let hlc: Int64 = row["hlc"]
+        let node = NodeID(bytes: row["node"] as Data) ?? NodeID(bytes: Data(count: 32))!
+        return RosterRecord(
+            learnerID: row["learner_id"], nationalID: row["national_id"],
+            entry: LWWRegister(value: entry, stamp: HLCTimestamp(rawValue: UInt64(bitPattern: hlc)), node: node))
+    }
+
+    static func save(_ r: RosterRecord, _ db: Database) throws {
+        let e = r.entry.value
+        try db.cachedStatement(
+            sql: """
+                INSERT OR REPLACE INTO roster (learner_id, national_id, full_name, role, unit, commune_code, active, hlc, node)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            r.learnerID, r.nationalID, e.fullName, e.role.rawValue, e.unit, e.commune, e.active ? 1 : 0,
+            Int64(bitPattern: r.entry.stamp.rawValue), r.entry.node.bytes,
+        ])
     }
 }
 

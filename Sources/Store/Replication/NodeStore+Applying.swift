@@ -137,6 +137,8 @@ extension NodeStore {
                     throw RecordValidationError.clockAhead(error.description)
                 }
                 try validator.validate(change.record)
+                // Roster entries: only this node's own (the hub's); a site's is set aside everywhere.
+                try validator.checkWriter(of: change.record, writer: batch.origin.node, rosterAuthority: node)
                 switch try writer.merge(change, from: batch.origin.node) {
                 case .attemptConflict:
                     facts.touch(change.record.learnerID)  // its best score may have been set aside

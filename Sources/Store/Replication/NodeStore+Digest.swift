@@ -47,6 +47,7 @@ extension NodeStore {
                     certificateID: $1["certificate_id"], learnerID: $1["learner_id"], courseID: $1["course_id"],
                     issuedAt: $1["issued_at"], revokedAt: $1["revoked_at"]))
             }
+            try feed("SELECT * FROM roster ORDER BY learner_id") { $0.roster(RosterRow.decode($1)) }
             return hash.finalize()
         }
     }

@@ -281,6 +281,73 @@ extension NodeStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v9: rosters (who must be trained) and per-role totals") { db in
+            try db.execute(sql: """
+                -- Replicated, written by the hub only (docs/crdt-rules.md, "Rosters"): the officials each
+                -- commune must train. One last-writer-wins entry per person; a removal is an entry
+                -- with active = 0 (a tombstone), so it wins over what it removes on every replica.
+                -- A site holds only entries about its own commune (its home feed).
+                CREATE TABLE roster (
+                  learner_id TEXT PRIMARY KEY CHECK (length(learner_id) BETWEEN 1 AND 64),
+                  national_id TEXT NOT NULL CHECK (length(national_id) = 12),
+                  full_name TEXT NOT NULL CHECK (length(full_name) BETWEEN 1 AND 200),
+                  role TEXT NOT NULL CHECK (role IN ('na_deputy', 'provincial_council_delegate',
+                    'commune_council_delegate', 'civil_servant', 'other')),
+                  unit TEXT NOT NULL CHECK (length(unit) BETWEEN 1 AND 200),
+                  commune_code INTEGER NOT NULL REFERENCES commune(code),
+                  active INTEGER NOT NULL CHECK (active IN (0, 1)),
+                  hlc INTEGER NOT NULL,
+                  node BLOB NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX roster_by_commune ON roster (commune_code, full_name) WHERE active = 1;
+                -- Hub: each roster import that changed something (a running hub watches it to push feeds).
+                CREATE TABLE roster_import (
+                  id INTEGER PRIMARY KEY,
+                  imported_at INTEGER NOT NULL,
+                  changes INTEGER NOT NULL
+                );
+                -- Site: its commune, as the hub's signed home feed first named it; a feed for another
+                -- commune is refused from then on.
+                ALTER TABLE node ADD COLUMN commune_code INTEGER;
+                -- Derived: where a learner counts by role, and on which roster they stand.
+                ALTER TABLE learner_fact ADD COLUMN role TEXT;
+                ALTER TABLE learner_fact ADD COLUMN roster_commune INTEGER;
+                ALTER TABLE learner_fact ADD COLUMN roster_role TEXT;
+                -- Per commune and role: the roster (by the roster's commune and role) and the learners
+                -- (by their home commune and role); off_roster = learners on no roster.
+                CREATE TABLE commune_role_totals (
+                  commune_code INTEGER NOT NULL,
+                  role TEXT NOT NULL,
+                  roster INTEGER NOT NULL DEFAULT 0 CHECK (roster >= 0),
+                  roster_enrolled INTEGER NOT NULL DEFAULT 0 CHECK (roster_enrolled >= 0),
+                  roster_certified INTEGER NOT NULL DEFAULT 0 CHECK (roster_certified >= 0),
+                  learners INTEGER NOT NULL DEFAULT 0 CHECK (learners >= 0),
+                  enrolled INTEGER NOT NULL DEFAULT 0 CHECK (enrolled >= 0),
+                  certified INTEGER NOT NULL DEFAULT 0 CHECK (certified >= 0),
+                  off_roster INTEGER NOT NULL DEFAULT 0 CHECK (off_roster >= 0),
+                  off_roster_certified INTEGER NOT NULL DEFAULT 0 CHECK (off_roster_certified >= 0),
+                  PRIMARY KEY (commune_code, role)
+                ) WITHOUT ROWID;
+                -- Hub: the trend. Per Vietnam day (Asia/Ho_Chi_Minh), the totals of each unit and role:
+                -- unit 0 the nation and -code a province, written every day; a commune (its code) only
+                -- on the days its totals changed (read forward from the last row). See docs/data-model.md.
+                CREATE TABLE daily_totals (
+                  unit INTEGER NOT NULL,
+                  role TEXT NOT NULL,
+                  day TEXT NOT NULL CHECK (length(day) = 10),
+                  roster INTEGER NOT NULL,
+                  roster_enrolled INTEGER NOT NULL,
+                  roster_certified INTEGER NOT NULL,
+                  learners INTEGER NOT NULL,
+                  certified INTEGER NOT NULL,
+                  PRIMARY KEY (unit, role, day)
+                ) WITHOUT ROWID;
+                -- Facts gained columns: recompute them all (NodeStore.init).
+                DELETE FROM learner_fact;
+                UPDATE commune_totals SET learners = 0, enrolled = 0, certified = 0, unbacked_certificates = 0;
+                UPDATE commune_course_totals SET enrolled = 0, completed = 0;
+                """)
+        }
         m.registerMigration("v-dashboard-accounts: dashboard users, lockout and audit log") { db in
             try db.execute(sql: """
                 -- Hub only: who may open the web dashboard. province_code NULL = a national viewer;

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import Merge
+public import Merge
 public import Model
 
 /// What applying home-feed entries did at a site.
@@ -9,6 +9,9 @@ public struct HomeFeedReport: Sendable, Equatable {
     public var quarantined = 0
     public var alreadyHeld = 0
     public var cursor: UInt64 = 0
+    /// The feed named another commune than the one this site took its first feed for: nothing
+    /// applied (a hub bug or a database copied to another commune's PC).
+    public var otherCommune: Int?
 }
 
 extension NodeStore {
@@ -17,15 +20,32 @@ extension NodeStore {
         try pool.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT home_feed_seq FROM node") ?? 0) }
     }
 
+    /// Site: its commune, as named by the first home feed it applied (nil before any).
+    public func siteCommune() throws -> Int? {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT commune_code FROM node") }
+    }
+
     /// Site: merges records about its own learners that other sites recorded (verified by the
     /// caller against the hub's signature), in one transaction with the new cursor. They merge
     /// with their recording site's node id, exactly as at the hub, and do not enter this site's
     /// change log (the hub already holds them). Entries at or below the cursor are skipped.
-    public func applyHomeFeed(_ entries: [HomeFeedEntry]) throws -> HomeFeedReport {
+    ///
+    /// `hub` is the pinned hub identity: the only writer whose roster entries are accepted.
+    /// `commune` is the commune the signed feed is for: the first one is remembered as this
+    /// site's commune, and a feed for another is refused whole.
+    public func applyHomeFeed(_ entries: [HomeFeedEntry], commune: Int? = nil, hub: NodeID? = nil) throws -> HomeFeedReport {
         let validator = Validator(curriculum: validatorIndex, now: now())
         let physical = UInt64(max(0, validator.now))
         return try pool.write { db in
             var report = HomeFeedReport()
+            if let commune {
+                let mine = try Int.fetchOne(db, sql: "SELECT commune_code FROM node")
+                if let mine, mine != commune {
+                    report.otherCommune = commune
+                    return report
+                }
+                if mine == nil { try db.execute(sql: "UPDATE node SET commune_code = ?", arguments: [commune]) }
+            }
             var cursor = UInt64(try Int64.fetchOne(db, sql: "SELECT home_feed_seq FROM node") ?? 0)
             var ctx = try LocalWriteContext(db)
             var writer = try MergeWriter(db)
@@ -51,6 +71,7 @@ extension NodeStore {
                 }
                 do {
                     try validator.validate(change.record)
+                    try validator.checkWriter(of: change.record, writer: e.node, rosterAuthority: hub)
                     _ = try writer.merge(change, from: e.node)
                     try? ctx.clock.observe(remote: change.hlc, now: physical)
                     facts.touch(change.record.learnerID)
