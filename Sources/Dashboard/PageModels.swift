@@ -2,6 +2,7 @@ import Foundation
 import Merge
 import Model
 public import Store
+import Synchronization
 
 /// The figures a page shows for one unit (nation, province, commune, or a role or course in it).
 public struct PageFigures: Codable, Equatable, Sendable {
@@ -108,7 +109,18 @@ struct PageBuilder: Sendable {
         Role.other.rawValue: "Khác",
     ]
 
-    func report() throws -> NationalReport { try store.nationalReport() }
+    /// The national report, computed at most once a second however many viewers ask: twenty
+    /// viewers refreshing cost one report a second, not twenty. A page may so lag the database by
+    /// up to a second (its "số liệu lúc" time says when the figures were read).
+    let cache = ReportCache()
+
+    func report() throws -> NationalReport {
+        let now = ContinuousClock.now
+        if let hit = cache.latest.withLock({ $0 }), now - hit.at < .seconds(1) { return hit.report }
+        let report = try store.nationalReport()
+        cache.latest.withLock { $0 = (now, report) }
+        return report
+    }
 
     static func figures(_ f: NationalReport.Figures) -> PageFigures {
         PageFigures(
@@ -190,4 +202,9 @@ struct PageBuilder: Sendable {
             byCourse: Self.courses(f, r), units: [], trend: try store.trend(.commune(code)), lastHeardAt: c?.lastHeardAt,
             stale: c?.stale ?? false, members: members)
     }
+}
+
+/// The last national report and when it was computed (``PageBuilder/report()``).
+final class ReportCache: Sendable {
+    let latest = Mutex<(at: ContinuousClock.Instant, report: NationalReport)?>(nil)
 }
