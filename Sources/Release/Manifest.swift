@@ -105,6 +105,11 @@ public struct Manifest: Codable, Hashable, Sendable {
         for course in curriculum.courses {
             guard areas.contains(course.area) else { throw fail("course \(course.id) names unknown area \(course.area)") }
             guard (1...100).contains(course.passPercent) else { throw fail("course \(course.id) pass percent \(course.passPercent) is outside 1…100") }
+            // Nothing required would mean nobody can ever complete it (CompletionRule): refused here,
+            // so no release can publish such a course.
+            guard course.lessons.contains(where: \.required) || !course.quizzes.isEmpty else {
+                throw fail("course \(course.id) requires nothing (no required lesson, no quiz), so nobody could complete it; mark a lesson required or add a quiz")
+            }
             let all = [course.id] + course.lessons.map(\.id) + course.quizzes.map(\.id)
             for id in all where !ids.insert(id).inserted { throw fail("identifier \(id) is used twice") }
             for lesson in course.lessons {

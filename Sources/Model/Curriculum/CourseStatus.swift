@@ -1,9 +1,6 @@
 /// Derived, never replicated: where a learner stands in a course.
 ///
-/// The rule: a course is **complete** when every required lesson has a completion time
-/// (progress reached 100) and, for every quiz of the course, the learner's best attempt scored at
-/// least the course's pass percent (80 by default) of the quiz's maximum. A learner is **eligible**
-/// for the course certificate when the course is complete and they are currently enrolled.
+/// Complete and eligible by ``CompletionRule``, the programme's one rule.
 public struct CourseStatus: Equatable, Sendable {
     public let courseID: String
     public let isEnrolled: Bool
@@ -12,12 +9,12 @@ public struct CourseStatus: Equatable, Sendable {
     public let quizzes: Int
     public let passedQuizzes: Int
 
-    /// A course with nothing required (no required lesson, no quiz) is never complete: there is
-    /// no evidence to hold (the same rule as the national totals, `FactKeeper` in Store).
     public var isComplete: Bool {
-        requiredLessons + quizzes > 0 && completedRequiredLessons == requiredLessons && passedQuizzes == quizzes
+        CompletionRule.isComplete(
+            requiredLessons: requiredLessons, completedRequiredLessons: completedRequiredLessons, quizzes: quizzes,
+            passedQuizzes: passedQuizzes)
     }
-    public var isEligible: Bool { isEnrolled && isComplete }
+    public var isEligible: Bool { CompletionRule.isEligible(enrolled: isEnrolled, complete: isComplete) }
 
     package init(
         courseID: String, isEnrolled: Bool, requiredLessons: Int, completedRequiredLessons: Int, quizzes: Int,

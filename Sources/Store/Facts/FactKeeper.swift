@@ -13,7 +13,7 @@ import Model
 ///
 /// The rules: a learner counts at their **home commune** (last-writer-wins profile field);
 /// *enrolled* = at least one active enrollment; *certified* = at least one unrevoked certificate
-/// **for a course the learner completed** by the rule in ``CourseStatus`` (evidence the hub holds);
+/// **for a course the learner completed** by ``CompletionRule`` (evidence the hub holds);
 /// an unrevoked certificate without that evidence makes the learner *unbacked*: flagged in the
 /// totals, never counted as certified (a site's claim is not evidence).
 struct FactKeeper {
@@ -179,13 +179,15 @@ struct FactKeeper {
         try s.best.forEachRow { c in
             let quiz = c.text(0)
             guard let course = curriculum.quizzes[quiz]?.courseID, let rule = curriculum.rules[course] else { return }
-            if c.int(1) * 100 >= rule.passPercent * c.int(2) { passed.insert(quiz) }
+            if CompletionRule.isPassed(best: c.int(1), maxScore: c.int(2), passPercent: rule.passPercent) { passed.insert(quiz) }
         }
         var candidates = Set(done.compactMap { curriculum.lessonCourse[$0] })
         for q in passed { if let c = curriculum.quizzes[q]?.courseID { candidates.insert(c) } }
         for course in candidates {
-            guard let rule = curriculum.rules[course], !(rule.requiredLessons.isEmpty && rule.quizzes.isEmpty) else { continue }
-            if rule.requiredLessons.isSubset(of: done) && rule.quizzes.allSatisfy(passed.contains) {
+            guard let rule = curriculum.rules[course] else { continue }
+            if CompletionRule.isComplete(
+                requiredLessons: rule.requiredLessons, quizzes: rule.quizzes, completedLessons: done, passedQuizzes: passed)
+            {
                 f.courses[course, default: .init()].completed = true
             }
         }

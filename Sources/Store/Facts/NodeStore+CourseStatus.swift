@@ -39,3 +39,14 @@ extension NodeStore {
         }
     }
 }
+
+extension NodeStore {
+    /// The courses the derived facts (what the national totals count) hold `learnerID` to have
+    /// completed: the same rule as ``courseStatus(learnerID:courseID:)``, kept incrementally.
+    public func completedCourses(learnerID: String) throws -> Set<String> {
+        try pool.read { db in
+            let courses = try String.fetchOne(db, sql: "SELECT courses FROM learner_fact WHERE learner_id = ?", arguments: [learnerID])
+            return Set(FactKeeper.Fact.decodeCourses(courses ?? "").filter(\.value.completed).keys)
+        }
+    }
+}
