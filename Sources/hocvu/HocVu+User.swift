@@ -67,12 +67,12 @@ extension HocVu.Hub.User {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List dashboard accounts, their scope and whether they are locked.")
-        @OptionGroup var store: StoreOptions
+        @Option(help: "The hub's SQLite database; opened read-only, no keys needed.") var db = "/var/lib/hocvu/hocvu.sqlite"
 
         func run() throws {
-            let (db, _) = try store.open(.readOnly, role: .hub, command: "hub user list")
+            let store = try openForReading(db: db, role: .hub, command: "hub user list")
             let now = NodeStore.systemNow()
-            for u in try db.dashboardUsers() {
+            for u in try store.dashboardUsers() {
                 let locked = LockoutPolicy().isLocked(u, now: now) ? "\tlocked until \(vietnamTime(u.lockedUntil!))" : ""
                 print("\(u.name)\t\(u.scope)\tcreated \(vietnamTime(u.createdAt))\(locked)")
             }
@@ -82,7 +82,7 @@ extension HocVu.Hub.User {
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The dashboard's audit trail, newest first: sign-ins, refusals, lockouts, and who opened pages with personal data.")
-        @OptionGroup var store: StoreOptions
+        @Option(help: "The hub's SQLite database; opened read-only, no keys needed.") var db = "/var/lib/hocvu/hocvu.sqlite"
         @Option(help: "How many entries (1 to 100000).") var limit = 100
 
         func validate() throws {
@@ -90,8 +90,8 @@ extension HocVu.Hub.User {
         }
 
         func run() throws {
-            let (db, _) = try store.open(.readOnly, role: .hub, command: "hub user audit")
-            for e in try db.dashboardAudit(limit: limit) {
+            let store = try openForReading(db: db, role: .hub, command: "hub user audit")
+            for e in try store.dashboardAudit(limit: limit) {
                 print("\(vietnamTime(e.at))\t\(e.user)\t\(e.action.rawValue)\t\(e.target)")
             }
         }

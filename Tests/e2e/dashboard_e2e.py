@@ -174,7 +174,7 @@ def main():
         except subprocess.TimeoutExpired:
             hub.kill()
         check(hub.returncode == 0, f"the hub stops cleanly on SIGTERM (status {hub.returncode})")
-        audit = run("hub", "user", "audit", "--db", db, "--keys", keys)
+        audit = run("hub", "user", "audit", "--db", db)
         check(f"view_roster\tcommune:{commune['code']}/html" in audit if "commune" in locals() else False, "the commune page view is in the audit trail")
         subprocess.run(["rm", "-rf", work])
 

@@ -95,15 +95,16 @@ import Testing
         let again = try hocvu(["hub", "user", "add", "nguyenvana", "--scope", "national", "--password-file", file("pw")] + db)
         #expect(again.status == 1 && again.err.contains("already exists"))
 
-        let list = try hocvu(["hub", "user", "list"] + db)
+        let list = try hocvu(["hub", "user", "list", "--db", file("hub.sqlite")])  // read-only, no keys
         #expect(list.status == 0)
         #expect(list.out.contains("nguyenvana\tnational\t") && list.out.contains("phutho\tprovince:25\t"))
         #expect(!list.out.contains("argon2"), "hashes are never printed")
         #expect(try hocvu(["hub", "user", "remove", "phutho"] + db).status == 0)
         let gone = try hocvu(["hub", "user", "remove", "phutho"] + db)
         #expect(gone.status == 1 && gone.err.contains("there is no dashboard user phutho"))
-        #expect(try hocvu(["hub", "user", "audit", "--limit", "5"] + db).status == 0)
-        #expect(try hocvu(["hub", "user", "audit", "--limit", "0"] + db).status == 64)
+        let audit = try hocvu(["hub", "user", "audit", "--limit", "5", "--db", file("hub.sqlite")])
+        #expect(audit.status == 0 && audit.out.isEmpty, "no sign-in yet")
+        #expect(try hocvu(["hub", "user", "audit", "--limit", "0", "--db", file("hub.sqlite")]).status == 64)
     }
 
     // MARK: - Item 5: a mistyped --db
