@@ -227,6 +227,7 @@ final class DashboardApp: Sendable {
             return signInForm(req, status: .unauthorized, error: refused)
         }
         if lockout.isLocked(found.user, now: now()) {
+            _ = PasswordHash.verify(password, against: decoyHash)  // same time as a wrong password
             try store.appendDashboardAudit(user: name, action: .signInRefused, target: "locked")
             logger.notice("Dashboard sign-in refused: account locked", metadata: ["user": "\(name)"])
             return signInForm(req, status: .unauthorized, error: refused)

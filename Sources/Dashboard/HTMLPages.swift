@@ -113,7 +113,7 @@ enum HTMLPages {
         if page.level == .commune {
             b += "<p>Điểm cầu: <span id=\"last-heard\"\(page.stale == true ? " class=\"stale\"" : "")>\(heard(page.lastHeardAt, site: page.lastHeardAt != nil || page.stale == true, stale: page.stale == true))</span></p>"
             b += "<h2>Danh sách phải đào tạo</h2><p class=\"note\">Trang này có dữ liệu cá nhân: mỗi lần xem được ghi lại.</p>"
-            b += "<table id=\"members\"><tr><th>Họ và tên</th><th>Vai trò</th><th>Đơn vị</th><th>Chứng chỉ</th></tr>"
+            b += "<table id=\"members\"><tr><th>Họ và tên</th><th>Vai trò</th><th>Đơn vị</th><th>Tiến độ</th></tr>"
             for m in page.members ?? [] {
                 let role = PageBuilder.roleLabels[m.role] ?? m.role
                 let stage = ["certified": "Đã có chứng chỉ", "enrolled": "Đang học", "not_started": "Chưa bắt đầu"][m.stage] ?? m.stage

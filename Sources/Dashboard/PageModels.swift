@@ -101,6 +101,13 @@ struct PageBuilder: Sendable {
     /// The province of a commune, nil for no commune.
     func province(ofCommune code: Int) -> Int? { communes[code]?.province }
 
+    static let vietnamese = Locale(identifier: "vi_VN")
+
+    /// Vietnamese alphabetical order (ICU's collation for vi: Đ after D, tones after the bare letter).
+    static func inVietnameseOrder(_ a: String, _ b: String) -> Bool {
+        a.compare(b, options: [], range: nil, locale: vietnamese) == .orderedAscending
+    }
+
     static let roleLabels: [String: String] = [
         Role.nationalAssemblyDeputy.rawValue: "Đại biểu Quốc hội",
         Role.provincialCouncilDelegate.rawValue: "Đại biểu HĐND cấp tỉnh",
@@ -193,9 +200,10 @@ struct PageBuilder: Sendable {
         let province = r.province(unit.province)
         let c = r.commune(code)
         let f = c?.figures ?? NationalReport.Figures()
+        // In Vietnamese alphabetical order (Đ after D, not after Z as SQLite's byte order has it).
         let members = try store.rosterMembers(commune: code).map {
             MemberRow(fullName: $0.fullName, role: $0.role.rawValue, unit: $0.unit, stage: $0.stage.rawValue)
-        }
+        }.sorted { Self.inVietnameseOrder($0.fullName, $1.fullName) }
         return Page(
             level: .commune, code: code, name: c?.name ?? unit.name, provinceCode: unit.province, provinceName: province?.name,
             generatedAt: r.generatedAt, staleAfterSeconds: r.staleAfter.seconds, figures: Self.figures(f), byRole: Self.roles(f),

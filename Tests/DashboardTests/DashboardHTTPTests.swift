@@ -5,7 +5,9 @@ import Testing
 
 /// Every route and the access rules, over a real socket on 127.0.0.1 against a real SQLite hub
 /// database (DashboardFixture).
-@Suite("Dashboard over HTTP: sign-in, sessions, CSRF, lockout, scopes, audit, downloads")
+// Serialized: each test starts a server and hashes passwords with Argon2id (64 MiB, ~0.2 s each);
+// eight at once beside the rest of the suite on 2 cores only made each slower.
+@Suite("Dashboard over HTTP: sign-in, sessions, CSRF, lockout, scopes, audit, downloads", .serialized)
 struct DashboardHTTPTests {
     @Test("signing in opens the national page; its figures are the national report's; nothing is cached")
     func signInAndNationalPage() async throws {

@@ -72,4 +72,10 @@ struct DashboardUnitTests {
         _ = s.create(user: "e", now: 10_002)
         #expect(s.count == 2, "capacity bounds memory")
     }
+
+    @Test("a commune's roster is listed in Vietnamese alphabetical order, not SQLite's byte order")
+    func vietnameseOrder() {
+        let names = ["Vũ Hữu Quân", "Đặng Thị Bình", "Dương Ngọc Hải", "Bùi Đức Chi", "Ăn Văn A", "An Văn B"]
+        #expect(names.sorted(by: PageBuilder.inVietnameseOrder) == ["An Văn B", "Ăn Văn A", "Bùi Đức Chi", "Dương Ngọc Hải", "Đặng Thị Bình", "Vũ Hữu Quân"])
+    }
 }
