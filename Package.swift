@@ -76,10 +76,20 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: settings),
+        // The hub's web dashboard (Hummingbird): pages, downloads, accounts, sessions, audit trail.
+        // A library so its HTTP tests need no CLI; the hub daemon runs it as one more service.
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Model", "Store", "Merge", "Sodium", log,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "Dashboard", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -112,6 +122,7 @@ let package = Package(
             ]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu", "Config"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Store", "Model", "Merge", "Sodium", "TestSupport", log]),
         .testTarget(name: "hocvu-benchTests", dependencies: ["hocvu-bench"]),
     ]
 )

@@ -54,7 +54,35 @@ public struct HubConfig: Equatable, Sendable, CommonSettings {
     public var status = "/run/hocvu/status.json"
     public var logLevel = "info"
     public var metrics: String? = "127.0.0.1:9465"
+    /// The web dashboard (`[dashboard]`); off unless enabled.
+    public var dashboard = DashboardConfig()
     public init() {}
+}
+
+/// The hub's web dashboard (`[dashboard]` in hub.toml; docs/configuration.md).
+///
+/// hocvu serves the dashboard over plain HTTP on loopback only; HTTPS is a reverse proxy's job on
+/// the same host (docs/operations.md, "Dashboard"): building TLS into hocvu would compile BoringSSL
+/// into every build and every .deb for one page server.
+public struct DashboardConfig: Equatable, Sendable {
+    public var enabled = false
+    /// `127.x.x.x:PORT`: loopback only, so passwords and cookies never cross a network in clear.
+    public var listen = "127.0.0.1:9480"
+    /// True when viewers reach the dashboard through an HTTPS reverse proxy: cookies are then
+    /// marked `Secure` (a browser sends them over HTTPS only).
+    public var behindTLSProxy = false
+    public init() {}
+
+    /// The host and port of `listen`, nil when it is not `IPv4:PORT`.
+    public static func hostAndPort(_ listen: String) -> (host: String, port: Int)? {
+        let parts = listen.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let port = Int(parts[1]), (1...65_535).contains(port) else { return nil }
+        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.allSatisfy({ $0.count <= 3 && UInt8($0) != nil }) else { return nil }
+        return (String(parts[0]), port)
+    }
+
+    public static func isLoopback(_ host: String) -> Bool { host.hasPrefix("127.") }
 }
 
 public enum DaemonConfig: Equatable, Sendable {
@@ -107,7 +135,8 @@ public enum DaemonConfig: Equatable, Sendable {
         case "hub":
             var c = HubConfig()
             try r.allow(["": ["role"], "node": ["database", "keys", "status"], "listen": ["endpoint"],
-                         "releases": ["trust", "chunks", "max_transfers"], "log": ["level"], "metrics": ["listen"]])
+                         "releases": ["trust", "chunks", "max_transfers"], "log": ["level"], "metrics": ["listen"],
+                         "dashboard": ["enabled", "listen", "tls_proxy"]])
             c.database = try r.path("node", "database") ?? c.database
             c.keys = try r.path("node", "keys") ?? c.keys
             c.status = try r.path("node", "status") ?? c.status
@@ -122,6 +151,7 @@ public enum DaemonConfig: Equatable, Sendable {
             c.maxTransfers = try r.int("releases", "max_transfers", 1...10_000) ?? c.maxTransfers
             c.logLevel = try r.logLevel() ?? c.logLevel
             c.metrics = try r.metrics(default: c.metrics)
+            c.dashboard = try r.dashboard()
             return .hub(c)
         default:
             throw r.fail("", "role", "must be \"site\" or \"hub\"")
@@ -247,6 +277,28 @@ struct Reader {
             throw fail("metrics", "listen", "must be \"127.0.0.1:PORT\" (metrics stay on the host) or \"off\"")
         }
         return v
+    }
+
+    /// `[dashboard]`: off by default, loopback only (HTTPS comes from a reverse proxy on the host).
+    func dashboard() throws(ConfigError) -> DashboardConfig {
+        var d = DashboardConfig()
+        for (key, set) in [("enabled", { (v: Bool) in d.enabled = v }), ("tls_proxy", { (v: Bool) in d.behindTLSProxy = v })] {
+            guard let v = try value("dashboard", key) else { continue }
+            guard let b = v.bool else { throw fail("dashboard", key, "must be true or false, not \(v.type)") }
+            set(b)
+        }
+        if let listen = try optionalString("dashboard", "listen") {
+            guard let (host, _) = DashboardConfig.hostAndPort(listen) else {
+                throw fail("dashboard", "listen", "must be \"127.0.0.1:PORT\", e.g. \"127.0.0.1:9480\"")
+            }
+            guard DashboardConfig.isLoopback(host) else {
+                throw fail(
+                    "dashboard", "listen",
+                    "\(listen) is not loopback: the dashboard listens on 127.0.0.1 only; serve it to the network through an HTTPS reverse proxy and set tls_proxy = true (docs/operations.md, \"Dashboard\")")
+            }
+            d.listen = listen
+        }
+        return d
     }
 
     /// Unknown sections and keys are errors: a typo must not silently fall back to a default.

@@ -21,6 +21,9 @@ struct Daemon {
     let metricsAddress: String?
     /// The registry the engine's event counters were created in (``DaemonMetrics/make(role:address:)``).
     let metrics: DaemonMetrics?
+    /// More services of the group (the hub's dashboard), made when the group starts; a failure to
+    /// make them is a failure to start.
+    var extraServices: (() throws -> [any Service])? = nil
     /// The engine's status now (called once a second).
     let status: @Sendable () -> DaemonStatus.Report
     /// Reloads the trust file (SIGHUP).
@@ -41,6 +44,7 @@ struct Daemon {
                 services.append(
                     try MetricsEndpoint.application(address: metricsAddress, metrics: metrics, logger: logger) { readiness.listenerBound() })
             }
+            if let extraServices { services.append(contentsOf: try extraServices()) }
         } catch {
             logger.critical("Cannot start: \(error)")
             engine.requestStop()

@@ -1,11 +1,13 @@
 import ArgumentParser
 import CoreMetrics
 import Config
+import Dashboard
 import Foundation
 import Logging
 import Node
 import Store
 import Merge
+import ServiceLifecycle
 import Sodium
 import Synchronization
 
@@ -13,7 +15,7 @@ extension HocVu {
     struct Hub: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the national hub and administer site enrollment.",
-            subcommands: [Run.self, Enroll.self, Revoke.self, Sites.self, Report.self, Roster.self])
+            subcommands: [Run.self, Enroll.self, Revoke.self, Sites.self, Report.self, Roster.self, User.self])
     }
 }
 
@@ -25,6 +27,15 @@ extension HocVu.Hub {
         @OptionGroup var common: DaemonOptions
         @Option(help: "ZeroMQ endpoint to bind (CURVE; no plaintext listener exists).") var bind: String?
         @Option(help: "Sites downloading a release at once; others are told when to come back.") var maxTransfers: Int?
+        @Option(help: "Serve the web dashboard on this loopback address (127.0.0.1:PORT), overriding [dashboard].") var dashboard: String?
+
+        func validate() throws {
+            if let dashboard {
+                guard let (host, _) = DashboardConfig.hostAndPort(dashboard), DashboardConfig.isLoopback(host) else {
+                    throw ValidationError("--dashboard must be 127.0.0.1:PORT: the dashboard listens on loopback only")
+                }
+            }
+        }
 
         func run() async throws {
             var c = HubConfig()
@@ -32,6 +43,10 @@ extension HocVu.Hub {
             common.apply(to: &c)
             c.bind = bind ?? c.bind
             c.maxTransfers = maxTransfers ?? c.maxTransfers
+            if let dashboard {
+                c.dashboard = DashboardConfig()
+                (c.dashboard.enabled, c.dashboard.listen) = (true, dashboard)
+            }
 
             let logger = HocVu.makeLogger("hocvu.hub", level: Logger.Level(rawValue: c.logLevel) ?? .info)
             let metrics = DaemonMetrics.make(role: "hub", address: c.metrics)
@@ -61,6 +76,7 @@ extension HocVu.Hub {
                     isAlive: { hub.isAlive }, finished: { await hub.finished() }, hasFinished: { hub.hasFinished },
                     requestStop: { hub.stop(timeout: 0) }),
                 statusPath: c.status, metricsAddress: c.metrics, metrics: metrics,
+                extraServices: c.dashboard.enabled ? { [try Self.dashboard(c.dashboard, store: db, logger: logger)] } : nil,
                 status: {
                     let s = hub.stats
                     return .hub(Self.status(s, db, changesPerSecond: rate.update(changes: s.changesMerged)))
@@ -73,6 +89,14 @@ extension HocVu.Hub {
                 })
             let code = await daemon.run()
             if code != 0 { throw ExitCode(code) }
+        }
+
+        /// The web dashboard as a service of the hub's group, on the hub's own store.
+        static func dashboard(_ d: DashboardConfig, store: NodeStore, logger: Logger) throws -> any Service {
+            guard let (host, port) = DashboardConfig.hostAndPort(d.listen) else { throw Failure("[dashboard] listen \(d.listen) is not IPV4:PORT") }
+            return try DashboardServer(
+                store: store, configuration: .init(host: host, port: port, secureCookies: d.behindTLSProxy), logger: logger
+            ).service()
         }
 
         static func status(_ s: HubServer.Stats, _ db: NodeStore, changesPerSecond: Double) -> HubStatusReport {

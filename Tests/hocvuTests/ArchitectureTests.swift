@@ -82,13 +82,16 @@ struct ArchitectureTests {
         }
     }
 
-    @Test("Store imports no transport; Wire and Release import no store")
+    @Test("Store imports no transport; Wire and Release import no store; Dashboard no SQL and no sync")
     func layers() throws {
         let forbidden: [(String, Set<String>)] = [
             ("Store", ["Transport", "CZeroMQ", "Wire", "Node", "Release"]),
             ("Wire", ["Store", "GRDB", "CSQLite", "Transport", "Node"]),
             ("Release", ["Store", "GRDB", "CSQLite", "Transport", "Node", "Wire"]),
             ("Transport", ["Store", "GRDB", "CSQLite", "Wire", "Node"]),
+            // The dashboard reads through Store's API only (the same report as the CLI), never SQL
+            // of its own, and knows nothing of sync.
+            ("Dashboard", ["GRDB", "CSQLite", "Transport", "CZeroMQ", "Wire", "Node", "Release", "Config"]),
         ]
         let declared = try Self.declaredDependencies()
         for (target, modules) in forbidden {

@@ -52,4 +52,20 @@ import Testing
         #expect(error("role = \"hub\"\n[log\n")?.line == 2)
         #expect(error("role = \"hub\"\n[log]\nlevel = \"loud\"\n")?.line == 3)
     }
+
+    @Test("[dashboard]: off by default, loopback only, tls_proxy marks cookies Secure; errors name key and line")
+    func dashboardSection() throws {
+        let hub = "role = \"hub\"\n"
+        guard case .hub(let plain) = try DaemonConfig.parse(hub, file: "x.toml") else { Issue.record("not a hub"); return }
+        #expect(plain.dashboard == DashboardConfig() && !plain.dashboard.enabled && plain.dashboard.listen == "127.0.0.1:9480")
+        #expect(!plain.dashboard.behindTLSProxy)
+        guard case .hub(let on) = try DaemonConfig.parse(hub + "[dashboard]\nenabled = true\nlisten = \"127.0.0.1:8088\"\ntls_proxy = true\n", file: "x.toml") else { return }
+        #expect(on.dashboard.enabled && on.dashboard.listen == "127.0.0.1:8088" && on.dashboard.behindTLSProxy)
+        #expect(error(hub + "[dashboard]\nenabled = \"yes\"\n") == ConfigError(file: "x.toml", line: 3, key: "[dashboard] enabled", problem: "must be true or false, not string"))
+        #expect(error(hub + "[dashboard]\ntls_proxy = 1\n")?.key == "[dashboard] tls_proxy")
+        #expect(error(hub + "[dashboard]\nlisten = \"localhost:80\"\n")?.key == "[dashboard] listen")
+        #expect(error(hub + "[dashboard]\nlisten = \"127.0.0.1:0\"\n")?.key == "[dashboard] listen")
+        #expect(error(hub + "[dashboard]\nlisten = \"0.0.0.0:8080\"\n").map { $0.line == 3 && $0.problem.contains("is not loopback") } == true)
+        #expect(error(hub + "[dashboard]\ntls_certificate = \"/c.pem\"\n")?.key == "[dashboard] tls_certificate")
+    }
 }

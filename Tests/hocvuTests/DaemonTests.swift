@@ -130,6 +130,30 @@ import Testing
         #expect(!seen.contains("WATCHDOG=1"))
     }
 
+    @Test func theHubServesItsDashboardAsOneMoreServiceOfTheGroup() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-dash-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = Int.random(in: 40_001...60_000)
+        let keygen = try hocvu(["keygen", "--dir", "\(dir)/keys"])
+        keygen.waitUntilExit()
+        let hub = try hocvu(
+            ["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/keys", "--bind", "tcp://127.0.0.1:*", "--status", "\(dir)/status.json",
+             "--dashboard", "127.0.0.1:\(port)"])
+        var form = ""
+        for _ in 0..<100 where !form.hasPrefix("HTTP/1.1 200") {
+            usleep(100_000)
+            form = httpGet(port: port, path: "/sign-in")
+        }
+        #expect(form.hasPrefix("HTTP/1.1 200") && form.contains("<html lang=\"vi\">") && form.contains("name=\"csrf\""))
+        let national = httpGet(port: port, path: "/national")
+        #expect(national.hasPrefix("HTTP/1.1 303") && national.lowercased().contains("location: /sign-in"))
+        kill(hub.processIdentifier, SIGTERM)
+        hub.waitUntilExit()
+        #expect(hub.terminationStatus == 0)
+        #expect(httpGet(port: port, path: "/sign-in") == "connect failed", "the dashboard stops with the hub")
+    }
+
     /// Runs a short command to its end and returns its standard output.
     func output(_ args: [String]) throws -> String {
         let p = Process()

@@ -74,6 +74,40 @@ import Testing
         #expect(enroll.err.contains("created the hub's database"), "creating a database is never silent")
     }
 
+    // MARK: - Dashboard accounts
+
+    @Test func dashboardAccountsAreManagedFromTheCommandLineWithThePasswordNeverInArgv() throws {
+        defer { cleanup() }
+        try hubWithOneSite()
+        let db = ["--db", file("hub.sqlite"), "--keys", file("keys")]
+        FileManager.default.createFile(atPath: file("pw"), contents: Data("một mật khẩu đủ dài\n".utf8))
+        FileManager.default.createFile(atPath: file("short"), contents: Data("ngắn\n".utf8))
+        let add = try hocvu(["hub", "user", "add", "nguyenvana", "--scope", "national", "--password-file", file("pw")] + db)
+        #expect(add.status == 0, "\(add.err)")
+        #expect(try hocvu(["hub", "user", "add", "phutho", "--scope", "province:25", "--password-file", file("pw")] + db).status == 0)
+        // Usage errors before anything is opened: no --password option exists, bad scopes and names.
+        #expect(try hocvu(["hub", "user", "add", "x", "--scope", "national", "--password", "secret"] + db).status == 64)
+        #expect(try hocvu(["hub", "user", "add", "x", "--scope", "province"] + db).status == 64)
+        #expect(try hocvu(["hub", "user", "add", "Bad Name", "--scope", "national"] + db).status == 64)
+        let short = try hocvu(["hub", "user", "add", "x", "--scope", "national", "--password-file", file("short")] + db)
+        #expect(short.status == 1 && short.err.contains("at least 12"))
+        let unknown = try hocvu(["hub", "user", "add", "x", "--scope", "province:999", "--password-file", file("pw")] + db)
+        #expect(unknown.status == 1 && unknown.err.contains("province code 999"))
+        let again = try hocvu(["hub", "user", "add", "nguyenvana", "--scope", "national", "--password-file", file("pw")] + db)
+        #expect(again.status == 1 && again.err.contains("already exists"))
+
+        let list = try hocvu(["hub", "user", "list", "--db", file("hub.sqlite")])  // read-only, no keys
+        #expect(list.status == 0)
+        #expect(list.out.contains("nguyenvana\tnational\t") && list.out.contains("phutho\tprovince:25\t"))
+        #expect(!list.out.contains("argon2"), "hashes are never printed")
+        #expect(try hocvu(["hub", "user", "remove", "phutho"] + db).status == 0)
+        let gone = try hocvu(["hub", "user", "remove", "phutho"] + db)
+        #expect(gone.status == 1 && gone.err.contains("there is no dashboard user phutho"))
+        let audit = try hocvu(["hub", "user", "audit", "--limit", "5", "--db", file("hub.sqlite")])
+        #expect(audit.status == 0 && audit.out.isEmpty, "no sign-in yet")
+        #expect(try hocvu(["hub", "user", "audit", "--limit", "0", "--db", file("hub.sqlite")]).status == 64)
+    }
+
     // MARK: - Item 5: a mistyped --db
 
     @Test func commandsThatDoNotCreateRefuseAMissingDatabase() throws {

@@ -348,6 +348,31 @@ extension NodeStore {
                 UPDATE commune_course_totals SET enrolled = 0, completed = 0;
                 """)
         }
+        m.registerMigration("v-dashboard-accounts: dashboard users, lockout and audit log") { db in
+            try db.execute(sql: """
+                -- Hub only: who may open the web dashboard. province_code NULL = a national viewer;
+                -- otherwise the viewer sees that province only. The password is an Argon2id string
+                -- (libsodium crypto_pwhash_str), never the password. Lockout state lives here, not
+                -- in memory, so a restart does not hand an attacker five fresh guesses.
+                CREATE TABLE dashboard_user (
+                  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^a-z0-9._-]*'),
+                  password_hash TEXT NOT NULL CHECK (password_hash LIKE '$argon2id$%'),
+                  province_code INTEGER REFERENCES province(code),
+                  created_at INTEGER NOT NULL,
+                  failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+                  locked_until INTEGER
+                ) WITHOUT ROWID;
+                -- Append-only: who opened a page showing personal data (a commune's roster), and
+                -- sign-ins. No foreign key: the trail outlives a removed account.
+                CREATE TABLE dashboard_audit (
+                  id INTEGER PRIMARY KEY,
+                  at INTEGER NOT NULL,
+                  user_name TEXT NOT NULL,
+                  action TEXT NOT NULL CHECK (action IN ('sign_in', 'sign_in_refused', 'locked', 'sign_out', 'view_roster')),
+                  target TEXT NOT NULL DEFAULT ''
+                );
+                """)
+        }
         return m
     }
 }
