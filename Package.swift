@@ -105,6 +105,8 @@ let package = Package(
             dependencies: [
                 "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "TestSupport", "CSQLite", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The dashboard benchmark's baseline: the same HTTP server serving bytes from memory.
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: settings),
         // Shared by tests and benchmarks: seeded generators, sample curriculum, temporary files.

@@ -37,7 +37,7 @@ done
 
 say "start the hub and the sites"
 "$bin" hub run --db demo/hub/hub.sqlite --keys demo/hub/keys --bind tcp://127.0.0.1:7400 \
-  --trust demo/trust.json --chunks demo/hub/chunks 2> demo/hub/log &
+  --trust demo/trust.json --chunks demo/hub/chunks --dashboard 127.0.0.1:9480 2> demo/hub/log &
 pids=($!)
 for c in 70 73 4; do
   "$bin" site run --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" --hub tcp://127.0.0.1:7400 --hub-key "$hubkey" \
@@ -76,6 +76,20 @@ for c in 70 73 4; do
 done
 
 sleep 3
+
+say "the web dashboard (Vietnamese, loopback): a national viewer's account, then the national page"
+umask 077; printf 'demo-dashboard-2026\n' > demo/dashboard-password; umask 022
+"$bin" hub user add demo --scope national --db demo/hub/hub.sqlite --keys demo/hub/keys --password-file demo/dashboard-password
+if command -v curl > /dev/null; then
+  jar=demo/cookies.txt
+  csrf=$(curl -fsS -c "$jar" http://127.0.0.1:9480/sign-in | grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="\([0-9a-f]*\)"/\1/')
+  curl -fsS -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$csrf" --data-urlencode "name=demo" \
+    --data-urlencode "password=demo-dashboard-2026" http://127.0.0.1:9480/sign-in
+  curl -fsS -b "$jar" -o demo/national.html http://127.0.0.1:9480/national
+  curl -fsS -b "$jar" -o demo/national.json 'http://127.0.0.1:9480/national?format=json'
+  echo "the national page is in demo/national.html ($(wc -c < demo/national.html) bytes; its figures as JSON: demo/national.json)"
+fi
+echo "(to browse it yourself: run the hub again with --dashboard 127.0.0.1:9480, open http://127.0.0.1:9480, user demo, password in demo/dashboard-password)"
 kill -TERM "${pids[@]}"; wait || true; trap - EXIT
 
 say "national report (the hub's view; read-only, no keys needed): certified officials on the rosters ÷ roster size"

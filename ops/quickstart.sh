@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libsqlite3-dev libzmq3-dev libsodium-dev pkg-config)
+packages=(libsqlite3-dev libzmq3-dev libsodium-dev pkg-config curl)  # curl: the demo opens the dashboard
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
