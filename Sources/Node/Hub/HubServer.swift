@@ -232,10 +232,18 @@ public final class HubServer: Sendable {
         var rosterImport = try store.lastRosterImport()
         // The trend (docs/data-model.md): today's totals, rewritten hourly; the day's last write stands.
         var lastSnapshot: Int64 = 0
+        var snapshotDay = ""
         func snapshotIfDue(now: Int64) {
-            guard now - lastSnapshot >= configuration.snapshotIntervalMilliseconds else { return }
+            let today = NodeStore.vietnamDay(now)
+            let dayEnded = !snapshotDay.isEmpty && today != snapshotDay
+            guard dayEnded || now - lastSnapshot >= configuration.snapshotIntervalMilliseconds else { return }
             lastSnapshot = now
-            do { try store.snapshotDailyTotals() } catch let error where NodeStore.isDiskFull(error) {
+            defer { snapshotDay = today }
+            do {
+                // The day that just ended gets its totals as they stood at its end (within a loop round).
+                if dayEnded { try store.snapshotDailyTotals(day: snapshotDay) }
+                try store.snapshotDailyTotals()
+            } catch let error where NodeStore.isDiskFull(error) {
                 noteDiskFull()
             } catch {
                 logger.warning("Could not record today's totals for the trend", metadata: ["error": "\(error)"])
@@ -315,6 +323,8 @@ public final class HubServer: Sendable {
 
         while !stopping.load(ordering: .relaxed) {
             heartbeat.beat()
+            // Every round, busy or idle: a hub that always has messages must still keep its trend.
+            snapshotIfDue(now: NodeStore.systemNow())
             if let trust = newTrust.withLock({ t in defer { t = nil }; return t }), configuration.releases != nil {
                 releases = try openReleases(trust)
                 adminKeys = trust.transportKeys
@@ -363,7 +373,6 @@ public final class HubServer: Sendable {
             guard readable.sockets[0] else {
                 try advanceReleases()
                 try persistHeard(now: NodeStore.systemNow())
-                snapshotIfDue(now: NodeStore.systemNow())
                 continue
             }
 

@@ -119,9 +119,6 @@ public final class NodeStore: Sendable {
                 throw StoreOpenError.schemaOutdated(path: path, pending: pending)
             }
         }
-        // An existing database whose facts were derived by an older rule: recompute them once.
-        let factsRuleChanged = applied.contains("v3: derived learner facts and commune totals")
-            && !applied.contains("v9: rosters (who must be trained) and per-role totals")
         if !migrated { try opening { try migrator.migrate(pool) } }
         let found = try opening { try pool.read { db in try OpenState(db) } }
         var repairs: [String] = []
@@ -179,9 +176,18 @@ public final class NodeStore: Sendable {
             }
         }
         try opening { try reloadCurriculumIndex() }
-        if factsRuleChanged {
+        // Facts derived by an older rule (a migration said so): recompute them, and clear the need
+        // in the same transaction, so a rebuild that did not finish runs again at the next start.
+        if access != .readOnly,
+           try opening({ try pool.read { db in try Int.fetchOne(db, sql: "SELECT facts_rebuild_needed FROM node") } }) == 1
+        {
             let index = validatorIndex
-            try opening { try pool.write { db in try FactKeeper.rebuildAll(db, curriculum: index) } }
+            try opening {
+                try pool.write { db in
+                    try FactKeeper.rebuildAll(db, curriculum: index)
+                    try db.execute(sql: "UPDATE node SET facts_rebuild_needed = 0")
+                }
+            }
         }
     }
 

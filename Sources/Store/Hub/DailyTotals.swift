@@ -50,9 +50,12 @@ extension NodeStore {
     /// Hub: writes today's row of the trend (the hub does so every hour; the last write of a day
     /// stands for it). Nation and provinces get a row every day; a commune only when its totals
     /// differ from its last row. Returns the rows written.
+    ///
+    /// `day` (yyyy-MM-dd): the day to write, today by default; the hub passes the day that just
+    /// ended at its first round after midnight, so a day's row holds its totals at its end.
     @discardableResult
-    public func snapshotDailyTotals() throws -> Int {
-        let day = Self.vietnamDay(now())
+    public func snapshotDailyTotals(day: String? = nil) throws -> Int {
+        let day = day ?? Self.vietnamDay(now())
         return try pool.write { db in
             try db.execute(sql: "DELETE FROM daily_totals WHERE day = ?", arguments: [day])
             let columns = "roster, roster_enrolled, roster_certified, learners, certified"

@@ -50,6 +50,10 @@ public enum RosterImport {
             switch splitCSV(first.text) {
             case .success(let names):
                 let normalized = names.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                if let twice = normalized.first(where: { name in normalized.filter { $0 == name }.count > 1 }) {
+                    errors.append(.init(line: first.number, reason: "the header names column \(twice) twice"))
+                    return ([], errors)
+                }
                 let missing = columns.dropLast().filter { !normalized.contains($0) }
                 guard missing.isEmpty else {
                     errors.append(.init(line: first.number, reason: "the header lacks column(s) \(missing.joined(separator: ", ")); expected \(columns.joined(separator: ","))"))
@@ -207,7 +211,8 @@ extension NodeStore {
                 for row in slice {
                     let learnerID = Identity.learnerID(nationalID: row.nationalID)
                     let held = try RosterRow.fetch(db, id: learnerID)
-                    if held?.entry.value == row.entry || (held == nil && !row.entry.active) {
+                    // Equal to what is held, or removing someone on no roster: nothing to write.
+                    if held?.entry.value == row.entry || (!row.entry.active && !(held?.entry.value.active ?? false)) {
                         r.unchanged += 1
                         continue
                     }
@@ -222,14 +227,21 @@ extension NodeStore {
                         r.errors.append(.init(line: row.line, reason: error.description))
                         continue
                     }
-                    _ = try writer.merge(change, from: node)
+                    do {
+                        _ = try writer.merge(change, from: node)
+                    } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                        // Defence in depth: SQLite undid just that statement; report the row, go on.
+                        r.errors.append(.init(line: row.line, reason: "the row breaks a database rule (\(error.message ?? "constraint"))"))
+                        continue
+                    }
                     facts.touch(learnerID)
                     var communes: Set<Int> = [row.entry.commune]
                     if let was = held?.entry.value.commune { communes.insert(was) }
                     for c in communes.sorted() { try router.append(change, from: node, to: c) }
                     r.communes.formUnion(communes)
                     written += 1
-                    if held == nil { r.added += 1 } else if !row.entry.active { r.removed += 1 } else { r.changed += 1 }
+                    let wasOn = held?.entry.value.active ?? false
+                    if !row.entry.active { r.removed += 1 } else if !wasOn { r.added += 1 } else { r.changed += 1 }
                 }
                 try facts.flush(db)
                 try ctx.persist(db)

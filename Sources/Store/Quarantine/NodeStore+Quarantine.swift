@@ -92,6 +92,8 @@ extension NodeStore {
                 }
                 guard let change else { continue }
                 do {
+                    // The writer rule again: a retry must never merge what the first try would refuse.
+                    try validator.checkWriter(of: change.record, writer: node, rosterAuthority: self.node)
                     try ctx.clock.check(remote: change.hlc, now: physical)
                     try validator.validate(change.record)
                 } catch { continue }

@@ -133,12 +133,13 @@ extension NodeStore {
         for (i, change) in changes.enumerated() {
             let seq = batch.firstSeq + UInt64(i)
             do {
+                // Who may write first: a site's roster entry is refused for good, whatever its stamp
+                // (set aside as clock_ahead it would be retried, and merged, once the clock caught up).
+                try validator.checkWriter(of: change.record, writer: batch.origin.node, rosterAuthority: node)
                 do { try clock.check(remote: change.hlc, now: physical) } catch {
                     throw RecordValidationError.clockAhead(error.description)
                 }
                 try validator.validate(change.record)
-                // Roster entries: only this node's own (the hub's); a site's is set aside everywhere.
-                try validator.checkWriter(of: change.record, writer: batch.origin.node, rosterAuthority: node)
                 switch try writer.merge(change, from: batch.origin.node) {
                 case .attemptConflict:
                     facts.touch(change.record.learnerID)  // its best score may have been set aside

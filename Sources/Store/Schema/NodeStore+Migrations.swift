@@ -290,10 +290,12 @@ extension NodeStore {
                 CREATE TABLE roster (
                   learner_id TEXT PRIMARY KEY CHECK (length(learner_id) BETWEEN 1 AND 64),
                   national_id TEXT NOT NULL CHECK (length(national_id) = 12),
-                  full_name TEXT NOT NULL CHECK (length(full_name) BETWEEN 1 AND 200),
+                  -- Text rules are the validator's (it counts characters as a reader does; SQLite's
+                  -- length() counts code points): here only "not empty".
+                  full_name TEXT NOT NULL CHECK (length(full_name) >= 1),
                   role TEXT NOT NULL CHECK (role IN ('na_deputy', 'provincial_council_delegate',
                     'commune_council_delegate', 'civil_servant', 'other')),
-                  unit TEXT NOT NULL CHECK (length(unit) BETWEEN 1 AND 200),
+                  unit TEXT NOT NULL CHECK (length(unit) >= 1),
                   commune_code INTEGER NOT NULL REFERENCES commune(code),
                   active INTEGER NOT NULL CHECK (active IN (0, 1)),
                   hlc INTEGER NOT NULL,
@@ -342,7 +344,15 @@ extension NodeStore {
                   certified INTEGER NOT NULL,
                   PRIMARY KEY (unit, role, day)
                 ) WITHOUT ROWID;
-                -- Facts gained columns: recompute them all (NodeStore.init).
+                -- Facts gained columns: recompute them all. The need is durable (NodeStore.init
+                -- rebuilds while it is set and clears it in the rebuild's transaction), so a rebuild
+                -- killed half-way is done again at the next start, never skipped.
+                ALTER TABLE node ADD COLUMN facts_rebuild_needed INTEGER NOT NULL DEFAULT 0;
+                UPDATE node SET facts_rebuild_needed = 1;
+                -- A site built before protocol minor 3 set the hub's roster entries aside as
+                -- malformed_feed_entry and moved past them: take the whole feed again (re-merging is
+                -- idempotent), so an upgraded site receives its roster.
+                UPDATE node SET home_feed_seq = 0;
                 DELETE FROM learner_fact;
                 UPDATE commune_totals SET learners = 0, enrolled = 0, certified = 0, unbacked_certificates = 0;
                 UPDATE commune_course_totals SET enrolled = 0, completed = 0;

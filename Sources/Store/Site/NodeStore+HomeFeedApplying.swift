@@ -81,6 +81,13 @@ extension NodeStore {
                         db, originNo: nil, seq: e.seq, hlc: change.hlc, kind: change.record.kind.rawValue,
                         code: error.code, reason: error.description, body: e.change, at: validator.now)
                     report.quarantined += 1
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                    // A rule of this site's schema the validator let through: set aside, never wedge the feed.
+                    try Self.quarantine(
+                        db, originNo: nil, seq: e.seq, hlc: change.hlc, kind: change.record.kind.rawValue,
+                        code: "constraint_violation", reason: "the record breaks a database rule: \(error.message ?? "constraint")",
+                        body: e.change, at: validator.now)
+                    report.quarantined += 1
                 }
             }
             try facts.flush(db)
