@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 /// How the dashboard writes numbers, shares and times for Vietnamese readers, and escapes text.
 enum Format {
@@ -30,11 +31,7 @@ enum Format {
     }
 
     /// "2026-12-01T19:35:00+07:00": for downloads (machines), still in Vietnam's time.
-    static func isoTime(_ ms: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.timeZone = vietnam
-        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1_000))
-    }
+    static func isoTime(_ ms: Int64) -> String { NodeStore.vietnamTime(ms) }
 
     /// "01/12" for a day written yyyy-MM-dd (trend axes).
     static func shortDay(_ day: String) -> String {

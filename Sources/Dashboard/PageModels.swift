@@ -116,16 +116,26 @@ struct PageBuilder: Sendable {
         Role.other.rawValue: "Khác",
     ]
 
-    /// The national report, computed at most once a second however many viewers ask: twenty
-    /// viewers refreshing cost one report a second, not twenty. A page may so lag the database by
-    /// up to a second (its "số liệu lúc" time says when the figures were read).
+    /// The national report, computed at most once a second however many viewers ask, and by one
+    /// viewer at a time: when it is older than a second, the first request recomputes it (about
+    /// 0.1 s at national scale, BENCHMARKS.md) while every other request is served the last one.
+    /// Without that, twenty viewers whose reports expired together computed twenty reports at once
+    /// on a 2-core hub, and every page waited. A page may so lag the database by a second or two
+    /// (its "số liệu lúc" time says when the figures were read).
     let cache = ReportCache()
 
     func report() throws -> NationalReport {
         let now = ContinuousClock.now
-        if let hit = cache.latest.withLock({ $0 }), now - hit.at < .seconds(1) { return hit.report }
+        enum Plan { case use(NationalReport), compute }
+        let plan: Plan = cache.state.withLock { s in
+            if let last = s.latest, now - last.at < .seconds(1) || s.refreshing { return .use(last.report) }
+            s.refreshing = true
+            return .compute
+        }
+        if case .use(let report) = plan { return report }
+        defer { cache.state.withLock { $0.refreshing = false } }
         let report = try store.nationalReport()
-        cache.latest.withLock { $0 = (now, report) }
+        cache.state.withLock { $0.latest = (ContinuousClock.now, report) }
         return report
     }
 
@@ -214,5 +224,10 @@ struct PageBuilder: Sendable {
 
 /// The last national report and when it was computed (``PageBuilder/report()``).
 final class ReportCache: Sendable {
-    let latest = Mutex<(at: ContinuousClock.Instant, report: NationalReport)?>(nil)
+    struct State {
+        var latest: (at: ContinuousClock.Instant, report: NationalReport)?
+        /// A request is computing the next report; the others use `latest` meanwhile.
+        var refreshing = false
+    }
+    let state = Mutex(State())
 }

@@ -114,11 +114,7 @@ enum ReportFormatter {
     static func pct(_ x: Double) -> String { String(format: "%.1f %%", x * 100) }
 
     /// An instant in Vietnam's time, e.g. 2026-03-01T09:30:00+07:00.
-    static func local(_ ms: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.timeZone = vietnam
-        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
-    }
+    static func local(_ ms: Int64) -> String { NodeStore.vietnamTime(ms) }
 
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 

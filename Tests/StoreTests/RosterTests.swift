@@ -191,6 +191,10 @@ struct TrendTests {
     func dailySnapshots() throws {
         #expect(NodeStore.vietnamDay(1_767_225_600_000) == "2026-01-01")  // 07:00 in Hà Nội
         #expect(NodeStore.vietnamDay(1_767_225_600_000 - 7 * 3_600_000 - 1) == "2025-12-31")  // 23:59:59.999 the day before
+        #expect(NodeStore.vietnamTime(1_767_225_600_000) == "2026-01-01T07:00:00+07:00")
+        #expect(NodeStore.vietnamTime(1_767_225_600_000 - 7 * 3_600_000 - 1) == "2025-12-31T23:59:59+07:00")
+        #expect(NodeStore.vietnamTime(1_709_260_200_000) == "2024-03-01T09:30:00+07:00")  // after a leap day
+        #expect(NodeStore.vietnamTime(-1) == "1970-01-01T06:59:59+07:00")
         let hub = try Replica()
         defer { hub.dir.remove() }
         let s = hub.store
