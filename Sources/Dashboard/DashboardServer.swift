@@ -65,6 +65,8 @@ public struct DashboardServer: Sendable {
 final class DashboardApp: Sendable {
     let store: NodeStore
     let pages: PageBuilder
+    /// Rendered national and province pages for the current report (``RenderCache``).
+    let renders = RenderCache()
     let sessions: SessionStore
     let lockout: LockoutPolicy
     let secureCookies: Bool
@@ -157,6 +159,14 @@ final class DashboardApp: Sendable {
         }
         guard let page = try build() else { return Self.notFound() }
         switch format {
+        case .html where personal == nil:
+            // The same figures for every viewer until the report is recomputed: render once with
+            // stand-ins for the viewer's name and sign-out token, fill those in per request.
+            let key = RenderCache.Key(path: req.uri.path, generatedAt: page.generatedAt, canSeeNation: v.scope == .national)
+            let template = renders.template(for: key) {
+                HTMLPages.unitPage(page, user: RenderCache.userMark, csrf: RenderCache.csrfMark, canSeeNation: key.canSeeNation)
+            }
+            return Self.html(.ok, RenderCache.fill(template, user: HTMLPages.escaped(v.name), csrf: v.csrf))
         case .html:
             return Self.html(.ok, HTMLPages.unitPage(page, user: v.name, csrf: v.csrf, canSeeNation: v.scope == .national))
         case .csv:
@@ -335,4 +345,37 @@ final class DashboardApp: Sendable {
     }
 
     static func notFound() -> Response { text(.notFound, "not found") }
+}
+
+/// National and province pages rendered once per report and shared by every viewer (they hold no
+/// personal data); only the viewer's name and sign-out token differ, filled in per request. A page
+/// of a new report replaces the old ones, so the cache holds at most one generation (35 units × 2).
+/// Commune pages (names: personal data) are never cached.
+final class RenderCache: Sendable {
+    struct Key: Hashable, Sendable {
+        let path: String
+        let generatedAt: Int64
+        let canSeeNation: Bool
+    }
+
+    static let userMark = "\u{1}hocvu-user\u{1}"
+    static let csrfMark = "\u{1}hocvu-csrf\u{1}"
+
+    private let rendered = Mutex<[Key: String]>([:])
+
+    func template(for key: Key, render: () -> String) -> String {
+        if let hit = rendered.withLock({ $0[key] }) { return hit }
+        let html = render()
+        rendered.withLock { cache in
+            // Only the newest report's pages are kept.
+            if let other = cache.keys.first, other.generatedAt != key.generatedAt { cache.removeAll(keepingCapacity: true) }
+            cache[key] = html
+        }
+        return html
+    }
+
+    /// `user` already HTML-escaped; `csrf` is hex.
+    static func fill(_ template: String, user: String, csrf: String) -> String {
+        template.replacingOccurrences(of: userMark, with: user).replacingOccurrences(of: csrfMark, with: csrf)
+    }
 }

@@ -18,6 +18,9 @@ enum HTMLPages {
         .signin input{width:100%;margin:4px 0 12px;padding:6px;box-sizing:border-box}.err{color:#c62828}
         """
 
+    /// Text made safe for HTML (the one escaping the pages use).
+    static func escaped(_ s: String) -> String { Format.html(s) }
+
     static func layout(title: String, user: String?, csrf: String?, body: String) -> String {
         var signOut = ""
         if let user, let csrf {
