@@ -166,7 +166,7 @@ final class DashboardApp: Sendable {
             let template = renders.template(for: key) {
                 HTMLPages.unitPage(page, user: RenderCache.userMark, csrf: RenderCache.csrfMark, canSeeNation: key.canSeeNation)
             }
-            return Self.html(.ok, RenderCache.fill(template, user: HTMLPages.escaped(v.name), csrf: v.csrf))
+            return Self.html(.ok, template.fill(user: HTMLPages.escaped(v.name), csrf: v.csrf))
         case .html:
             return Self.html(.ok, HTMLPages.unitPage(page, user: v.name, csrf: v.csrf, canSeeNation: v.scope == .national))
         case .csv:
@@ -361,21 +361,34 @@ final class RenderCache: Sendable {
     static let userMark = "\u{1}hocvu-user\u{1}"
     static let csrfMark = "\u{1}hocvu-csrf\u{1}"
 
-    private let rendered = Mutex<[Key: String]>([:])
+    /// A rendered page cut at the stand-ins: pieces between viewer names, each cut again at the
+    /// sign-out tokens, so filling in is plain concatenation (Foundation's string replacing is slow
+    /// on Linux and cost more than rendering).
+    struct Template: Sendable {
+        let pieces: [[Substring]]
 
-    func template(for key: Key, render: () -> String) -> String {
+        init(_ html: String) {
+            pieces = html.split(separator: RenderCache.userMark, omittingEmptySubsequences: false).map {
+                $0.split(separator: RenderCache.csrfMark, omittingEmptySubsequences: false)
+            }
+        }
+
+        /// `user` already HTML-escaped; `csrf` is hex.
+        func fill(user: String, csrf: String) -> String {
+            pieces.map { $0.joined(separator: csrf) }.joined(separator: user)
+        }
+    }
+
+    private let rendered = Mutex<[Key: Template]>([:])
+
+    func template(for key: Key, render: () -> String) -> Template {
         if let hit = rendered.withLock({ $0[key] }) { return hit }
-        let html = render()
+        let template = Template(render())
         rendered.withLock { cache in
             // Only the newest report's pages are kept.
             if let other = cache.keys.first, other.generatedAt != key.generatedAt { cache.removeAll(keepingCapacity: true) }
-            cache[key] = html
+            cache[key] = template
         }
-        return html
-    }
-
-    /// `user` already HTML-escaped; `csrf` is hex.
-    static func fill(_ template: String, user: String, csrf: String) -> String {
-        template.replacingOccurrences(of: userMark, with: user).replacingOccurrences(of: csrfMark, with: csrf)
+        return template
     }
 }
