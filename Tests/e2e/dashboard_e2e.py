@@ -33,6 +33,15 @@ SHOTS = sys.argv[sys.argv.index("--screenshots") + 1] if "--screenshots" in sys.
 passed, failed = 0, 0
 
 
+def wait_url(driver, suffix, seconds=15):
+    """A click starts a navigation and returns before it ends: wait for the URL (a loaded CI
+    machine may take a while), then read it once."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and not driver.current_url.endswith(suffix):
+        time.sleep(0.05)
+    return driver.current_url
+
+
 def check(ok, what):
     global passed, failed
     if ok:
@@ -127,11 +136,15 @@ def main():
         driver.find_element(By.ID, "name").send_keys("e2e")
         driver.find_element(By.ID, "password").send_keys("wrong password")
         driver.find_element(By.ID, "submit").click()
+        deadline = time.time() + 15  # the refusal page comes after an Argon2id check
+        while time.time() < deadline and not driver.find_elements(By.ID, "error"):
+            time.sleep(0.05)
         check(len(driver.find_elements(By.ID, "error")) == 1, "a wrong password is refused on the page")
         driver.find_element(By.ID, "name").send_keys("e2e")
         driver.find_element(By.ID, "password").send_keys(password)
         driver.find_element(By.ID, "submit").click()
-        check(driver.current_url.endswith("/national"), f"signed in, a national viewer lands on /national ({driver.current_url})")
+        url = wait_url(driver, "/national")
+        check(url.endswith("/national"), f"signed in, a national viewer lands on /national ({url})")
 
         # Nation.
         check_unit(driver, report["national"], "nation")
@@ -148,7 +161,7 @@ def main():
 
         # Province: follow its link.
         driver.find_element(By.CSS_SELECTOR, f"#units tr[data-code='{target['code']}'] a").click()
-        check(driver.current_url.endswith(f"/province/{target['code']}"), "the province link opens its page")
+        check(wait_url(driver, f"/province/{target['code']}").endswith(f"/province/{target['code']}"), "the province link opens its page")
         check_unit(driver, target["figures"], f"province {target['code']}")
         shot(driver, "3-province")
         communes = [c for c in report["communes"] if c["provinceCode"] == target["code"]]
@@ -158,7 +171,7 @@ def main():
 
         # Commune: its roster, by name.
         driver.find_element(By.CSS_SELECTOR, f"#units tr[data-code='{commune['code']}'] a").click()
-        check(driver.current_url.endswith(f"/commune/{commune['code']}"), "the commune link opens its page")
+        check(wait_url(driver, f"/commune/{commune['code']}").endswith(f"/commune/{commune['code']}"), "the commune link opens its page")
         check_unit(driver, commune["figures"], f"commune {commune['code']}")
         members = driver.find_elements(By.CSS_SELECTOR, "#members tr[data-stage]")
         check(len(members) == commune["figures"]["roster"], f"{len(members)} roster members shown for a roster of {commune['figures']['roster']}")
