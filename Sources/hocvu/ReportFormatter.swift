@@ -5,9 +5,6 @@ import Store
 /// Renders the national report for people (table) and programs (JSON, CSV; docs/report-format.md).
 /// No personal data is in the report: only counts. Times are shown in Asia/Ho_Chi_Minh.
 enum ReportFormatter {
-    /// Vietnam keeps UTC+7 all year; the fixed offset stands in where tzdata is missing.
-    static let vietnam = TimeZone(identifier: NationalReport.timeZone) ?? TimeZone(secondsFromGMT: 7 * 3_600)!
-
     static func render(_ r: NationalReport, format: HocVu.Hub.Report.Format) -> String {
         switch format {
         case .json: json(r)

@@ -117,15 +117,10 @@ extension NodeStore {
             for r in rows { byDay[r["day"], default: []].append(r) }
             var out = [TrendPoint]()
             for day in days {
-                if case .commune = unit {
-                    for r in byDay[day] ?? [] {
-                        current[r["role"]] = [r["roster"], r["roster_enrolled"], r["roster_certified"], r["learners"], r["certified"]]
-                    }
-                } else {
-                    current = [:]
-                    for r in byDay[day] ?? [] {
-                        current[r["role"]] = [r["roster"], r["roster_enrolled"], r["roster_certified"], r["learners"], r["certified"]]
-                    }
+                // Nation and provinces have a row per role every day: start each day afresh.
+                if unit.key <= 0 { current = [:] }
+                for r in byDay[day] ?? [] {
+                    current[r["role"]] = [r["roster"], r["roster_enrolled"], r["roster_certified"], r["learners"], r["certified"]]
                 }
                 let total = current.values.reduce([0, 0, 0, 0, 0]) { a, b in zip(a, b).map(+) }
                 out.append(.init(
