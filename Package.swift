@@ -76,12 +76,28 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: settings),
+        // What the hub's dashboard and a site's portal share: sessions, cookies, forms, strict headers,
+        // the sign-in gate, Vietnamese formatting.
+        .target(
+            name: "WebSupport",
+            dependencies: ["Store", "Sodium", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: settings),
+        // A site's learner portal and learning-app API (Hummingbird): lessons and media (Range),
+        // quizzes graded on the server, operator pages, app tokens, OpenAPI document (docs/portal.md).
+        .target(
+            name: "Portal",
+            dependencies: [
+                "Model", "Store", "Merge", "Sodium", "Release", "Node", "WebSupport", log,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings),
         // The hub's web dashboard (Hummingbird): pages, downloads, accounts, sessions, audit trail.
         // A library so its HTTP tests need no CLI; the hub daemon runs it as one more service.
         .target(
             name: "Dashboard",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", log,
+                "Model", "Store", "Merge", "Sodium", "WebSupport", log,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -89,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "Dashboard", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "Dashboard", "Portal", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -124,7 +140,10 @@ let package = Package(
             ]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Release", "Model", "Merge", "Sodium", "TestSupport"]),
         .testTarget(name: "hocvuTests", dependencies: ["hocvu", "Config"]),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Store", "Model", "Merge", "Sodium", "TestSupport", log]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "WebSupport", "Store", "Model", "Merge", "Sodium", "TestSupport", log]),
+        .testTarget(
+            name: "PortalTests",
+            dependencies: ["Portal", "WebSupport", "Node", "Store", "Model", "Merge", "Sodium", "Release", "TestSupport", log]),
         .testTarget(name: "hocvu-benchTests", dependencies: ["hocvu-bench"]),
     ]
 )

@@ -40,8 +40,9 @@ say "start the hub and the sites"
   --trust demo/trust.json --chunks demo/hub/chunks --dashboard 127.0.0.1:9480 2> demo/hub/log &
 pids=($!)
 for c in 70 73 4; do
+  portal=(); [ "$c" = 70 ] && portal=(--portal 127.0.0.1:8480)  # commune 70's learner portal
   "$bin" site run --db "demo/site-$c/site.sqlite" --keys "demo/site-$c/keys" --hub tcp://127.0.0.1:7400 --hub-key "$hubkey" \
-    --hub-identity "$hubid" --trust demo/trust.json --chunks "demo/site-$c/chunks" 2> "demo/site-$c/log" &
+    --hub-identity "$hubid" --trust demo/trust.json --chunks "demo/site-$c/chunks" "${portal[@]}" 2> "demo/site-$c/log" &
   pids+=($!)
 done
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
@@ -89,7 +90,32 @@ if command -v curl > /dev/null; then
   curl -fsS -b "$jar" -o demo/national.json 'http://127.0.0.1:9480/national?format=json'
   echo "the national page is in demo/national.html ($(wc -c < demo/national.html) bytes; its figures as JSON: demo/national.json)"
 fi
-echo "(to browse it yourself: run the hub again with --dashboard 127.0.0.1:9480, open http://127.0.0.1:9480, user demo, password in demo/dashboard-password)"
+echo "(to browse it: http://127.0.0.1:9480 while the demo runs, user demo, password in demo/dashboard-password)"
+
+say "commune 70's learner portal: an operator account, then (through the operator's pages) a learner with a PIN"
+umask 077; printf 'demo-operator-2026\n' > demo/operator-password; umask 022
+"$bin" site user add operator --db demo/site-70/site.sqlite --keys demo/site-70/keys --password-file demo/operator-password
+if command -v curl > /dev/null; then
+  jar=demo/portal-cookies.txt; p=http://127.0.0.1:8480
+  token() { grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="\([0-9a-f]*\)"/\1/'; }
+  csrf=$(curl -fsS -c "$jar" $p/operator/sign-in | token)
+  curl -fsS -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$csrf" --data-urlencode "name=operator" \
+    --data-urlencode "secret=demo-operator-2026" $p/operator/sign-in
+  csrf=$(curl -fsS -b "$jar" $p/operator | token)
+  curl -fsS -b "$jar" -o demo/portal-registered.html --data-urlencode "csrf=$csrf" --data-urlencode "national_id=001270999001" \
+    --data-urlencode "full_name=Nguyễn Thị Học Viên" --data-urlencode "role=commune_council_delegate" --data-urlencode "unit=HĐND phường" \
+    --data-urlencode "home_commune=70" --data-urlencode "pin=246810" $p/operator/learners || true
+  code=$(grep -o 'Mã học viên: [0-9]\{8\}' demo/portal-registered.html | grep -o '[0-9]\{8\}' || true)
+  if [ -n "$code" ]; then
+    echo "learner portal of commune 70: $p  (learner code $code, PIN 246810; operator: $p/operator/sign-in, user operator, password in demo/operator-password)"
+    echo "$code" > demo/learner-code
+  else
+    echo "the portal did not register the sample learner; see demo/portal-registered.html and demo/site-70/log" >&2
+  fi
+fi
+if [ -t 0 ] && [ -z "${HOCVU_DEMO_NO_WAIT:-}" ]; then
+  read -r -p "The hub, the sites and the portal are running: open the portal now; press Enter to stop them and print the report. " _ || true
+fi
 kill -TERM "${pids[@]}"; wait || true; trap - EXIT
 
 say "national report (the hub's view; read-only, no keys needed): certified officials on the rosters ÷ roster size"

@@ -40,6 +40,8 @@ public struct SiteConfig: Equatable, Sendable, CommonSettings {
     public var logLevel = "info"
     /// Prometheus scrape endpoint, loopback only; nil = off.
     public var metrics: String? = "127.0.0.1:9464"
+    /// The learner portal and learning-app API (`[portal]`); off unless enabled.
+    public var portal = PortalConfig()
     public init() {}
 }
 
@@ -85,6 +87,19 @@ public struct DashboardConfig: Equatable, Sendable {
     public static func isLoopback(_ host: String) -> Bool { host.hasPrefix("127.") }
 }
 
+/// A site's learner portal (`[portal]` in site.toml; docs/configuration.md, docs/portal.md).
+///
+/// Unlike the hub's dashboard it may listen on the commune LAN's address: learners' phones and
+/// office PCs reach it there. It speaks plain HTTP; where the LAN is not trusted (open Wi-Fi), put an
+/// HTTPS reverse proxy in front and set `tls_proxy = true` (docs/portal.md, "Security").
+public struct PortalConfig: Equatable, Sendable {
+    public var enabled = false
+    /// `IPv4:PORT`: `0.0.0.0:8480` for every interface, the LAN address, or loopback behind a proxy.
+    public var listen = "127.0.0.1:8480"
+    public var behindTLSProxy = false
+    public init() {}
+}
+
 public enum DaemonConfig: Equatable, Sendable {
     case site(SiteConfig)
     case hub(HubConfig)
@@ -110,7 +125,8 @@ public enum DaemonConfig: Equatable, Sendable {
         case "site":
             var c = SiteConfig()
             try r.allow(["": ["role"], "node": ["database", "keys", "status"], "hub": ["endpoint", "transport_key", "identity_key"],
-                         "releases": ["trust", "chunks", "fetch_rate"], "log": ["level"], "metrics": ["listen"]])
+                         "releases": ["trust", "chunks", "fetch_rate"], "log": ["level"], "metrics": ["listen"],
+                         "portal": ["enabled", "listen", "tls_proxy"]])
             c.database = try r.path("node", "database") ?? c.database
             c.keys = try r.path("node", "keys") ?? c.keys
             c.status = try r.path("node", "status") ?? c.status
@@ -131,6 +147,7 @@ public enum DaemonConfig: Equatable, Sendable {
             if let rate = try r.int("releases", "fetch_rate", 0...Int(Int32.max)) { c.fetchRate = rate == 0 ? nil : rate }
             c.logLevel = try r.logLevel() ?? c.logLevel
             c.metrics = try r.metrics(default: c.metrics)
+            c.portal = try r.portal()
             return .site(c)
         case "hub":
             var c = HubConfig()
@@ -299,6 +316,23 @@ struct Reader {
             d.listen = listen
         }
         return d
+    }
+
+    /// `[portal]`: off by default; any IPv4 address (the commune LAN's), checked for shape.
+    func portal() throws(ConfigError) -> PortalConfig {
+        var p = PortalConfig()
+        for (key, set) in [("enabled", { (v: Bool) in p.enabled = v }), ("tls_proxy", { (v: Bool) in p.behindTLSProxy = v })] {
+            guard let v = try value("portal", key) else { continue }
+            guard let b = v.bool else { throw fail("portal", key, "must be true or false, not \(v.type)") }
+            set(b)
+        }
+        if let listen = try optionalString("portal", "listen") {
+            guard DashboardConfig.hostAndPort(listen) != nil else {
+                throw fail("portal", "listen", "must be \"IPV4:PORT\", e.g. \"0.0.0.0:8480\" (every interface) or \"192.168.1.10:8480\"")
+            }
+            p.listen = listen
+        }
+        return p
     }
 
     /// Unknown sections and keys are errors: a typo must not silently fall back to a default.

@@ -1,4 +1,5 @@
 import Foundation
+import WebSupport
 import Store
 
 /// Charts drawn on the server as inline SVG: no script, no web font, nothing fetched, so a page

@@ -5,6 +5,7 @@ public import ServiceLifecycle
 import Sodium
 public import Store
 import Synchronization
+import WebSupport
 
 /// The hub's web dashboard: nation → province → commune pages in Vietnamese, their CSV and JSON
 /// downloads, sign-in with lockout, sessions, CSRF tokens, per-province access and an audit trail of
@@ -72,17 +73,11 @@ final class DashboardApp: Sendable {
     let secureCookies: Bool
     let now: @Sendable () -> Int64
     let logger: Logger
-    /// Argon2id verifications in flight: each takes ~64 MiB for ~0.2 s, so a flood of sign-ins is
-    /// answered 503 beyond this many instead of exhausting memory.
-    let verifying = Atomic<Int>(0)
-    static let maxConcurrentVerifications = 4
-    /// Verified against for unknown user names, so "no such user" costs the same time as a wrong
-    /// password and does not tell which names exist.
-    let decoyHash: String
+    /// Caps Argon2id verifications in flight; unknown names cost the time of a wrong password.
+    let gate = SignInGate()
 
     static let sessionCookie = "hocvu_session"
     static let csrfCookie = "hocvu_csrf"
-    static let maxFormBytes = 8 * 1_024
 
     init(
         store: NodeStore, pages: PageBuilder, sessions: SessionStore, lockout: LockoutPolicy, secureCookies: Bool,
@@ -95,7 +90,6 @@ final class DashboardApp: Sendable {
         self.secureCookies = secureCookies
         self.now = now
         self.logger = logger
-        decoyHash = PasswordHash.hash(SessionStore.token()) ?? ""
     }
 
     /// A signed-in viewer, as the database says now.
@@ -108,10 +102,10 @@ final class DashboardApp: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { req, _ in
-            guard let v = try self.viewer(req) else { return Self.redirect("/sign-in") }
+            guard let v = try self.viewer(req) else { return Web.redirect("/sign-in") }
             switch v.scope {
-            case .national: return Self.redirect("/national")
-            case .province(let p): return Self.redirect("/province/\(p)")
+            case .national: return Web.redirect("/national")
+            case .province(let p): return Web.redirect("/province/\(p)")
             }
         }
         router.get("/sign-in") { req, _ in self.signInForm(req, status: .ok, error: nil) }
@@ -121,12 +115,12 @@ final class DashboardApp: Sendable {
             try self.page(req, allowed: { $0 == .national }) { try self.pages.nation(try self.pages.report()) }
         }
         router.get("/province/:code") { req, ctx in
-            guard let code = Self.code(ctx.parameters.get("code")) else { return Self.notFound() }
+            guard let code = Self.code(ctx.parameters.get("code")) else { return Web.notFound() }
             return try self.page(req, allowed: { $0.covers(province: code) }) { try self.pages.province(code, try self.pages.report()) }
         }
         router.get("/commune/:code") { req, ctx in
             guard let code = Self.code(ctx.parameters.get("code")), let province = self.pages.province(ofCommune: code) else {
-                return Self.notFound()
+                return Web.notFound()
             }
             return try self.page(req, allowed: { $0.covers(province: province) }, personal: "commune:\(code)") {
                 try self.pages.commune(code, try self.pages.report())
@@ -145,10 +139,10 @@ final class DashboardApp: Sendable {
     ) throws -> Response {
         let formatParam = req.uri.queryParameters["format"].map(String.init) ?? "html"
         guard let format = Format(rawValue: formatParam) else {
-            return Self.text(.badRequest, "format must be html, csv or json")
+            return Web.text(.badRequest, "format must be html, csv or json")
         }
         guard let v = try viewer(req) else {
-            return format == .html ? Self.redirect("/sign-in") : Self.text(.unauthorized, "sign in first: /sign-in")
+            return format == .html ? Web.redirect("/sign-in") : Web.text(.unauthorized, "sign in first: /sign-in")
         }
         guard allowed(v.scope) else {
             logger.notice("Dashboard refused a page outside the viewer's scope", metadata: ["user": "\(v.name)", "path": "\(req.uri.path)"])
@@ -157,7 +151,7 @@ final class DashboardApp: Sendable {
         if let personal {
             try store.appendDashboardAudit(user: v.name, action: .viewRoster, target: "\(personal)/\(format.rawValue)")
         }
-        guard let page = try build() else { return Self.notFound() }
+        guard let page = try build() else { return Web.notFound() }
         switch format {
         case .html where personal == nil:
             // The same figures for every viewer until the report is recomputed: render once with
@@ -166,18 +160,18 @@ final class DashboardApp: Sendable {
             let template = renders.template(for: key) {
                 HTMLPages.unitPage(page, user: RenderCache.userMark, csrf: RenderCache.csrfMark, canSeeNation: key.canSeeNation)
             }
-            return Self.html(.ok, template.fill(user: HTMLPages.escaped(v.name), csrf: v.csrf))
+            return Web.html(.ok, template.fill(user: HTMLPages.escaped(v.name), csrf: v.csrf))
         case .html:
-            return Self.html(.ok, HTMLPages.unitPage(page, user: v.name, csrf: v.csrf, canSeeNation: v.scope == .national))
+            return Web.html(.ok, HTMLPages.unitPage(page, user: v.name, csrf: v.csrf, canSeeNation: v.scope == .national))
         case .csv:
-            return Self.download(Downloads.csv(page), type: "text/csv; charset=utf-8", name: Self.fileName(page, "csv"))
+            return Web.download(Downloads.csv(page), type: "text/csv; charset=utf-8", name: Self.fileName(page, "csv"))
         case .json:
-            return Self.download(Downloads.json(page), type: "application/json; charset=utf-8", name: Self.fileName(page, "json"))
+            return Web.download(Downloads.json(page), type: "application/json; charset=utf-8", name: Self.fileName(page, "json"))
         }
     }
 
     func forbidden(_ v: Viewer) -> Response {
-        Self.html(.forbidden, HTMLPages.message(title: "Không có quyền xem", text: "Tài khoản này không được xem trang này.", user: v.name, csrf: v.csrf))
+        Web.html(.forbidden, HTMLPages.message(title: "Không có quyền xem", text: "Tài khoản này không được xem trang này.", user: v.name, csrf: v.csrf))
     }
 
     static func fileName(_ page: Page, _ ext: String) -> String {
@@ -197,7 +191,7 @@ final class DashboardApp: Sendable {
     // MARK: Sessions and sign-in
 
     func viewer(_ req: Request) throws -> Viewer? {
-        guard let token = Self.cookie(req, Self.sessionCookie), let s = sessions.session(token: token, now: now()) else { return nil }
+        guard let token = Web.cookie(req, Self.sessionCookie), let s = sessions.session(token: token, now: now()) else { return nil }
         guard let account = try store.dashboardUser(named: s.user) else {
             sessions.remove(token: token)  // the account was removed since sign-in
             return nil
@@ -209,142 +203,62 @@ final class DashboardApp: Sendable {
         // Double-submit CSRF token for the sign-in form (there is no session yet): a cookie and a
         // hidden field that must match; SameSite=Strict keeps other sites' forms from sending it.
         let csrf = SessionStore.token()
-        var r = Self.html(status, HTMLPages.signIn(csrf: csrf, error: error))
-        r.headers[values: .setCookie].append(cookie(Self.csrfCookie, csrf, maxAge: 3_600))
+        var r = Web.html(status, HTMLPages.signIn(csrf: csrf, error: error))
+        r.headers[values: .setCookie].append(Web.setCookie(Self.csrfCookie, csrf, maxAge: 3_600, secure: secureCookies))
         return r
     }
 
     func signIn(_ req: Request) async throws -> Response {
-        guard let form = try await Self.form(req) else { return Self.text(.badRequest, "expected a form (application/x-www-form-urlencoded, at most 8 KiB)") }
-        guard let sent = form["csrf"], let expected = Self.cookie(req, Self.csrfCookie),
-              SessionStore.isTokenShaped(sent), Sodium.constantTimeEquals(Data(sent.utf8), Data(expected.utf8))
-        else {
+        guard let form = try await Web.form(req) else { return Web.text(.badRequest, "expected a form (application/x-www-form-urlencoded, at most 8 KiB)") }
+        guard Web.tokensMatch(form["csrf"], Web.cookie(req, Self.csrfCookie)) else {
             return signInForm(req, status: .forbidden, error: "Phiên biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng đăng nhập lại.")
         }
         let refused = "Sai tên đăng nhập hoặc mật khẩu, hoặc tài khoản đang tạm khóa. Vui lòng thử lại sau."
         let name = form["name"] ?? "", password = form["password"] ?? ""
         guard password.utf8.count <= PasswordHash.maxPasswordBytes else { return signInForm(req, status: .unauthorized, error: refused) }
-        guard verifying.add(1, ordering: .relaxed).newValue <= Self.maxConcurrentVerifications else {
-            verifying.subtract(1, ordering: .relaxed)
-            return Self.text(.serviceUnavailable, "too many sign-ins at once; try again in a moment")
+        let verified = try await gate.withSlot { () throws -> Response in
+            guard let found = try store.dashboardUser(named: name) else {
+                gate.decoy(password)
+                try store.appendDashboardAudit(user: "-", action: .signInRefused, target: "unknown name")
+                logger.notice("Dashboard sign-in refused: unknown name")
+                return signInForm(req, status: .unauthorized, error: refused)
+            }
+            if lockout.isLocked(found.user, now: now()) {
+                gate.decoy(password)  // same time as a wrong password
+                try store.appendDashboardAudit(user: name, action: .signInRefused, target: "locked")
+                logger.notice("Dashboard sign-in refused: account locked", metadata: ["user": "\(name)"])
+                return signInForm(req, status: .unauthorized, error: refused)
+            }
+            guard PasswordHash.verify(password, against: found.passwordHash) else {
+                let lockedNow = try store.recordDashboardSignInFailure(name: name, policy: lockout)
+                try store.appendDashboardAudit(user: name, action: lockedNow ? .locked : .signInRefused, target: "wrong password")
+                logger.notice(lockedNow ? "Dashboard account locked after repeated wrong passwords" : "Dashboard sign-in refused: wrong password", metadata: ["user": "\(name)"])
+                return signInForm(req, status: .unauthorized, error: refused)
+            }
+            try store.recordDashboardSignInSuccess(name: name)
+            try store.appendDashboardAudit(user: name, action: .signIn)
+            let (token, _) = sessions.create(user: name, now: now())
+            logger.info("Dashboard sign-in", metadata: ["user": "\(name)"])
+            var r = Web.redirect("/")
+            r.headers[values: .setCookie].append(Web.setCookie(Self.sessionCookie, token, maxAge: nil, secure: secureCookies))
+            r.headers[values: .setCookie].append(Web.setCookie(Self.csrfCookie, "", maxAge: 0, secure: secureCookies))
+            return r
         }
-        defer { verifying.subtract(1, ordering: .relaxed) }
-
-        guard let found = try store.dashboardUser(named: name) else {
-            _ = PasswordHash.verify(password, against: decoyHash)
-            try store.appendDashboardAudit(user: "-", action: .signInRefused, target: "unknown name")
-            logger.notice("Dashboard sign-in refused: unknown name")
-            return signInForm(req, status: .unauthorized, error: refused)
-        }
-        if lockout.isLocked(found.user, now: now()) {
-            _ = PasswordHash.verify(password, against: decoyHash)  // same time as a wrong password
-            try store.appendDashboardAudit(user: name, action: .signInRefused, target: "locked")
-            logger.notice("Dashboard sign-in refused: account locked", metadata: ["user": "\(name)"])
-            return signInForm(req, status: .unauthorized, error: refused)
-        }
-        guard PasswordHash.verify(password, against: found.passwordHash) else {
-            let lockedNow = try store.recordDashboardSignInFailure(name: name, policy: lockout)
-            try store.appendDashboardAudit(user: name, action: lockedNow ? .locked : .signInRefused, target: "wrong password")
-            logger.notice(lockedNow ? "Dashboard account locked after repeated wrong passwords" : "Dashboard sign-in refused: wrong password", metadata: ["user": "\(name)"])
-            return signInForm(req, status: .unauthorized, error: refused)
-        }
-        try store.recordDashboardSignInSuccess(name: name)
-        try store.appendDashboardAudit(user: name, action: .signIn)
-        let (token, _) = sessions.create(user: name, now: now())
-        logger.info("Dashboard sign-in", metadata: ["user": "\(name)"])
-        var r = Self.redirect("/")
-        r.headers[values: .setCookie].append(cookie(Self.sessionCookie, token, maxAge: nil))
-        r.headers[values: .setCookie].append(cookie(Self.csrfCookie, "", maxAge: 0))
-        return r
+        return verified ?? Web.text(.serviceUnavailable, "too many sign-ins at once; try again in a moment")
     }
 
     func signOut(_ req: Request) async throws -> Response {
-        guard let v = try viewer(req) else { return Self.redirect("/sign-in") }
-        guard let form = try await Self.form(req), let sent = form["csrf"],
-              Sodium.constantTimeEquals(Data(sent.utf8), Data(v.csrf.utf8))
-        else {
-            return Self.html(.forbidden, HTMLPages.message(title: "Yêu cầu không hợp lệ", text: "Biểu mẫu không mang mã bảo vệ đúng (CSRF).", user: v.name, csrf: v.csrf))
+        guard let v = try viewer(req) else { return Web.redirect("/sign-in") }
+        guard let form = try await Web.form(req), Web.tokensMatch(form["csrf"], v.csrf) else {
+            return Web.html(.forbidden, HTMLPages.message(title: "Yêu cầu không hợp lệ", text: "Biểu mẫu không mang mã bảo vệ đúng (CSRF).", user: v.name, csrf: v.csrf))
         }
         sessions.remove(token: v.token)
         try store.appendDashboardAudit(user: v.name, action: .signOut)
-        var r = Self.redirect("/sign-in")
-        r.headers[values: .setCookie].append(cookie(Self.sessionCookie, "", maxAge: 0))
+        var r = Web.redirect("/sign-in")
+        r.headers[values: .setCookie].append(Web.setCookie(Self.sessionCookie, "", maxAge: 0, secure: secureCookies))
         return r
     }
 
-    /// `Set-Cookie` value: HttpOnly, SameSite=Strict, Path=/, Secure when served over HTTPS.
-    func cookie(_ name: String, _ value: String, maxAge: Int?) -> String {
-        var c = "\(name)=\(value); Path=/; HttpOnly; SameSite=Strict"
-        if let maxAge { c += "; Max-Age=\(maxAge)" }
-        if secureCookies { c += "; Secure" }
-        return c
-    }
-
-    // MARK: Requests and responses
-
-    static func cookie(_ req: Request, _ name: String) -> String? {
-        for header in req.headers[values: .cookie] {
-            for part in header.split(separator: ";") {
-                let kv = part.trimmingCharacters(in: .whitespaces)
-                guard let eq = kv.firstIndex(of: "="), kv[..<eq] == name else { continue }
-                return String(kv[kv.index(after: eq)...])
-            }
-        }
-        return nil
-    }
-
-    /// An `application/x-www-form-urlencoded` body of at most ``maxFormBytes``; nil otherwise.
-    static func form(_ req: Request) async throws -> [String: String]? {
-        guard let type = req.headers[.contentType], type.lowercased().hasPrefix("application/x-www-form-urlencoded") else { return nil }
-        let body: ByteBuffer
-        do { body = try await req.body.collect(upTo: maxFormBytes) } catch { return nil }
-        let text = String(buffer: body)
-        var out = [String: String]()
-        for pair in text.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let key = decode(kv[0]), out[key] == nil else { continue }
-            out[key] = kv.count == 2 ? decode(kv[1]) ?? "" : ""
-        }
-        return out
-    }
-
-    static func decode(_ s: Substring) -> String? { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
-
-    /// Headers on every response: nothing cached (pages may hold personal data; figures are live),
-    /// no script, no framing, nothing loaded from elsewhere, no referrer.
-    static func headers(_ type: String) -> HTTPFields {
-        var h = HTTPFields()
-        h[.contentType] = type
-        h[.cacheControl] = "no-store"
-        h[.contentSecurityPolicy] =
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-        h[.xContentTypeOptions] = "nosniff"
-        h[.init("X-Frame-Options")!] = "DENY"
-        h[.init("Referrer-Policy")!] = "no-referrer"
-        return h
-    }
-
-    static func html(_ status: HTTPResponse.Status, _ body: String) -> Response {
-        Response(status: status, headers: headers("text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-
-    static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
-        Response(status: status, headers: headers("text/plain; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
-    }
-
-    static func download(_ body: String, type: String, name: String) -> Response {
-        var h = headers(type)
-        h[.contentDisposition] = "attachment; filename=\"\(name)\""
-        return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-
-    static func redirect(_ to: String) -> Response {
-        var h = headers("text/plain; charset=utf-8")
-        h[.location] = to
-        return Response(status: .seeOther, headers: h)
-    }
-
-    static func notFound() -> Response { text(.notFound, "not found") }
 }
 
 /// National and province pages rendered once per report and shared by every viewer (they hold no

@@ -1,4 +1,5 @@
 import Foundation
+import WebSupport
 import Store
 
 /// The CSV and JSON downloads of a page: the same ``Page`` value the HTML shows.

@@ -1,4 +1,5 @@
 import Foundation
+import WebSupport
 import Store
 
 /// The dashboard's pages in Vietnamese: plain HTML with inline CSS and inline SVG charts; no script
@@ -118,7 +119,7 @@ enum HTMLPages {
             b += "<h2>Danh sách phải đào tạo</h2><p class=\"note\">Trang này có dữ liệu cá nhân: mỗi lần xem được ghi lại.</p>"
             b += "<table id=\"members\"><tr><th>Họ và tên</th><th>Vai trò</th><th>Đơn vị</th><th>Tiến độ</th></tr>"
             for m in page.members ?? [] {
-                let role = PageBuilder.roleLabels[m.role] ?? m.role
+                let role = Format.roleLabels[m.role] ?? m.role
                 let stage = ["certified": "Đã có chứng chỉ", "enrolled": "Đang học", "not_started": "Chưa bắt đầu"][m.stage] ?? m.stage
                 b += "<tr data-stage=\"\(Format.html(m.stage))\"><td>\(Format.html(m.fullName))</td><td>\(Format.html(role))</td><td>\(Format.html(m.unit))</td><td>\(stage)</td></tr>"
             }

@@ -1,4 +1,5 @@
 import Foundation
+import WebSupport
 import Merge
 import Model
 public import Store
@@ -108,14 +109,6 @@ struct PageBuilder: Sendable {
         a.compare(b, options: [], range: nil, locale: vietnamese) == .orderedAscending
     }
 
-    static let roleLabels: [String: String] = [
-        Role.nationalAssemblyDeputy.rawValue: "Đại biểu Quốc hội",
-        Role.provincialCouncilDelegate.rawValue: "Đại biểu HĐND cấp tỉnh",
-        Role.communeCouncilDelegate.rawValue: "Đại biểu HĐND cấp xã",
-        Role.civilServant.rawValue: "Công chức, viên chức",
-        Role.other.rawValue: "Khác",
-    ]
-
     /// The national report, computed at most once a second however many viewers ask, and by one
     /// viewer at a time: when it is older than a second, the first request recomputes it (about
     /// 0.1 s at national scale, BENCHMARKS.md) while every other request is served the last one.
@@ -160,7 +153,7 @@ struct PageBuilder: Sendable {
     /// Every role, in the report's order of the enum (roles with nobody show zeros).
     static func roles(_ f: NationalReport.Figures) -> [BreakdownRow] {
         Role.allCases.map { role in
-            BreakdownRow(key: role.rawValue, label: roleLabels[role.rawValue] ?? role.rawValue, figures: figures(f.byRole[role.rawValue] ?? .init()))
+            BreakdownRow(key: role.rawValue, label: Format.roleLabels[role.rawValue] ?? role.rawValue, figures: figures(f.byRole[role.rawValue] ?? .init()))
         }
     }
 

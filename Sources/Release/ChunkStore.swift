@@ -9,10 +9,12 @@ public import Foundation
 public final class ChunkStore: Sendable {
     public let directory: String
 
-    public init(directory: String) throws {
+    /// - Parameter reader: true for a process part that only reads chunks (the site's portal): it
+    ///   leaves the temporary files alone, which the fetch writing them may still be writing.
+    public init(directory: String, reader: Bool = false) throws {
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try removeTemporaries()
+        if !reader { try removeTemporaries() }
     }
 
     func path(_ hash: String) -> String { "\(directory)/\(hash.prefix(2))/\(hash)" }

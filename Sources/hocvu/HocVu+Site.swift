@@ -2,6 +2,8 @@ import ArgumentParser
 import CoreMetrics
 import Foundation
 import Node
+import Portal
+import ServiceLifecycle
 import Config
 import Logging
 import Merge
@@ -12,7 +14,7 @@ import Store
 extension HocVu {
     struct Site: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self, Courses.self, Roster.self, Restored.self])
+            abstract: "Run a commune site and feed it learner events.", subcommands: [Run.self, Import.self, Courses.self, Roster.self, User.self, App.self, Restored.self])
     }
 }
 
@@ -26,6 +28,7 @@ extension HocVu.Site {
         @Option(help: "The hub's transport public key (hex), pinned: no other server is trusted.") var hubKey: String?
         @Option(help: "The hub's identity public key (hex), pinned: it signs the records of this site's learners recorded elsewhere.") var hubIdentity: String?
         @Option(help: "Cap on release download speed in bytes per second (default: none).") var fetchRate: Int?
+        @Option(help: "Serve the learner portal on this IPv4:PORT (e.g. 0.0.0.0:8480), overriding [portal].") var portal: String?
 
         /// Usage errors, found before any file is read: without --config the hub's endpoint and key
         /// must be given, and a key option must be 64 hex characters.
@@ -36,6 +39,9 @@ extension HocVu.Site {
             }
             if let hubKey { _ = try publicKey(hubKey, option: "--hub-key") }
             if let hubIdentity { _ = try publicKey(hubIdentity, option: "--hub-identity") }
+            if let portal, DashboardConfig.hostAndPort(portal) == nil {
+                throw ValidationError("--portal must be IPV4:PORT, e.g. 0.0.0.0:8480")
+            }
         }
 
         func settings() throws -> SiteConfig {
@@ -46,6 +52,7 @@ extension HocVu.Site {
             c.hubTransportKey = hubKey ?? c.hubTransportKey
             c.hubIdentityKey = hubIdentity ?? c.hubIdentityKey
             c.fetchRate = fetchRate ?? c.fetchRate
+            if let portal { (c.portal.enabled, c.portal.listen) = (true, portal) }
             // validate() checked the options; the configuration file is checked as it is read (exit 1,
             // naming file, key and line). Left: the example's placeholder key, which is well formed.
             for (key, value) in [("[hub] transport_key (--hub-key)", c.hubTransportKey), ("[hub] identity_key (--hub-identity)", c.hubIdentityKey ?? "")]
@@ -86,6 +93,7 @@ extension HocVu.Site {
                     isAlive: { client.isAlive }, finished: { await client.finished() }, hasFinished: { client.hasFinished },
                     requestStop: { client.stop(timeout: 0) }, refusedForGood: { client.status.refused }),
                 statusPath: c.status, metricsAddress: c.metrics, metrics: metrics,
+                extraServices: c.portal.enabled ? { [try Self.portal(c, store: db, client: client, logger: logger)] } : nil,
                 status: { .site(Self.status(client.status, db)) },
                 reload: {
                     guard let trust else { return }
@@ -95,6 +103,23 @@ extension HocVu.Site {
                 })
             let code = await daemon.run()
             if code != 0 { throw ExitCode(code) }
+        }
+
+        /// The learner portal as a service of the site's group, on the site's own store and chunk files.
+        static func portal(_ c: SiteConfig, store: NodeStore, client: SiteClient, logger: Logger) throws -> any Service {
+            guard let (host, port) = DashboardConfig.hostAndPort(c.portal.listen) else { throw Failure("[portal] listen \(c.portal.listen) is not IPV4:PORT") }
+            return PortalServer(
+                store: store, chunks: try ChunkStore(directory: c.chunks, reader: true),
+                configuration: .init(host: host, port: port, secureCookies: c.portal.behindTLSProxy), logger: logger,
+                sync: {
+                    let s = client.status
+                    let facts = try? store.facts(acknowledged: s.hubHas)
+                    return PortalServer.SyncStatus(
+                        connected: s.connected, lastHeardFromHub: s.lastHeardFromHub, unacknowledgedBatches: facts?.unacknowledgedBatches,
+                        installedRelease: s.installedRelease ?? facts?.releaseVersion, fetchingRelease: s.fetchingRelease,
+                        quarantinedRecords: facts?.openQuarantine, problem: s.refused ?? s.diskFull ?? s.chunkStoreError ?? s.releaseRefusal)
+                }
+            ).service()
         }
 
         static func status(_ s: SiteClient.Status, _ db: NodeStore) -> SiteStatusReport {

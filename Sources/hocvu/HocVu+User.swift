@@ -37,14 +37,7 @@ extension HocVu.Hub.User {
         }
 
         func run() throws {
-            let password = try readPassword(file: passwordFile)
-            guard password.count >= minimumPasswordLength else {
-                throw Failure("the password has \(password.count) characters; use at least \(minimumPasswordLength)")
-            }
-            guard password.utf8.count <= PasswordHash.maxPasswordBytes else {
-                throw Failure("the password is longer than \(PasswordHash.maxPasswordBytes) bytes")
-            }
-            guard let hash = PasswordHash.hash(password) else { throw Failure("libsodium could not hash the password (out of memory?)") }
+            let hash = try passwordHash(file: passwordFile)
             let (db, _) = try store.open(.existing, role: .hub, command: "hub user add")
             do {
                 try db.addDashboardUser(name: name, passwordHash: hash, scope: DashboardScope(scope)!)
@@ -101,6 +94,20 @@ extension HocVu.Hub.User {
         let f = ISO8601DateFormatter()
         f.timeZone = TimeZone(identifier: "Asia/Ho_Chi_Minh") ?? TimeZone(secondsFromGMT: 7 * 3_600)!
         return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1_000))
+    }
+
+    /// Reads a new account's password (``readPassword(file:)``), checks its length and hashes it
+    /// (Argon2id): the dashboard's and the portal's operator accounts follow one rule.
+    static func passwordHash(file: String?) throws -> String {
+        let password = try readPassword(file: file)
+        guard password.count >= minimumPasswordLength else {
+            throw Failure("the password has \(password.count) characters; use at least \(minimumPasswordLength)")
+        }
+        guard password.utf8.count <= PasswordHash.maxPasswordBytes else {
+            throw Failure("the password is longer than \(PasswordHash.maxPasswordBytes) bytes")
+        }
+        guard let hash = PasswordHash.hash(password) else { throw Failure("libsodium could not hash the password (out of memory?)") }
+        return hash
     }
 
     /// The first line of `file`, or of standard input (without echo when it is a terminal).

@@ -1,4 +1,5 @@
 @testable import Dashboard
+import WebSupport
 import Foundation
 import Sodium
 import Store

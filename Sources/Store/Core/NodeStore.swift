@@ -35,7 +35,7 @@ public final class NodeStore: Sendable {
 
     /// This node's clock: the system clock corrected by the offset adopted from the hub, so a
     /// commune PC whose clock is wrong still stamps results with the right time.
-    func now() -> Int64 {
+    public func now() -> Int64 {
         // Both terms are bounded (see adoptClockOffset), but a clock is never worth a trap.
         let (sum, overflow) = systemClock().addingReportingOverflow(offset.load(ordering: .relaxed))
         return overflow ? systemClock() : sum

@@ -383,6 +383,41 @@ extension NodeStore {
                 );
                 """)
         }
+        m.registerMigration("v-portal: learner codes and PINs, operator accounts, app tokens, API write journal") { db in
+            try db.execute(sql: """
+                -- Site only, never replicated (docs/portal.md): who may sign in to the learner portal.
+                -- kind 'operator': name is the operator's user name, the secret a password.
+                -- kind 'learner': name is the learner's 8-digit code (never the national ID), the
+                -- secret the PIN the operator set (NULL until set). Secrets are Argon2id strings.
+                -- Lockout state is here, not in memory: a restart gives an attacker no fresh guesses.
+                CREATE TABLE portal_account (
+                  kind TEXT NOT NULL CHECK (kind IN ('operator', 'learner')),
+                  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^a-z0-9._-]*'),
+                  learner_id TEXT UNIQUE CHECK ((kind = 'learner') = (learner_id IS NOT NULL)),
+                  secret_hash TEXT CHECK (secret_hash IS NULL OR secret_hash LIKE '$argon2id$%'),
+                  created_at INTEGER NOT NULL,
+                  failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+                  locked_until INTEGER,
+                  PRIMARY KEY (kind, name)
+                ) WITHOUT ROWID;
+                -- Learning apps the operator issued an API token to: only the token's BLAKE2b hash.
+                CREATE TABLE portal_app (
+                  name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64 AND name NOT GLOB '*[^a-z0-9._-]*'),
+                  token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+                  created_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                -- Idempotent writes: a client-chosen id per write, with the hash of what was asked and
+                -- the answer given, in the transaction that recorded it; a retry gets the same answer.
+                CREATE TABLE portal_write (
+                  client TEXT NOT NULL,
+                  client_id TEXT NOT NULL CHECK (length(client_id) BETWEEN 1 AND 64),
+                  request_hash BLOB NOT NULL,
+                  response TEXT NOT NULL,
+                  at INTEGER NOT NULL,
+                  PRIMARY KEY (client, client_id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }

@@ -2,44 +2,44 @@ import Foundation
 import Sodium
 import Synchronization
 
-/// Signed-in viewers, in memory: a restart signs everyone out, and no session token ever rests on
+/// Signed-in users (dashboard viewers, portal learners and operators), in memory: a restart signs everyone out, and no session token ever rests on
 /// disk (a stolen backup holds none). The key of each session is the BLAKE2b hash of its token, so
 /// looking one up compares hashes, not the secret itself. Each request re-reads the account from
 /// the database, so `hocvu hub user remove` ends a session at its next request.
-final class SessionStore: Sendable {
-    struct Session: Sendable {
-        let user: String
+public final class SessionStore: Sendable {
+    public struct Session: Sendable {
+        public let user: String
         /// The token every form of this session carries (compared in constant time).
-        let csrf: String
-        let createdAt: Int64
-        var lastSeenAt: Int64
+        public let csrf: String
+        public let createdAt: Int64
+        public var lastSeenAt: Int64
     }
 
     /// A session unused this long ends (30 min), and none outlives `absoluteMilliseconds` (12 h).
-    let idleMilliseconds: Int64
-    let absoluteMilliseconds: Int64
+    public let idleMilliseconds: Int64
+    public let absoluteMilliseconds: Int64
     /// At most this many sessions live at once; the least recently used goes first.
-    let capacity: Int
+    public let capacity: Int
     private let sessions = Mutex<[Data: Session]>([:])
 
-    init(idleMilliseconds: Int64 = 30 * 60_000, absoluteMilliseconds: Int64 = 12 * 3_600_000, capacity: Int = 10_000) {
+    public init(idleMilliseconds: Int64 = 30 * 60_000, absoluteMilliseconds: Int64 = 12 * 3_600_000, capacity: Int = 10_000) {
         self.idleMilliseconds = idleMilliseconds
         self.absoluteMilliseconds = absoluteMilliseconds
         self.capacity = capacity
     }
 
     /// A fresh random token: 32 bytes from the OS CSPRNG, as 64 lower-case hex characters.
-    static func token() -> String { Sodium.randomBytes(32).map { String(format: "%02x", $0) }.joined() }
+    public static func token() -> String { Sodium.randomBytes(32).map { String(format: "%02x", $0) }.joined() }
 
     /// True for a string shaped like ``token()``'s output; anything else is never looked up.
-    static func isTokenShaped(_ s: String) -> Bool {
+    public static func isTokenShaped(_ s: String) -> Bool {
         s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
     private static func key(_ token: String) -> Data { Blake2b.hash(Data(token.utf8)) }
 
     /// Starts a session for `user`; returns its token (the cookie's value) and the session.
-    func create(user: String, now: Int64) -> (token: String, session: Session) {
+    public func create(user: String, now: Int64) -> (token: String, session: Session) {
         let token = Self.token()
         let session = Session(user: user, csrf: Self.token(), createdAt: now, lastSeenAt: now)
         sessions.withLock { all in
@@ -53,7 +53,7 @@ final class SessionStore: Sendable {
     }
 
     /// The live session of `token` (its last use set to `now`), or nil.
-    func session(token: String, now: Int64) -> Session? {
+    public func session(token: String, now: Int64) -> Session? {
         guard Self.isTokenShaped(token) else { return nil }
         let key = Self.key(token)
         return sessions.withLock { all in
@@ -68,12 +68,12 @@ final class SessionStore: Sendable {
         }
     }
 
-    func remove(token: String) {
+    public func remove(token: String) {
         guard Self.isTokenShaped(token) else { return }
         _ = sessions.withLock { $0.removeValue(forKey: Self.key(token)) }
     }
 
-    var count: Int { sessions.withLock { $0.count } }
+    public var count: Int { sessions.withLock { $0.count } }
 
     private func expired(_ s: Session, now: Int64) -> Bool {
         now - s.lastSeenAt > idleMilliseconds || now - s.createdAt > absoluteMilliseconds || now < s.createdAt

@@ -1,0 +1,176 @@
+import Foundation
+import Logging
+import Merge
+import Model
+import Release
+import Store
+
+/// What a learner may do and has done, shared by the learner's pages and the learning-app API so
+/// both apply the same rules: which courses the installed release offers them, which lessons and
+/// quizzes they may open, and how progress and attempts are recorded (through `NodeStore.record`,
+/// once per client-chosen id).
+struct Learning: Sendable {
+    let store: NodeStore
+    let curriculum: CurriculumCache
+
+    /// Where a learner stands in one course.
+    struct CourseState: Codable, Equatable, Sendable {
+        let course: String
+        let title: String
+        let enrolled: Bool
+        let requiredLessons: Int
+        let completedRequiredLessons: Int
+        let quizzes: Int
+        let passedQuizzes: Int
+        let complete: Bool
+        /// Milliseconds since the epoch, when a certificate is issued.
+        let certificateIssuedAt: Int64?
+    }
+
+    struct AttemptResult: Codable, Equatable, Sendable {
+        let attemptID: String
+        let quiz: String
+        let score: Int
+        let maxScore: Int
+        let passed: Bool
+        let correct: [Bool]
+        let certificateIssued: Bool
+    }
+
+    enum Refusal: Error, Equatable, CustomStringConvertible {
+        case noRelease
+        case notOffered(String)
+        case invalid(String)
+        case idReused(String)
+
+        var description: String {
+            switch self {
+            case .noRelease: "no curriculum release is installed at this site yet"
+            case .notOffered(let id): "\(id) is not in a course offered to this learner"
+            case .invalid(let why): why
+            case .idReused(let id): PortalError.idReused(id).description
+            }
+        }
+    }
+
+    /// The installed release's courses targeted at the learner's role and province.
+    func courses(for learner: PortalLearner) throws -> [Curriculum.Course] {
+        guard let c = try curriculum.current(), let role = learner.role else { return [] }
+        let province = try learner.homeCommune.flatMap { try store.provinceOf(commune: $0) }
+        return c.manifest.curriculum.courses(for: role, province: province)
+    }
+
+    func lesson(_ id: String, for learner: PortalLearner) throws(Refusal) -> (course: Curriculum.Course, lesson: Curriculum.Lesson, release: InstalledCurriculum) {
+        let release = try installed()
+        guard let hit = release.lessons[id], offered(hit.course.id, to: learner) else { throw .notOffered(id) }
+        return (hit.course, hit.lesson, release)
+    }
+
+    func quiz(_ id: String, for learner: PortalLearner) throws(Refusal) -> (course: Curriculum.Course, quiz: Curriculum.Quiz) {
+        let release = try installed()
+        guard let hit = release.quizzes[id], offered(hit.course.id, to: learner) else { throw .notOffered(id) }
+        return (hit.course, hit.quiz)
+    }
+
+    func course(_ id: String, for learner: PortalLearner) throws(Refusal) -> Curriculum.Course {
+        guard let c = try installed().course(id), offered(id, to: learner) else { throw .notOffered(id) }
+        return c
+    }
+
+    private func installed() throws(Refusal) -> InstalledCurriculum {
+        do {
+            guard let c = try curriculum.current() else { throw Refusal.noRelease }
+            return c
+        } catch let r as Refusal { throw r } catch { throw .invalid("the installed release cannot be read: \(error)") }
+    }
+
+    private func offered(_ course: String, to learner: PortalLearner) -> Bool {
+        ((try? courses(for: learner)) ?? []).contains { $0.id == course }
+    }
+
+    /// Records progress in a lesson, enrolling the learner in its course first. Progress only
+    /// rises: a lower or equal percent records nothing (and is no error).
+    func recordProgress(
+        _ learner: PortalLearner, lesson id: String, percent: Int, client: String, clientID: String
+    ) throws -> (percent: Int, replayed: Bool) {
+        guard (0...100).contains(percent) else { throw Refusal.invalid("percent must be 0…100") }
+        let (course, lesson, _) = try lesson(id, for: learner)
+        let current = try store.learnerProgress(learner.learnerID).lessons[lesson.id] ?? -1
+        var events: [LocalEvent] = [.enroll(learnerID: learner.learnerID, courseID: course.id)]
+        if percent > current {
+            events.append(.progress(learnerID: learner.learnerID, lessonID: lesson.id, percent: percent, at: store.now()))
+        }
+        let request = Data("progress\0\(learner.learnerID)\0\(lesson.id)\0\(percent)".utf8)
+        let done = try once(client: client, clientID: clientID, request: request, events: events) { _ in "\(max(percent, current))" }
+        try issueCertificateIfEarned(learner, course: course.id)
+        return (Int(done.response) ?? percent, done.replayed)
+    }
+
+    /// Grades and records a quiz attempt (enrolling the learner in its course first) and issues
+    /// the course certificate if this attempt completes it.
+    func submitAttempt(
+        _ learner: PortalLearner, quiz id: String, answers: [Int], startedAt: Int64, client: String, clientID: String
+    ) throws -> (result: AttemptResult, replayed: Bool) {
+        let (course, quiz) = try quiz(id, for: learner)
+        let graded: QuizGrading.Graded
+        do { graded = try QuizGrading.grade(quiz, answers: answers) } catch { throw Refusal.invalid(error.description) }
+        let finished = store.now()
+        let started = min(max(startedAt, finished - 24 * 3_600_000), finished)
+        let attemptID = EventImport.attemptID(
+            learnerID: learner.learnerID, quizID: quiz.id, answers: answers, score: graded.score, maxScore: graded.maxScore,
+            startedAt: started, finishedAt: finished)
+        let events: [LocalEvent] = [
+            .enroll(learnerID: learner.learnerID, courseID: course.id),
+            .attemptWithID(
+                attemptID: attemptID, learnerID: learner.learnerID, quizID: quiz.id, answers: answers, score: graded.score,
+                maxScore: graded.maxScore, startedAt: started, finishedAt: finished),
+        ]
+        let passed = CompletionRule.isPassed(best: graded.score, maxScore: graded.maxScore, passPercent: course.passPercent)
+        let request = Data("attempt\0\(learner.learnerID)\0\(quiz.id)\0\(answers.map(String.init).joined(separator: ","))".utf8)
+        let done = try once(client: client, clientID: clientID, request: request, events: events) { _ in
+            let r = AttemptResult(
+                attemptID: attemptID, quiz: quiz.id, score: graded.score, maxScore: graded.maxScore, passed: passed,
+                correct: graded.correct, certificateIssued: false)
+            return String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+        }
+        var result = try JSONDecoder().decode(AttemptResult.self, from: Data(done.response.utf8))
+        if !done.replayed, try issueCertificateIfEarned(learner, course: course.id) {
+            result = AttemptResult(
+                attemptID: result.attemptID, quiz: result.quiz, score: result.score, maxScore: result.maxScore, passed: result.passed,
+                correct: result.correct, certificateIssued: true)
+        }
+        return (result, done.replayed)
+    }
+
+    private func once(
+        client: String, clientID: String, request: Data, events: [LocalEvent], respond: ([LocalOutcome]) throws -> String
+    ) throws -> (response: String, replayed: Bool) {
+        do {
+            return try store.recordOnce(client: client, clientID: clientID, request: request, events: events, respond: respond)
+        } catch PortalError.idReused(let id) {
+            throw Refusal.idReused(id)
+        }
+    }
+
+    /// Issues the certificate when the course is complete and none is held; true if it did.
+    @discardableResult
+    func issueCertificateIfEarned(_ learner: PortalLearner, course: String) throws -> Bool {
+        let status = try store.courseStatus(learnerID: learner.learnerID, courseID: course)
+        guard status.isEligible, try store.learnerProgress(learner.learnerID).certificates[course] == nil else { return false }
+        try store.record([.issueCertificate(learnerID: learner.learnerID, courseID: course)])
+        return true
+    }
+
+    /// Where the learner stands in every course offered to them.
+    func states(_ learner: PortalLearner) throws -> (courses: [CourseState], progress: LearnerProgress) {
+        let progress = try store.learnerProgress(learner.learnerID)
+        let states = try courses(for: learner).map { c in
+            let s = try store.courseStatus(learnerID: learner.learnerID, courseID: c.id)
+            return CourseState(
+                course: c.id, title: c.title, enrolled: s.isEnrolled, requiredLessons: s.requiredLessons,
+                completedRequiredLessons: s.completedRequiredLessons, quizzes: s.quizzes, passedQuizzes: s.passedQuizzes,
+                complete: s.isComplete, certificateIssuedAt: progress.certificates[c.id])
+        }
+        return (states, progress)
+    }
+}
