@@ -18,7 +18,7 @@ extension PortalApp {
         router.get("/api/v1/openapi.json") { _, _ in
             var h = Web.headers("application/json; charset=utf-8")
             h[.cacheControl] = "no-cache"
-            return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json + "\n")))
         }
         router.get("/api/v1/learners/:code/courses") { req, ctx in
             try self.api(req) { _ in

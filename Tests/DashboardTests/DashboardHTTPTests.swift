@@ -2,6 +2,7 @@ import Dashboard
 import Foundation
 import Store
 import Testing
+import TestSupport
 
 /// Every route and the access rules, over a real socket on 127.0.0.1 against a real SQLite hub
 /// database (DashboardFixture).

@@ -1,48 +1,52 @@
-import Foundation
+public import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A deliberately small HTTP/1.1 client over a POSIX socket: it follows no redirect, keeps no
 /// cookie and adds no header the test did not ask for, so each test sees exactly what the server sent.
-struct HTTPClient {
-    let port: Int
+public struct HTTPClient: Sendable {
+    public let port: Int
+    public init(port: Int) { self.port = port }
 
-    struct Reply {
-        var status: Int
-        var headers: [(name: String, value: String)]
-        var body: Data
-        var text: String { String(decoding: body, as: UTF8.self) }
-        func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
-        func all(_ name: String) -> [String] { headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value) }
+    public struct Reply {
+        public var status: Int
+        public var headers: [(name: String, value: String)]
+        public var body: Data
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+        public func all(_ name: String) -> [String] { headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value) }
         /// The value a `Set-Cookie` header gives `name`, nil if none sets it.
-        func cookie(_ name: String) -> String? {
+        public func cookie(_ name: String) -> String? {
             for c in all("set-cookie") where c.hasPrefix(name + "=") {
                 return String(c.dropFirst(name.count + 1).prefix { $0 != ";" })
             }
             return nil
         }
-        func setCookieLine(_ name: String) -> String? { all("set-cookie").first { $0.hasPrefix(name + "=") } }
+        public func setCookieLine(_ name: String) -> String? { all("set-cookie").first { $0.hasPrefix(name + "=") } }
     }
 
-    struct Failure: Error, CustomStringConvertible { let description: String }
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
+    }
 
-    func get(_ path: String, cookies: [String: String] = [:]) async throws -> Reply {
+    public func get(_ path: String, cookies: [String: String] = [:]) async throws -> Reply {
         try await send("GET", path, cookies: cookies)
     }
 
-    func post(_ path: String, form: [(String, String)], cookies: [String: String] = [:]) async throws -> Reply {
+    public func post(_ path: String, form: [(String, String)], cookies: [String: String] = [:]) async throws -> Reply {
         let body = form.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
         return try await send("POST", path, cookies: cookies, headers: ["Content-Type": "application/x-www-form-urlencoded"], body: Data(body.utf8))
     }
 
-    static func encode(_ s: String) -> String {
+    public static func encode(_ s: String) -> String {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
-    func send(_ method: String, _ path: String, cookies: [String: String] = [:], headers: [String: String] = [:], body: Data? = nil) async throws -> Reply {
+    public func send(_ method: String, _ path: String, cookies: [String: String] = [:], headers: [String: String] = [:], body: Data? = nil) async throws -> Reply {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         if !cookies.isEmpty { head += "Cookie: " + cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") + "\r\n" }
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
@@ -121,7 +125,7 @@ struct HTTPClient {
     }
 
     /// A port nobody listens on right now (bound, read, released).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
