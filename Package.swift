@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "Portal",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", "Release", "Node", "WebSupport", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "WebSupport", log,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "WebSupport", "Store", "Model", "Merge", "Sodium", "TestSupport", log]),
         .testTarget(
             name: "PortalTests",
-            dependencies: ["Portal", "WebSupport", "Node", "Store", "Model", "Merge", "Sodium", "Release", "TestSupport", log]),
+            dependencies: ["Portal", "WebSupport", "Store", "Model", "Merge", "Sodium", "Release", "TestSupport", log]),
         .testTarget(name: "hocvu-benchTests", dependencies: ["hocvu-bench"]),
     ]
 )

@@ -31,14 +31,17 @@ extension PortalApp {
         router.get("/learn/lesson/:lesson") { req, ctx in
             try self.asLearner(req) { learner, csrf in
                 let (course, lesson, release) = try self.learning.lesson(Self.id(ctx.parameters.get("lesson")) ?? "", for: learner)
-                // Opening a lesson is progress: "started" (50 %), unless it is further along already.
-                let client = "learner:\(learner.learnerID)"
-                _ = try self.learning.recordProgress(learner, lesson: lesson.id, percent: 50, client: client, clientID: "open-\(lesson.id)")
+                // Opening a lesson is progress: "started" (50 %), unless it is further along already
+                // (checked first: a page view that changes nothing takes no write lock).
+                var percent = try self.store.learnerProgress(learner.learnerID).lessons[lesson.id] ?? 0
+                if percent < 50 {
+                    percent = try self.learning.recordProgress(
+                        learner, lesson: lesson.id, percent: 50, client: "learner:\(learner.learnerID)", clientID: "open-\(lesson.id)").percent
+                }
                 var texts = [Int: String]()
                 for (i, path) in lesson.files.enumerated() where MediaResponder.kind(path) == .text {
                     if let f = release.files[path] { texts[i] = String(decoding: try self.media.chunks.assemble(f), as: UTF8.self) }
                 }
-                let percent = try self.store.learnerProgress(learner.learnerID).lessons[lesson.id] ?? 0
                 return Self.page(PortalPages.lesson(lesson, course: course, texts: texts, percent: percent, learner: learner, csrf: csrf))
             }
         }

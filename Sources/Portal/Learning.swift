@@ -145,6 +145,9 @@ struct Learning: Sendable {
     private func once(
         client: String, clientID: String, request: Data, events: [LocalEvent], respond: ([LocalOutcome]) throws -> String
     ) throws -> (response: String, replayed: Bool) {
+        guard PortalApp.id(clientID) != nil else {
+            throw Refusal.invalid("id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-' (one per write; reuse it only to retry)")
+        }
         do {
             return try store.recordOnce(client: client, clientID: clientID, request: request, events: events, respond: respond)
         } catch PortalError.idReused(let id) {

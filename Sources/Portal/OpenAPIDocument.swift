@@ -119,7 +119,7 @@ enum OpenAPIDocument {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
     "parameters": {
       "code": {"name": "code", "in": "path", "required": true, "description": "The learner's portal code", "schema": {"type": "string", "pattern": "^[0-9]{8}$"}},
-      "lesson": {"name": "lesson", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/Id"}}
+      "lesson": {"name": "lesson", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/Id"}, "example": "ksn-101-l1"}
     },
     "responses": {
       "BadRequest": {"description": "The body is not the JSON this endpoint takes", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -174,6 +174,7 @@ enum OpenAPIDocument {
       },
       "ProgressRequest": {
         "type": "object", "required": ["id", "lesson", "percent"],
+        "examples": [{"id": "progress-7f3a", "lesson": "ksn-101-l1", "percent": 100}],
         "properties": {"id": {"$ref": "#/components/schemas/Id"}, "lesson": {"$ref": "#/components/schemas/Id"}, "percent": {"type": "integer", "minimum": 0, "maximum": 100}}
       },
       "ProgressResult": {
@@ -182,6 +183,7 @@ enum OpenAPIDocument {
       },
       "AttemptRequest": {
         "type": "object", "required": ["id", "quiz", "answers"],
+        "examples": [{"id": "attempt-01", "quiz": "ksn-101-quiz", "answers": [1, 2, 2, 0, 1], "started_at": "2026-03-01T09:40:00+07:00"}],
         "properties": {
           "id": {"$ref": "#/components/schemas/Id"}, "quiz": {"$ref": "#/components/schemas/Id"},
           "answers": {"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": -1, "maximum": 1000}, "description": "Option index per question, -1 for a question left blank"},

@@ -186,6 +186,8 @@ import TestSupport
         #expect(conflicting.status == 409)
         #expect(try await f.api("POST", "/api/v1/learners/\(f.alice.code)/attempts", json: #"{"id":"a-2","quiz":"ksn-101-quiz","answers":[1]}"#).status == 422)
         #expect(try await f.api("POST", "/api/v1/learners/\(f.alice.code)/attempts", json: "{not json").status == 400)
+        #expect(try await f.api("POST", "/api/v1/learners/\(f.alice.code)/attempts", json: #"{"id":"","quiz":"ksn-101-quiz","answers":[1,2,3,0,1]}"#).status == 422)
+        #expect(try await f.api("POST", "/api/v1/learners/\(f.alice.code)/progress", json: #"{"id":"a b","lesson":"ksn-101-l1","percent":10}"#).status == 422)
         #expect(try await f.api("POST", "/api/v1/learners/\(f.alice.code)/attempts", json: body, headers: ["Content-Type": "text/plain"]).status == 415)
         #expect(try await f.api("POST", "/api/v1/learners/\(f.alice.code)/attempts", json: #"{"id":"a-3","quiz":"ai-qh-quiz","answers":[0,0,0]}"#).status == 404)
 

@@ -12,22 +12,22 @@ any failure.
 
 Usage: Tests/e2e/portal_e2e.py [path/to/hocvu] [--screenshots DIR] [--keep]
 """
-import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from portal_rig import OPERATOR_PASSWORD, Rig, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
@@ -46,99 +46,24 @@ def check(ok, what):
         print(f"FAIL: {what}", file=sys.stderr)
 
 
-def run(*argv, stdin=None):
-    r = subprocess.run([HOCVU, *argv], input=stdin, capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        sys.exit(f"hocvu {' '.join(argv)} exited {r.returncode}: {r.stderr}")
-    return r.stdout
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def keys_of(text):
-    return {line.split()[0]: line.split()[1] for line in text.splitlines() if len(line.split()) == 2}
-
-
-def wait_for(what, predicate, seconds=60, step=0.2):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    print(f"timed out waiting for {what}", file=sys.stderr)
-    return None
-
-
 def shot(driver, name):
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
         driver.save_screenshot(os.path.join(SHOTS, name + ".png"))
 
 
-def make_video(path):
-    """~210 MiB of real VP8 video: a 10 s noisy test pattern (incompressible), looped without re-encoding."""
-    clip = path + ".clip.webm"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25,noise=alls=60:allf=t",
-                    "-t", "10", "-c:v", "libvpx", "-b:v", "20M", "-minrate", "20M", "-maxrate", "20M", "-bufsize", "20M",
-                    "-deadline", "realtime", "-cpu-used", "8", clip], check=True, timeout=300)
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "8", "-i", clip, "-c", "copy", path], check=True, timeout=300)
-    os.remove(clip)
-
-
 def main():
     work = tempfile.mkdtemp(prefix="hocvu-portal-e2e-")
-    procs = []
+    rig = None
     driver = None
     try:
-        # Keys, trust, a release with the video, enrollment.
-        hub_keys = keys_of(run("keygen", "--dir", f"{work}/hub/keys"))
-        site_keys = keys_of(run("keygen", "--dir", f"{work}/site/keys"))
-        run("admin", "keygen", "--dir", f"{work}/admin", "--name", "Quản trị e2e")
-        run("admin", "trust", "--threshold", "1", "--out", f"{work}/trust.json", f"{work}/admin/admin.pub.json")
-        src = f"{work}/curriculum"
-        shutil.copytree(os.path.join(ROOT, "curriculum", "sample"), src)
-        os.makedirs(f"{src}/media", exist_ok=True)
-        make_video(f"{src}/media/ksn-101-video.webm")
-        video_size = os.path.getsize(f"{src}/media/ksn-101-video.webm")
-        check(video_size > 200 * 1024 * 1024, f"the lesson video is over 200 MiB ({video_size} bytes)")
-        curriculum = json.load(open(f"{src}/curriculum.json"))
-        course = curriculum["courses"][0]
-        lesson = course["lessons"][0]
-        lesson["files"] = [f for f in lesson["files"] if not f.endswith(".bin")] + ["media/ksn-101-video.webm"]
-        json.dump(curriculum, open(f"{src}/curriculum.json", "w"), ensure_ascii=False)
-        quiz = course["quizzes"][0]
-        run("admin", "release", "build", src, "--version", "1", "--out", f"{work}/release-1")
-        run("admin", "release", "sign", f"{work}/release-1", "--keys", f"{work}/admin")
-        run("hub", "enroll", "--db", f"{work}/hub/hub.sqlite", "--keys", f"{work}/hub/keys", "--commune", "70",
-            "--identity", site_keys["identity"], "--transport", site_keys["transport"])
-
-        hub_port, portal_port = free_port(), free_port()
-        procs.append(subprocess.Popen(
-            [HOCVU, "hub", "run", "--db", f"{work}/hub/hub.sqlite", "--keys", f"{work}/hub/keys", "--bind", f"tcp://127.0.0.1:{hub_port}",
-             "--trust", f"{work}/trust.json", "--chunks", f"{work}/hub/chunks"],
-            stdout=subprocess.DEVNULL, stderr=open(f"{work}/hub.log", "w")))
-        site_log = f"{work}/site.log"
-        procs.append(subprocess.Popen(
-            [HOCVU, "site", "run", "--db", f"{work}/site/site.sqlite", "--keys", f"{work}/site/keys", "--hub", f"tcp://127.0.0.1:{hub_port}",
-             "--hub-key", hub_keys["transport"], "--hub-identity", hub_keys["identity"], "--trust", f"{work}/trust.json",
-             "--chunks", f"{work}/site/chunks", "--portal", f"127.0.0.1:{portal_port}"],
-            stdout=subprocess.DEVNULL, stderr=open(site_log, "w")))
-        base = f"http://127.0.0.1:{portal_port}"
-        check(wait_for("the portal", lambda: urllib.request.urlopen(base + "/sign-in", timeout=1).status == 200 if _reachable(base) else False),
-              "the site's portal listens")
-        run("admin", "release", "publish", f"{work}/release-1", "--hub", f"tcp://127.0.0.1:{hub_port}", "--hub-key", hub_keys["transport"],
-            "--keys", f"{work}/admin")
-        installed = wait_for("release 1 at the site", lambda: "Release installed" in open(site_log).read(), seconds=240)
-        check(installed, "the site installed release 1 (with the video) from the hub")
-        with open(f"{work}/operator-password", "w") as f:
-            f.write("mật khẩu cán bộ e2e 2026\n")
-        run("site", "user", "add", "canbo", "--db", f"{work}/site/site.sqlite", "--keys", f"{work}/site/keys",
-            "--password-file", f"{work}/operator-password")
+        rig = Rig(HOCVU, work, video=True)
+        check(rig.video_size > 200 * 1024 * 1024, f"the lesson video is over 200 MiB ({rig.video_size} bytes)")
+        check(rig.listening, "the site's portal listens")
+        check(rig.installed, "the site installed release 1 (with the video) from the hub over CURVE")
+        base, work = rig.base, rig.work
+        course = rig.curriculum["courses"][0]
+        lesson, quiz = course["lessons"][0], course["quizzes"][0]
 
         options = Options()
         for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--lang=vi",
@@ -152,7 +77,7 @@ def main():
         driver.get(base + "/operator")
         check(driver.current_url.endswith("/operator/sign-in"), "an anonymous visitor is sent to the operator's sign-in")
         driver.find_element(By.ID, "name").send_keys("canbo")
-        driver.find_element(By.ID, "secret").send_keys("mật khẩu cán bộ e2e 2026")
+        driver.find_element(By.ID, "secret").send_keys(OPERATOR_PASSWORD)
         driver.find_element(By.ID, "submit").click()
         check(wait_for("operator page", lambda: driver.current_url.endswith("/operator") and driver.find_elements(By.ID, "sync"), 20),
               "the operator signs in and sees sync status")
@@ -231,27 +156,14 @@ def main():
     finally:
         if driver:
             driver.quit()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        if rig:
+            rig.stop()
         if "--keep" in sys.argv or failed:
             print(f"kept {work} (logs: hub.log, site.log)", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
-
-
-def _reachable(base):
-    try:
-        urllib.request.urlopen(base + "/sign-in", timeout=1)
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ struct ArchitectureTests {
         }
     }
 
-    @Test("Store imports no transport; Wire and Release import no store; Dashboard no SQL and no sync")
+    @Test("Store imports no transport; Wire and Release import no store; Dashboard and Portal no SQL and no sync")
     func layers() throws {
         let forbidden: [(String, Set<String>)] = [
             ("Store", ["Transport", "CZeroMQ", "Wire", "Node", "Release"]),
@@ -92,6 +92,10 @@ struct ArchitectureTests {
             // The dashboard reads through Store's API only (the same report as the CLI), never SQL
             // of its own, and knows nothing of sync.
             ("Dashboard", ["GRDB", "CSQLite", "Transport", "CZeroMQ", "Wire", "Node", "Release", "Config"]),
+            // The portal records through NodeStore.record (like an import) and reads through Store's
+            // API; release files come from the chunk store. No SQL, no sync engine.
+            ("Portal", ["GRDB", "CSQLite", "Transport", "CZeroMQ", "Wire", "Node", "Config"]),
+            ("WebSupport", ["GRDB", "CSQLite", "Transport", "CZeroMQ", "Wire", "Node", "Release", "Config"]),
         ]
         let declared = try Self.declaredDependencies()
         for (target, modules) in forbidden {
