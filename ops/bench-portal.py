@@ -98,7 +98,10 @@ def main():
         index = rig.curriculum["courses"][0]["lessons"][0]["files"].index("media/ksn-101-video.webm")
         nginx_port = free_port()
         os.makedirs(f"{work}/nginx/www", exist_ok=True)
+        for d in (work, f"{work}/nginx", f"{work}/nginx/www"):  # nginx's workers run as nobody
+            os.chmod(d, 0o755)
         shutil.copy(video, f"{work}/nginx/www/video.webm")
+        os.chmod(f"{work}/nginx/www/video.webm", 0o644)
         with open(f"{work}/nginx/nginx.conf", "w") as f:
             f.write(f"""worker_processes 2; pid {work}/nginx/nginx.pid; error_log {work}/nginx/error.log;
 events {{ worker_connections 1024; }}

@@ -30,20 +30,53 @@ public struct InstalledCurriculum: Sendable {
     public func course(_ id: String) -> Curriculum.Course? { manifest.curriculum.courses.first { $0.id == id } }
 }
 
-/// Keeps the decoded installed release; a new installed version replaces it at the next request.
+/// Keeps the decoded installed release; a new installed version replaces it. The version is read
+/// from the database at most once a second (a release is installed a few times a year; a classroom
+/// of fifty asks many times a second), so a new release shows within a second.
 final class CurriculumCache: Sendable {
     let store: NodeStore
-    private let cached = Mutex<(version: UInt64, value: InstalledCurriculum)?>(nil)
+    private struct Cached {
+        var checkedAt: Int64
+        var version: UInt64?
+        var value: InstalledCurriculum?
+        var texts: [String: String] = [:]
+    }
+    private let cached = Mutex<Cached?>(nil)
+    private let clock: @Sendable () -> Int64
+    /// Province of each official commune code (compiled in, never changes).
+    let provinces: [Int: Int]
 
-    init(store: NodeStore) { self.store = store }
+    init(store: NodeStore, clock: @escaping @Sendable () -> Int64 = NodeStore.systemNow) {
+        self.store = store
+        self.clock = clock
+        var map = [Int: Int]()
+        for p in (try? AdminUnits.bundled().provinces) ?? [] { for c in p.communes { map[c.code] = p.code } }
+        provinces = map
+    }
 
     /// The installed release, or nil before the first one is installed.
     func current() throws -> InstalledCurriculum? {
-        guard let version = try store.installedReleaseVersion() else { return nil }
-        if let hit = cached.withLock({ $0 }), hit.version == version { return hit.value }
-        guard let stored = try store.installedRelease() else { return nil }
-        let value = InstalledCurriculum(try Manifest.decode(stored.manifest))
-        cached.withLock { $0 = (stored.version, value) }
+        let now = clock()
+        if let hit = cached.withLock({ $0 }), now >= hit.checkedAt, now - hit.checkedAt < 1_000 { return hit.value }
+        let version = try store.installedReleaseVersion()
+        if let hit = cached.withLock({ $0 }), hit.version == version {
+            cached.withLock { $0?.checkedAt = now }
+            return hit.value
+        }
+        var value: InstalledCurriculum?
+        if version != nil, let stored = try store.installedRelease() { value = InstalledCurriculum(try Manifest.decode(stored.manifest)) }
+        cached.withLock { $0 = Cached(checkedAt: now, version: value?.manifest.version, value: value) }
         return value
+    }
+
+    /// A text file of the installed release (a lesson's Markdown), reassembled once per release.
+    func text(_ file: Manifest.File, chunks: ChunkStore) throws -> String {
+        if let hit = cached.withLock({ $0?.version == nil ? nil : $0?.texts[file.path] }) { return hit }
+        let text = String(decoding: try chunks.assemble(file), as: UTF8.self)
+        cached.withLock { c in
+            // Kept only while the same release is installed, and only small files.
+            if c?.value?.files[file.path] == file, file.size <= 1 << 20 { c?.texts[file.path] = text }
+        }
+        return text
     }
 }

@@ -40,7 +40,7 @@ extension PortalApp {
                 }
                 var texts = [Int: String]()
                 for (i, path) in lesson.files.enumerated() where MediaResponder.kind(path) == .text {
-                    if let f = release.files[path] { texts[i] = String(decoding: try self.media.chunks.assemble(f), as: UTF8.self) }
+                    if let f = release.files[path] { texts[i] = try self.curriculum.text(f, chunks: self.media.chunks) }
                 }
                 return Self.page(PortalPages.lesson(lesson, course: course, texts: texts, percent: percent, learner: learner, csrf: csrf))
             }

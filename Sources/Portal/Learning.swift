@@ -56,8 +56,7 @@ struct Learning: Sendable {
     /// The installed release's courses targeted at the learner's role and province.
     func courses(for learner: PortalLearner) throws -> [Curriculum.Course] {
         guard let c = try curriculum.current(), let role = learner.role else { return [] }
-        let province = try learner.homeCommune.flatMap { try store.provinceOf(commune: $0) }
-        return c.manifest.curriculum.courses(for: role, province: province)
+        return c.manifest.curriculum.courses(for: role, province: learner.homeCommune.flatMap { curriculum.provinces[$0] })
     }
 
     func lesson(_ id: String, for learner: PortalLearner) throws(Refusal) -> (course: Curriculum.Course, lesson: Curriculum.Lesson, release: InstalledCurriculum) {
@@ -164,16 +163,25 @@ struct Learning: Sendable {
         return true
     }
 
-    /// Where the learner stands in every course offered to them.
+    /// Where the learner stands in every course offered to them: one read of their facts, then the
+    /// programme's one rule (``CompletionRule``) applied to them, as the derived facts apply it.
     func states(_ learner: PortalLearner) throws -> (courses: [CourseState], progress: LearnerProgress) {
         let progress = try store.learnerProgress(learner.learnerID)
-        let states = try courses(for: learner).map { c in
-            let s = try store.courseStatus(learnerID: learner.learnerID, courseID: c.id)
-            return CourseState(
-                course: c.id, title: c.title, enrolled: s.isEnrolled, requiredLessons: s.requiredLessons,
-                completedRequiredLessons: s.completedRequiredLessons, quizzes: s.quizzes, passedQuizzes: s.passedQuizzes,
-                complete: s.isComplete, certificateIssuedAt: progress.certificates[c.id])
-        }
+        let states = try courses(for: learner).map { c in Self.state(of: c, progress) }
         return (states, progress)
+    }
+
+    static func state(of c: Curriculum.Course, _ p: LearnerProgress) -> CourseState {
+        let required = Set(c.lessons.filter(\.required).map(\.id))
+        let done = Set(p.lessons.filter { $0.value == 100 }.map(\.key))
+        let passed = Set(c.quizzes.compactMap { q in
+            p.bestScores[q.id].flatMap { CompletionRule.isPassed(best: $0.score, maxScore: $0.maxScore, passPercent: c.passPercent) ? q.id : nil }
+        })
+        let quizzes = c.quizzes.map(\.id)
+        return CourseState(
+            course: c.id, title: c.title, enrolled: p.enrolled.contains(c.id), requiredLessons: required.count,
+            completedRequiredLessons: required.intersection(done).count, quizzes: quizzes.count, passedQuizzes: passed.count,
+            complete: CompletionRule.isComplete(requiredLessons: required, quizzes: quizzes, completedLessons: done, passedQuizzes: passed),
+            certificateIssuedAt: p.certificates[c.id])
     }
 }

@@ -75,6 +75,9 @@ import TestSupport
         #expect(result.text.contains("id=\"certificate\""))
         #expect(try f.store.learnerProgress(f.alice.id).certificates["ksn-101"] != nil)
         #expect(try f.store.completedCourses(learnerID: f.alice.id).contains("ksn-101"), "the derived facts (national totals) agree")
+        let me = try await f.client.get("/learn/me", cookies: cookies)
+        #expect(me.text.contains("data-course=\"ksn-101\" data-complete=\"true\""), "the page's rule and the store's agree")
+        #expect(me.text.contains("data-course=\"attt-101\" data-complete=\"false\""))
     }
 
     @Test func mediaIsServedWithRangeRequestsToThoseWhoMayOpenIt() async throws {

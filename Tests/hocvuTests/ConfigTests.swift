@@ -68,4 +68,17 @@ import Testing
         #expect(error(hub + "[dashboard]\nlisten = \"0.0.0.0:8080\"\n").map { $0.line == 3 && $0.problem.contains("is not loopback") } == true)
         #expect(error(hub + "[dashboard]\ntls_certificate = \"/c.pem\"\n")?.key == "[dashboard] tls_certificate")
     }
+
+    @Test("[portal]: off by default, any IPv4:PORT (the commune LAN), tls_proxy; errors name key and line")
+    func portalSection() throws {
+        let site = "role = \"site\"\n[hub]\nendpoint = \"tcp://hub:7400\"\ntransport_key = \"\(String(repeating: "ab", count: 32))\"\n"
+        guard case .site(let plain) = try DaemonConfig.parse(site, file: "x.toml") else { Issue.record("not a site"); return }
+        #expect(plain.portal == PortalConfig() && !plain.portal.enabled)
+        guard case .site(let on) = try DaemonConfig.parse(site + "[portal]\nenabled = true\nlisten = \"0.0.0.0:8480\"\ntls_proxy = true\n", file: "x.toml") else { return }
+        #expect(on.portal.enabled && on.portal.listen == "0.0.0.0:8480" && on.portal.behindTLSProxy)
+        #expect(error(site + "[portal]\nlisten = \"lan:80\"\n").map { $0.key == "[portal] listen" && $0.line == 6 } == true)
+        #expect(error(site + "[portal]\nenabled = 1\n")?.key == "[portal] enabled")
+        #expect(error(site + "[portal]\nport = 8480\n")?.key == "[portal] port")
+        #expect(error("role = \"hub\"\n[portal]\nenabled = true\n")?.key == "[portal]", "a hub has no portal")
+    }
 }
