@@ -84,8 +84,7 @@ final class MediaResponder: Sendable {
             status: status, headers: h,
             body: ResponseBody(contentLength: range.count) { [self] writer in
                 for p in pieces {
-                    let bytes = try self.chunk(p.hash, size: p.size)
-                    try await writer.write(ByteBuffer(bytes: bytes[p.from..<p.to]))
+                    try await writer.write(try self.piece(p.hash, size: p.size, from: p.from, to: p.to))
                 }
                 try await writer.finish(nil)
             })
@@ -107,10 +106,30 @@ final class MediaResponder: Sendable {
         return out
     }
 
-    private func chunk(_ hash: String, size: Int) throws -> Data {
-        if verified.withLock({ $0.contains(hash) }) { return try chunks.read(hash) }
-        let bytes = try chunks.readVerified(hash, size: size)
-        verified.withLock { _ = $0.insert(hash) }
-        return bytes
+    /// Bytes `from..<to` of a chunk, read straight into the buffer that is sent (one copy). A chunk
+    /// not yet checked by this process is read whole and checked first.
+    private func piece(_ hash: String, size: Int, from: Int, to: Int) throws -> ByteBuffer {
+        if !verified.withLock({ $0.contains(hash) }) {
+            let bytes = try chunks.readVerified(hash, size: size)
+            verified.withLock { _ = $0.insert(hash) }
+            return ByteBuffer(bytes: bytes[from..<to])
+        }
+        let path = chunks.filePath(hash)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ChunkStoreError.io("cannot open chunk \(hash.prefix(16))… in \(chunks.directory): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var buffer = ByteBufferAllocator().buffer(capacity: to - from)
+        let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: to - from) { raw in
+            var done = 0
+            while done < to - from {
+                let n = pread(fd, raw.baseAddress! + done, to - from - done, off_t(from + done))
+                if n <= 0 { break }
+                done += n
+            }
+            return done
+        }
+        // A chunk file shorter than its manifest size was damaged after it was checked.
+        guard read == to - from else { throw ChunkStoreError.corrupt("chunk \(hash.prefix(16))… in \(chunks.directory) is shorter than \(size) bytes") }
+        return buffer
     }
 }

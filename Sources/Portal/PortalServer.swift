@@ -68,7 +68,8 @@ public struct PortalServer: Sendable {
     public init(
         store: NodeStore, chunks: ChunkStore, configuration: Configuration, logger: Logger,
         sync: @escaping @Sendable () -> SyncStatus? = { nil }, now: @escaping @Sendable () -> Int64 = NodeStore.systemNow
-    ) {
+    ) throws {
+        try store.preparePortal()
         self.configuration = configuration
         self.logger = logger
         app = PortalApp(store: store, chunks: chunks, configuration: configuration, sync: sync, now: now, logger: logger)

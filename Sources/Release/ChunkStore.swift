@@ -19,6 +19,9 @@ public final class ChunkStore: Sendable {
 
     func path(_ hash: String) -> String { "\(directory)/\(hash.prefix(2))/\(hash)" }
 
+    /// The file holding chunk `hash` (a server reads ranges of it without copying the whole chunk).
+    public func filePath(_ hash: String) -> String { path(hash) }
+
     public func has(_ hash: String) -> Bool { access(path(hash), F_OK) == 0 }
 
     /// The chunks of `refs` not held here.

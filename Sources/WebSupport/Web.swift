@@ -12,11 +12,12 @@ public enum Web {
 
     /// A cookie's value from the request, or nil.
     public static func cookie(_ req: Request, _ name: String) -> String? {
+        // By bytes: Foundation's trimming showed in the portal's profile at 50 requests at once.
         for header in req.headers[values: .cookie] {
-            for part in header.split(separator: ";") {
-                let kv = part.trimmingCharacters(in: .whitespaces)
-                guard let eq = kv.firstIndex(of: "="), kv[..<eq] == name else { continue }
-                return String(kv[kv.index(after: eq)...])
+            for part in header.utf8.split(separator: UInt8(ascii: ";")) {
+                let kv = part.drop { $0 == UInt8(ascii: " ") }
+                guard let eq = kv.firstIndex(of: UInt8(ascii: "=")), kv[..<eq].elementsEqual(name.utf8) else { continue }
+                return String(decoding: kv[kv.index(after: eq)...].reversed().drop { $0 == UInt8(ascii: " ") }.reversed(), as: UTF8.self)
             }
         }
         return nil

@@ -108,7 +108,7 @@ extension HocVu.Site {
         /// The learner portal as a service of the site's group, on the site's own store and chunk files.
         static func portal(_ c: SiteConfig, store: NodeStore, client: SiteClient, logger: Logger) throws -> any Service {
             guard let (host, port) = DashboardConfig.hostAndPort(c.portal.listen) else { throw Failure("[portal] listen \(c.portal.listen) is not IPV4:PORT") }
-            return PortalServer(
+            return try PortalServer(
                 store: store, chunks: try ChunkStore(directory: c.chunks, reader: true),
                 configuration: .init(host: host, port: port, secureCookies: c.portal.behindTLSProxy), logger: logger,
                 sync: {

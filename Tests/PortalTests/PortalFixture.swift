@@ -63,7 +63,7 @@ final class PortalFixture: @unchecked Sendable {  // fields are set once in init
         logger.logLevel = .warning
         var configuration = PortalServer.Configuration(host: "127.0.0.1", port: port)
         configuration.lockout = lockout
-        let server = PortalServer(
+        let server = try PortalServer(
             store: store, chunks: chunks, configuration: configuration, logger: logger,
             sync: { .init(connected: true, lastHeardFromHub: 1_767_225_600_000, unacknowledgedBatches: 3, installedRelease: 1) })
         let group = ServiceGroup(services: [server.service()], logger: logger)

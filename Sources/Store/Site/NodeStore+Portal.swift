@@ -198,7 +198,7 @@ extension NodeStore {
     public func portalApp(token: String) throws -> String? {
         guard token.utf8.count == 64 else { return nil }
         return try pool.read { db in
-            try String.fetchOne(db, sql: "SELECT name FROM portal_app WHERE token_hash = ?", arguments: [Blake2b.hash(Data(token.utf8))])
+            try String.fetchOne(db.cachedStatement(sql: "SELECT name FROM portal_app WHERE token_hash = ?"), arguments: [Blake2b.hash(Data(token.utf8))])
         }
     }
 
@@ -235,14 +235,14 @@ extension NodeStore {
 
     /// A learner known at this site, by id.
     public func portalLearner(id: String) throws -> PortalLearner? {
-        try pool.read { db in try Row.fetchOne(db, sql: Self.learnerSQL + " WHERE l.learner_id = ?", arguments: [id]).map(Self.learner) }
+        try pool.read { db in try Row.fetchOne(try db.cachedStatement(sql: Self.learnerSQL + " WHERE l.learner_id = ?"), arguments: [id]).map(Self.learner) }
     }
 
     /// The learner signed in with `code`, or nil.
     public func portalLearner(code: String) throws -> PortalLearner? {
         guard Self.isValidDashboardUserName(code) else { return nil }
         return try pool.read { db in
-            try Row.fetchOne(db, sql: Self.learnerSQL + " WHERE a.name = ?", arguments: [code]).map(Self.learner)
+            try Row.fetchOne(try db.cachedStatement(sql: Self.learnerSQL + " WHERE a.name = ?"), arguments: [code]).map(Self.learner)
         }
     }
 
@@ -250,8 +250,7 @@ extension NodeStore {
     public func portalLearners(commune: Int?) throws -> [PortalLearner] {
         try pool.read { db in
             let filter = commune == nil ? "" : " WHERE l.home_commune = ?"
-            return try Row.fetchAll(
-                db, sql: Self.learnerSQL + filter + " ORDER BY l.full_name, l.learner_id",
+            return try Row.fetchAll(try db.cachedStatement(sql: Self.learnerSQL + filter + " ORDER BY l.full_name, l.learner_id"),
                 arguments: StatementArguments(commune.map { [$0] } ?? [])
             ).map(Self.learner)
         }
@@ -261,27 +260,23 @@ extension NodeStore {
     public func learnerProgress(_ learnerID: String) throws -> LearnerProgress {
         try pool.read { db in
             var p = LearnerProgress()
-            for r in try Row.fetchAll(db, sql: "SELECT lesson_id, percent FROM progress WHERE learner_id = ?", arguments: [learnerID]) {
+            for r in try Row.fetchAll(try db.cachedStatement(sql: "SELECT lesson_id, percent FROM progress WHERE learner_id = ?"), arguments: [learnerID]) {
                 p.lessons[r["lesson_id"]] = r["percent"]
             }
-            for r in try Row.fetchAll(
-                db, sql: "SELECT quiz_id, best_score, max_score FROM quiz_best WHERE learner_id = ?", arguments: [learnerID])
+            for r in try Row.fetchAll(try db.cachedStatement(sql: "SELECT quiz_id, best_score, max_score FROM quiz_best WHERE learner_id = ?"), arguments: [learnerID])
             {
                 p.bestScores[r["quiz_id"]] = BestScore(quizID: r["quiz_id"], score: r["best_score"], maxScore: r["max_score"])
             }
-            for r in try Row.fetchAll(
-                db, sql: "SELECT quiz_id, count(*) AS n FROM attempt WHERE learner_id = ? GROUP BY quiz_id", arguments: [learnerID])
+            for r in try Row.fetchAll(try db.cachedStatement(sql: "SELECT quiz_id, count(*) AS n FROM attempt WHERE learner_id = ? GROUP BY quiz_id"), arguments: [learnerID])
             {
                 p.attempts[r["quiz_id"]] = r["n"]
             }
-            p.enrolled = Set(try String.fetchAll(
-                db, sql: "SELECT course_id FROM enrollment WHERE learner_id = ? AND length % 2 = 1", arguments: [learnerID]))
-            for r in try Row.fetchAll(
-                db, sql: "SELECT course_id, issued_at FROM certificate WHERE learner_id = ? AND revoked_at IS NULL", arguments: [learnerID])
+            p.enrolled = Set(try String.fetchAll(try db.cachedStatement(sql: "SELECT course_id FROM enrollment WHERE learner_id = ? AND length % 2 = 1"), arguments: [learnerID]))
+            for r in try Row.fetchAll(try db.cachedStatement(sql: "SELECT course_id, issued_at FROM certificate WHERE learner_id = ? AND revoked_at IS NULL"), arguments: [learnerID])
             {
                 p.certificates[r["course_id"]] = r["issued_at"]
             }
-            let courses = try String.fetchOne(db, sql: "SELECT courses FROM learner_fact WHERE learner_id = ?", arguments: [learnerID])
+            let courses = try String.fetchOne(try db.cachedStatement(sql: "SELECT courses FROM learner_fact WHERE learner_id = ?"), arguments: [learnerID])
             p.completedCourses = Set(FactKeeper.Fact.decodeCourses(courses ?? "").filter(\.value.completed).keys)
             return p
         }
@@ -322,8 +317,17 @@ extension NodeStore {
     /// The installed release's version only (cheap: a reader checks it before using a cached manifest).
     public func installedReleaseVersion() throws -> UInt64? {
         try pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT version FROM release_manifest WHERE state = 'installed' ORDER BY version DESC LIMIT 1")
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM release_manifest WHERE state = 'installed' ORDER BY version DESC LIMIT 1"))
                 .map { UInt64(bitPattern: $0) }
         }
+    }
+}
+
+extension NodeStore {
+    /// Site with its portal enabled: an index of attempts by learner, for a learner's own page
+    /// (attempts per quiz). Created here, not in a migration, so the hub — which merges millions of
+    /// attempts and never serves a learner — does not maintain it. Idempotent.
+    public func preparePortal() throws {
+        try pool.write { db in try db.execute(sql: "CREATE INDEX IF NOT EXISTS attempt_by_learner ON attempt(learner_id, quiz_id)") }
     }
 }
