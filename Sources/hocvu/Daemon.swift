@@ -21,9 +21,10 @@ struct Daemon {
     let metricsAddress: String?
     /// The registry the engine's event counters were created in (``DaemonMetrics/make(role:address:)``).
     let metrics: DaemonMetrics?
-    /// More services of the group (the hub's dashboard), made when the group starts; a failure to
-    /// make them is a failure to start.
-    var extraServices: (() throws -> [any Service])? = nil
+    /// More listeners of the group (the hub's dashboard, a site's portal), made when the group
+    /// starts; each calls `bound` once it listens (READY=1 waits for that). A failure to make them
+    /// is a failure to start.
+    var extraServices: ((_ bound: @escaping @Sendable () async -> Void) throws -> [any Service])? = nil
     /// The engine's status now (called once a second).
     let status: @Sendable () -> DaemonStatus.Report
     /// Reloads the trust file (SIGHUP).
@@ -38,13 +39,18 @@ struct Daemon {
         let notifier = SystemdNotifier()
         let board = StatusBoard()
         var services: [any Service] = []
-        let readiness = Readiness(waitingForListener: metricsAddress != nil && metrics != nil)
+        let readiness = Readiness()
         do {
             if let metricsAddress, let metrics {
+                readiness.expectListener()
                 services.append(
                     try MetricsEndpoint.application(address: metricsAddress, metrics: metrics, logger: logger) { readiness.listenerBound() })
             }
-            if let extraServices { services.append(contentsOf: try extraServices()) }
+            if let extraServices {
+                let extra = try extraServices { readiness.listenerBound() }
+                for _ in extra { readiness.expectListener() }
+                services.append(contentsOf: extra)
+            }
         } catch {
             logger.critical("Cannot start: \(error)")
             engine.requestStop()

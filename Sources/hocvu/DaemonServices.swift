@@ -91,14 +91,15 @@ struct StatusService: Service {
     }
 }
 
-/// Opens once every listener the daemon promises is bound (today: the metrics endpoint, if
-/// configured); READY=1 waits for it.
+/// Opens once every listener the daemon promises is bound (the metrics endpoint, the dashboard or
+/// the portal, as configured); READY=1 waits for them, so a port in use fails the start instead.
 final class Readiness: Sendable {
-    private let open: Atomic<Bool>
-    /// - Parameter waitingForListener: false when nothing needs binding (ready at once).
-    init(waitingForListener: Bool) { open = Atomic(!waitingForListener) }
-    var isOpen: Bool { open.load(ordering: .acquiring) }
-    func listenerBound() { open.store(true, ordering: .releasing) }
+    private let pending = Atomic<Int>(0)
+    init() {}
+    /// One more listener to wait for; called before the group runs.
+    func expectListener() { pending.add(1, ordering: .relaxed) }
+    var isOpen: Bool { pending.load(ordering: .acquiring) <= 0 }
+    func listenerBound() { pending.subtract(1, ordering: .releasing) }
 }
 
 /// systemd's notify protocol over the daemon's life: READY=1 once running — and only after the
@@ -110,7 +111,7 @@ struct SystemdService: Service {
     let notifier: SystemdNotifier
     let board: StatusBoard
     let isAlive: @Sendable () -> Bool
-    var readiness = Readiness(waitingForListener: false)
+    var readiness = Readiness()
 
     func run() async throws {
         // A bind that fails ends the group (exit 1) while this waits: READY=1 is never sent.

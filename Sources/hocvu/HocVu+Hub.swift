@@ -76,7 +76,7 @@ extension HocVu.Hub {
                     isAlive: { hub.isAlive }, finished: { await hub.finished() }, hasFinished: { hub.hasFinished },
                     requestStop: { hub.stop(timeout: 0) }),
                 statusPath: c.status, metricsAddress: c.metrics, metrics: metrics,
-                extraServices: c.dashboard.enabled ? { [try Self.dashboard(c.dashboard, store: db, logger: logger)] } : nil,
+                extraServices: c.dashboard.enabled ? { bound in [try Self.dashboard(c.dashboard, store: db, logger: logger, bound: bound)] } : nil,
                 status: {
                     let s = hub.stats
                     return .hub(Self.status(s, db, changesPerSecond: rate.update(changes: s.changesMerged)))
@@ -92,11 +92,11 @@ extension HocVu.Hub {
         }
 
         /// The web dashboard as a service of the hub's group, on the hub's own store.
-        static func dashboard(_ d: DashboardConfig, store: NodeStore, logger: Logger) throws -> any Service {
+        static func dashboard(_ d: DashboardConfig, store: NodeStore, logger: Logger, bound: @escaping @Sendable () async -> Void) throws -> any Service {
             guard let (host, port) = DashboardConfig.hostAndPort(d.listen) else { throw Failure("[dashboard] listen \(d.listen) is not IPV4:PORT") }
             return try DashboardServer(
                 store: store, configuration: .init(host: host, port: port, secureCookies: d.behindTLSProxy), logger: logger
-            ).service()
+            ).service(onRunning: bound)
         }
 
         static func status(_ s: HubServer.Stats, _ db: NodeStore, changesPerSecond: Double) -> HubStatusReport {

@@ -93,7 +93,7 @@ extension HocVu.Site {
                     isAlive: { client.isAlive }, finished: { await client.finished() }, hasFinished: { client.hasFinished },
                     requestStop: { client.stop(timeout: 0) }, refusedForGood: { client.status.refused }),
                 statusPath: c.status, metricsAddress: c.metrics, metrics: metrics,
-                extraServices: c.portal.enabled ? { [try Self.portal(c, store: db, client: client, logger: logger)] } : nil,
+                extraServices: c.portal.enabled ? { bound in [try Self.portal(c, store: db, client: client, logger: logger, bound: bound)] } : nil,
                 status: { .site(Self.status(client.status, db)) },
                 reload: {
                     guard let trust else { return }
@@ -106,7 +106,7 @@ extension HocVu.Site {
         }
 
         /// The learner portal as a service of the site's group, on the site's own store and chunk files.
-        static func portal(_ c: SiteConfig, store: NodeStore, client: SiteClient, logger: Logger) throws -> any Service {
+        static func portal(_ c: SiteConfig, store: NodeStore, client: SiteClient, logger: Logger, bound: @escaping @Sendable () async -> Void) throws -> any Service {
             guard let (host, port) = DashboardConfig.hostAndPort(c.portal.listen) else { throw Failure("[portal] listen \(c.portal.listen) is not IPV4:PORT") }
             return try PortalServer(
                 store: store, chunks: try ChunkStore(directory: c.chunks, reader: true),
@@ -119,7 +119,7 @@ extension HocVu.Site {
                         installedRelease: s.installedRelease ?? facts?.releaseVersion, fetchingRelease: s.fetchingRelease,
                         quarantinedRecords: facts?.openQuarantine, problem: s.refused ?? s.diskFull ?? s.chunkStoreError ?? s.releaseRefusal)
                 }
-            ).service()
+            ).service(onRunning: bound)
         }
 
         static func status(_ s: SiteClient.Status, _ db: NodeStore) -> SiteStatusReport {

@@ -130,6 +130,27 @@ import Testing
         #expect(!seen.contains("WATCHDOG=1"))
     }
 
+    @Test func aPortalPortInUseFailsTheSiteStartBeforeReady() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-portal-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let held = try holdLoopbackPort()
+        defer { close(held.fd) }
+        let keygen = try hocvu(["keygen", "--dir", "\(dir)/keys"])
+        keygen.waitUntilExit()
+        let notify = NotifySocket(path: "\(dir)/notify")
+        // The hub need not exist: a site starts and keeps trying; only its portal's port matters here.
+        let site = try hocvu(
+            ["site", "run", "--db", "\(dir)/site.sqlite", "--keys", "\(dir)/keys", "--hub", "tcp://127.0.0.1:9",
+             "--hub-key", String(repeating: "ab", count: 32), "--metrics", "off", "--portal", "127.0.0.1:\(held.port)"],
+            env: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+        let seen = notify.messages(for: 3)
+        if site.isRunning { kill(site.processIdentifier, SIGKILL) }
+        site.waitUntilExit()
+        #expect(site.terminationStatus == 1, "a portal port in use fails the start")
+        #expect(!seen.contains { $0.hasPrefix("READY=1") }, "READY=1 sent before the portal listened: \(seen)")
+    }
+
     @Test func theHubServesItsDashboardAsOneMoreServiceOfTheGroup() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hocvu-dash-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
