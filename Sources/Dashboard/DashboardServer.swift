@@ -216,20 +216,20 @@ final class DashboardApp: Sendable {
         let refused = "Sai tên đăng nhập hoặc mật khẩu, hoặc tài khoản đang tạm khóa. Vui lòng thử lại sau."
         let name = form["name"] ?? "", password = form["password"] ?? ""
         guard password.utf8.count <= PasswordHash.maxPasswordBytes else { return signInForm(req, status: .unauthorized, error: refused) }
-        let verified = try await gate.withSlot { () throws -> Response in
+        let verified = try await gate.withSlot { () async throws -> Response in
             guard let found = try store.dashboardUser(named: name) else {
-                gate.decoy(password)
+                await gate.decoy(password)
                 try store.appendDashboardAudit(user: "-", action: .signInRefused, target: "unknown name")
                 logger.notice("Dashboard sign-in refused: unknown name")
                 return signInForm(req, status: .unauthorized, error: refused)
             }
             if lockout.isLocked(found.user, now: now()) {
-                gate.decoy(password)  // same time as a wrong password
+                await gate.decoy(password)  // same time as a wrong password
                 try store.appendDashboardAudit(user: name, action: .signInRefused, target: "locked")
                 logger.notice("Dashboard sign-in refused: account locked", metadata: ["user": "\(name)"])
                 return signInForm(req, status: .unauthorized, error: refused)
             }
-            guard PasswordHash.verify(password, against: found.passwordHash) else {
+            guard await gate.verify(password, against: found.passwordHash) else {
                 let lockedNow = try store.recordDashboardSignInFailure(name: name, policy: lockout)
                 try store.appendDashboardAudit(user: name, action: lockedNow ? .locked : .signInRefused, target: "wrong password")
                 logger.notice(lockedNow ? "Dashboard account locked after repeated wrong passwords" : "Dashboard sign-in refused: wrong password", metadata: ["user": "\(name)"])

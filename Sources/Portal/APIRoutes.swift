@@ -48,7 +48,7 @@ extension PortalApp {
                 guard let i = ctx.parameters.get("index").flatMap({ Int($0) }), lesson.files.indices.contains(i),
                       let file = release.files[lesson.files[i]]
                 else { throw APIError(.notFound, "no such file") }
-                return self.media.respond(file, rangeHeader: req.headers[.range])
+                return self.media.respond(file, rangeHeader: req.headers[.range], ifRange: req.headers[.ifRange], ifNoneMatch: req.headers[.ifNoneMatch])
             }
         }
         router.post("/api/v1/learners/:code/progress") { req, ctx in
@@ -64,7 +64,11 @@ extension PortalApp {
                 let learner = try self.apiLearner(ctx)
                 let a = try Self.decode(APIAttemptRequest.self, body)
                 guard a.answers.count <= 1_000 else { throw APIError(.unprocessableContent, "too many answers") }
-                let started = a.started_at.flatMap(Self.parseTime) ?? self.now()
+                var started = self.now()
+                if let text = a.started_at {
+                    guard let t = Self.parseTime(text) else { throw APIError(.unprocessableContent, "started_at must be an RFC 3339 time, e.g. 2026-03-01T09:40:00+07:00") }
+                    started = t
+                }
                 let (r, replayed) = try self.learning.submitAttempt(learner, quiz: a.quiz, answers: a.answers, startedAt: started, client: "app:\(app)", clientID: a.id)
                 return Self.json(replayed ? .ok : .created, APIAttemptResult(id: a.id, result: r, replayed: replayed))
             }
@@ -79,8 +83,9 @@ extension PortalApp {
 
     /// Authenticates the app, runs `body`, and turns every refusal into a JSON error.
     func api(_ req: Request, _ body: (String) throws -> Response) throws -> Response {
-        guard let header = req.headers[.authorization], header.hasPrefix("Bearer "),
-              let app = try store.portalApp(token: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        guard let header = req.headers[.authorization], header.lowercased().hasPrefix("bearer "),
+              let app = try store.portalApp(token: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces))
         else {
             var r = Self.jsonError(.unauthorized, "send the token the operator issued (hocvu site app add NAME) as: Authorization: Bearer TOKEN")
             r.headers[.wwwAuthenticate] = "Bearer"

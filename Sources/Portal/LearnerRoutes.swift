@@ -36,7 +36,7 @@ extension PortalApp {
                 var percent = try self.store.learnerProgress(learner.learnerID).lessons[lesson.id] ?? 0
                 if percent < 50 {
                     percent = try self.learning.recordProgress(
-                        learner, lesson: lesson.id, percent: 50, client: "learner:\(learner.learnerID)", clientID: "open-\(lesson.id)").percent
+                        learner, lesson: lesson.id, percent: 50, client: "learner:\(learner.learnerID)", clientID: Self.writeID("open", lesson.id)).percent
                 }
                 var texts = [Int: String]()
                 for (i, path) in lesson.files.enumerated() where MediaResponder.kind(path) == .text {
@@ -48,7 +48,7 @@ extension PortalApp {
         router.post("/learn/lesson/:lesson/done") { req, ctx in
             try await self.asLearnerForm(req) { learner, _, _ in
                 let lesson = Self.id(ctx.parameters.get("lesson")) ?? ""
-                _ = try self.learning.recordProgress(learner, lesson: lesson, percent: 100, client: "learner:\(learner.learnerID)", clientID: "done-\(lesson)")
+                _ = try self.learning.recordProgress(learner, lesson: lesson, percent: 100, client: "learner:\(learner.learnerID)", clientID: Self.writeID("done", lesson))
                 let (course, _, _) = try self.learning.lesson(lesson, for: learner)
                 return Web.redirect("/learn/course/\(course.id)")
             }
@@ -100,20 +100,24 @@ extension PortalApp {
             found = (hit.lesson, release)
         }
         guard found.lesson.files.indices.contains(index), let file = found.release.files[found.lesson.files[index]] else { return Web.notFound() }
-        return media.respond(file, rangeHeader: req.headers[.range], head: head)
+        return media.respond(file, rangeHeader: req.headers[.range], ifRange: req.headers[.ifRange], ifNoneMatch: req.headers[.ifNoneMatch], head: head)
     }
 
     /// Runs `body` for a signed-in learner (else to sign-in); a refusal becomes a page saying why.
     func asLearner(_ req: Request, _ body: (PortalLearner, String) throws -> Response) throws -> Response {
         guard case .learner(let learner, let csrf, _) = try user(req) else { return Web.redirect("/sign-in") }
-        do { return try body(learner, csrf) } catch let r as Learning.Refusal { return refusalPage(r) }
+        do { return try body(learner, csrf) } catch let r as Learning.Refusal { return refusalPage(r) } catch let e as RecordValidationError {
+            return refusalPage(.invalid(e.description))
+        }
     }
 
     /// ``asLearner(_:_:)`` for a form post: the form is read and its CSRF token checked first.
     func asLearnerForm(_ req: Request, _ body: (PortalLearner, String, [String: String]) throws -> Response) async throws -> Response {
         guard case .learner(let learner, let csrf, _) = try user(req) else { return Web.redirect("/sign-in") }
         guard let form = try await Web.form(req), Web.tokensMatch(form["csrf"], csrf) else { return badForm() }
-        do { return try body(learner, csrf, form) } catch let r as Learning.Refusal { return refusalPage(r) }
+        do { return try body(learner, csrf, form) } catch let r as Learning.Refusal { return refusalPage(r) } catch let e as RecordValidationError {
+            return refusalPage(.invalid(e.description))
+        }
     }
 
     func refusalPage(_ r: Learning.Refusal) -> Response {

@@ -59,28 +59,27 @@ struct Learning: Sendable {
         return c.manifest.curriculum.courses(for: role, province: learner.homeCommune.flatMap { curriculum.provinces[$0] })
     }
 
-    func lesson(_ id: String, for learner: PortalLearner) throws(Refusal) -> (course: Curriculum.Course, lesson: Curriculum.Lesson, release: InstalledCurriculum) {
+    func lesson(_ id: String, for learner: PortalLearner) throws -> (course: Curriculum.Course, lesson: Curriculum.Lesson, release: InstalledCurriculum) {
         let release = try installed()
-        guard let hit = release.lessons[id], offered(hit.course.id, to: learner) else { throw .notOffered(id) }
+        guard let hit = release.lessons[id], offered(hit.course.id, to: learner) else { throw Refusal.notOffered(id) }
         return (hit.course, hit.lesson, release)
     }
 
-    func quiz(_ id: String, for learner: PortalLearner) throws(Refusal) -> (course: Curriculum.Course, quiz: Curriculum.Quiz) {
+    func quiz(_ id: String, for learner: PortalLearner) throws -> (course: Curriculum.Course, quiz: Curriculum.Quiz) {
         let release = try installed()
-        guard let hit = release.quizzes[id], offered(hit.course.id, to: learner) else { throw .notOffered(id) }
+        guard let hit = release.quizzes[id], offered(hit.course.id, to: learner) else { throw Refusal.notOffered(id) }
         return (hit.course, hit.quiz)
     }
 
-    func course(_ id: String, for learner: PortalLearner) throws(Refusal) -> Curriculum.Course {
-        guard let c = try installed().course(id), offered(id, to: learner) else { throw .notOffered(id) }
+    func course(_ id: String, for learner: PortalLearner) throws -> Curriculum.Course {
+        guard let c = try installed().course(id), offered(id, to: learner) else { throw Refusal.notOffered(id) }
         return c
     }
 
-    private func installed() throws(Refusal) -> InstalledCurriculum {
-        do {
-            guard let c = try curriculum.current() else { throw Refusal.noRelease }
-            return c
-        } catch let r as Refusal { throw r } catch { throw .invalid("the installed release cannot be read: \(error)") }
+    /// The installed release; a store that cannot be read is the server's fault (500), not the caller's.
+    private func installed() throws -> InstalledCurriculum {
+        guard let c = try curriculum.current() else { throw Refusal.noRelease }
+        return c
     }
 
     private func offered(_ course: String, to learner: PortalLearner) -> Bool {
@@ -100,13 +99,16 @@ struct Learning: Sendable {
             events.append(.progress(learnerID: learner.learnerID, lessonID: lesson.id, percent: percent, at: store.now()))
         }
         let request = Data("progress\0\(learner.learnerID)\0\(lesson.id)\0\(percent)".utf8)
-        let done = try once(client: client, clientID: clientID, request: request, events: events) { _ in "\(max(percent, current))" }
-        try issueCertificateIfEarned(learner, course: course.id)
+        let done = try once(client: client, clientID: clientID, request: request, events: events, certify: course.id, learner: learner) { _ in
+            "\(max(percent, current))"
+        }
         return (Int(done.response) ?? percent, done.replayed)
     }
 
     /// Grades and records a quiz attempt (enrolling the learner in its course first) and issues
     /// the course certificate if this attempt completes it.
+    /// - Parameter startedAt: when the learner opened the quiz, as sent (`started` is part of the
+    ///   request: the same id with another start time is another request, refused).
     func submitAttempt(
         _ learner: PortalLearner, quiz id: String, answers: [Int], startedAt: Int64, client: String, clientID: String
     ) throws -> (result: AttemptResult, replayed: Bool) {
@@ -125,42 +127,31 @@ struct Learning: Sendable {
                 maxScore: graded.maxScore, startedAt: started, finishedAt: finished),
         ]
         let passed = CompletionRule.isPassed(best: graded.score, maxScore: graded.maxScore, passPercent: course.passPercent)
-        let request = Data("attempt\0\(learner.learnerID)\0\(quiz.id)\0\(answers.map(String.init).joined(separator: ","))".utf8)
-        let done = try once(client: client, clientID: clientID, request: request, events: events) { _ in
+        let request = Data("attempt\0\(learner.learnerID)\0\(quiz.id)\0\(answers.map(String.init).joined(separator: ","))\0\(startedAt)".utf8)
+        let done = try once(client: client, clientID: clientID, request: request, events: events, certify: course.id, learner: learner) { outcomes in
+            let issued = outcomes.contains { if case .certificate = $0 { true } else { false } }
             let r = AttemptResult(
                 attemptID: attemptID, quiz: quiz.id, score: graded.score, maxScore: graded.maxScore, passed: passed,
-                correct: graded.correct, certificateIssued: false)
+                correct: graded.correct, certificateIssued: issued)
             return String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
         }
-        var result = try JSONDecoder().decode(AttemptResult.self, from: Data(done.response.utf8))
-        if !done.replayed, try issueCertificateIfEarned(learner, course: course.id) {
-            result = AttemptResult(
-                attemptID: result.attemptID, quiz: result.quiz, score: result.score, maxScore: result.maxScore, passed: result.passed,
-                correct: result.correct, certificateIssued: true)
-        }
+        let result = try JSONDecoder().decode(AttemptResult.self, from: Data(done.response.utf8))
         return (result, done.replayed)
     }
 
     private func once(
-        client: String, clientID: String, request: Data, events: [LocalEvent], respond: ([LocalOutcome]) throws -> String
+        client: String, clientID: String, request: Data, events: [LocalEvent], certify course: String, learner: PortalLearner,
+        respond: ([LocalOutcome]) throws -> String
     ) throws -> (response: String, replayed: Bool) {
         guard PortalApp.id(clientID) != nil else {
             throw Refusal.invalid("id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-' (one per write; reuse it only to retry)")
         }
         do {
-            return try store.recordOnce(client: client, clientID: clientID, request: request, events: events, respond: respond)
+            return try store.recordOnce(
+                client: client, clientID: clientID, request: request, events: events, certify: (learner.learnerID, course), respond: respond)
         } catch PortalError.idReused(let id) {
             throw Refusal.idReused(id)
         }
-    }
-
-    /// Issues the certificate when the course is complete and none is held; true if it did.
-    @discardableResult
-    func issueCertificateIfEarned(_ learner: PortalLearner, course: String) throws -> Bool {
-        let status = try store.courseStatus(learnerID: learner.learnerID, courseID: course)
-        guard status.isEligible, try store.learnerProgress(learner.learnerID).certificates[course] == nil else { return false }
-        try store.record([.issueCertificate(learnerID: learner.learnerID, courseID: course)])
-        return true
     }
 
     /// Where the learner stands in every course offered to them: one read of their facts, then the

@@ -52,13 +52,22 @@ final class MediaResponder: Sendable {
         "\"" + Blake2b.hash(Data(file.chunks.map(\.hash).joined().utf8), outputLength: 16).hexString + "\""
     }
 
-    func respond(_ file: Manifest.File, rangeHeader: String?, head: Bool = false) -> Response {
+    /// - Parameters: the request's `Range`, `If-Range` and `If-None-Match` headers.
+    func respond(_ file: Manifest.File, rangeHeader: String?, ifRange: String? = nil, ifNoneMatch: String? = nil, head: Bool = false) -> Response {
         var h = HTTPFields()
         h[.contentType] = Self.contentType(file.path)
         h[.acceptRanges] = "bytes"
-        h[.eTag] = Self.etag(file)
-        // Release files are the same for every learner and never change under one name.
-        h[.cacheControl] = "private, max-age=86400"
+        let etag = Self.etag(file)
+        h[.eTag] = etag
+        // A lesson's file keeps its address when a new release changes it: the browser may keep it
+        // but asks each time (a 304 costs nothing), so a new release's video is never mixed with
+        // the old one's bytes.
+        h[.cacheControl] = "private, no-cache"
+        if let ifNoneMatch, ifNoneMatch.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
+            return Response(status: .notModified, headers: h)
+        }
+        // A resumed download of another version gets the whole new file, not a splice (RFC 9110 §13.1.5).
+        let rangeHeader = ifRange == nil || ifRange == etag ? rangeHeader : nil
         h[.xContentTypeOptions] = "nosniff"
         // A file opened on its own (an SVG, a PDF) runs nothing and loads nothing.
         h[.contentSecurityPolicy] = "default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'; sandbox"

@@ -65,11 +65,13 @@ enum OpenAPIDocument {
         "parameters": [
           {"$ref": "#/components/parameters/code"}, {"$ref": "#/components/parameters/lesson"},
           {"name": "index", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0, "maximum": 999}},
-          {"name": "Range", "in": "header", "required": false, "schema": {"type": "string", "pattern": "^bytes=[0-9]{0,12}-[0-9]{0,12}$"}}
+          {"name": "Range", "in": "header", "required": false, "schema": {"type": "string", "pattern": "^bytes=[0-9]{0,12}-[0-9]{0,12}$"}},
+          {"name": "If-Range", "in": "header", "required": false, "description": "An ETag: the range is served only if the file is still that version, else the whole file (200)", "schema": {"type": "string"}}
         ],
         "responses": {
           "200": {"description": "The whole file", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
           "206": {"description": "The requested range", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+          "304": {"description": "Not modified: If-None-Match names the file's current ETag"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
           "404": {"$ref": "#/components/responses/NotFound"},
           "416": {"description": "The range starts beyond the file's end"}

@@ -94,7 +94,7 @@ extension PortalApp {
 
     /// Argon2id takes ~64 MiB and ~0.2 s: hashing shares the sign-in gate's slots.
     private func hashAndSetPIN(learnerID: String, pin: String) async throws -> String? {
-        guard let hash = await gate.withSlot({ PasswordHash.hash(pin) }), let hash else { return nil }
+        guard let hash = await gate.withSlot({ await gate.hash(pin) }), let hash else { return nil }
         return try store.setLearnerPIN(learnerID: learnerID, pinHash: hash)
     }
 
@@ -126,8 +126,10 @@ extension PortalApp {
 /// name, each part's bytes as sent. Anything malformed is nil.
 enum Multipart {
     static func parse(_ body: Data, contentType: String) -> (fields: [String: Data], ok: Bool)? {
-        guard contentType.lowercased().hasPrefix("multipart/form-data"),
-              let b = contentType.components(separatedBy: "boundary=").last?.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")),
+        let params = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard params.first?.lowercased() == "multipart/form-data",
+              let b = params.dropFirst().first(where: { $0.lowercased().hasPrefix("boundary=") })?
+                .dropFirst("boundary=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\"")),
               !b.isEmpty, b.utf8.count <= 70
         else { return nil }
         let delimiter = Data("--\(b)".utf8)
@@ -152,9 +154,13 @@ enum Multipart {
 
     private static func fieldName(_ headers: String) -> String? {
         for line in headers.components(separatedBy: "\r\n") where line.lowercased().hasPrefix("content-disposition:") {
-            guard let r = line.range(of: "name=\"") else { return nil }
-            let rest = line[r.upperBound...]
-            return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+            // The `name` parameter exactly (not the `name` inside `filename`).
+            for param in line.split(separator: ";").dropFirst() {
+                let p = param.trimmingCharacters(in: .whitespaces)
+                guard p.lowercased().hasPrefix("name=") else { continue }
+                return p.dropFirst("name=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            }
+            return nil
         }
         return nil
     }

@@ -98,7 +98,8 @@ final class PortalApp: Sendable {
     let curriculum: CurriculumCache
     let media: MediaResponder
     let sessions = SessionStore()
-    let gate = SignInGate()
+    /// Two Argon2id checks at once on a 2-core commune PC: the rest of the portal keeps serving.
+    let gate = SignInGate(maxConcurrent: 2)
     let configuration: PortalServer.Configuration
     let sync: @Sendable () -> PortalServer.SyncStatus?
     let now: @Sendable () -> Int64
@@ -160,12 +161,16 @@ final class PortalApp: Sendable {
 
     func user(_ req: Request) throws -> User? {
         guard let token = Web.cookie(req, Self.sessionCookie), let s = sessions.session(token: token, now: now()) else { return nil }
-        let (kind, name) = (s.user.prefix(2), String(s.user.dropFirst(2)))
-        if kind == "L:", let learner = try store.portalLearner(code: name), learner.hasPIN {
+        // "L:code:tag" or "O:name:tag", the tag naming the secret signed in with: a reset PIN or
+        // password, or an account removed and made again, ends the sessions opened before.
+        let parts = s.user.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 3, parts[0] == "L", let learner = try store.portalLearner(code: parts[1]),
+           let hash = try store.portalAccount(.learner, named: parts[1])?.secretHash, Self.tag(hash) == parts[2]
+        {
             return .learner(learner, csrf: s.csrf, token: token)
         }
-        if kind == "O:", try store.portalAccount(.operator, named: name) != nil {
-            return .operator(name: name, csrf: s.csrf, token: token)
+        if parts.count == 3, parts[0] == "O", let hash = try store.portalAccount(.operator, named: parts[1])?.secretHash, Self.tag(hash) == parts[2] {
+            return .operator(name: parts[1], csrf: s.csrf, token: token)
         }
         sessions.remove(token: token)  // the account is gone since sign-in
         return nil
@@ -191,24 +196,24 @@ final class PortalApp: Sendable {
             : "Sai tên đăng nhập hoặc mật khẩu, hoặc tài khoản đang tạm khóa."
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces), secret = form["secret"] ?? ""
         guard secret.utf8.count <= PasswordHash.maxPasswordBytes else { return signInForm(kind, status: .unauthorized, error: refused) }
-        let outcome = try await gate.withSlot { () throws -> Response in
+        let outcome = try await gate.withSlot { () async throws -> Response in
             guard let found = try store.portalAccount(kind, named: name), let hash = found.secretHash else {
-                gate.decoy(secret)
+                await gate.decoy(secret)
                 logger.notice("Portal sign-in refused: unknown name", metadata: ["kind": "\(kind.rawValue)"])
                 return signInForm(kind, status: .unauthorized, error: refused)
             }
             if found.account.isLocked(now: now()) {
-                gate.decoy(secret)  // same time as a wrong secret
+                await gate.decoy(secret)  // same time as a wrong secret
                 logger.notice("Portal sign-in refused: account locked", metadata: ["kind": "\(kind.rawValue)"])
                 return signInForm(kind, status: .unauthorized, error: refused)
             }
-            guard PasswordHash.verify(secret, against: hash) else {
+            guard await gate.verify(secret, against: hash) else {
                 let lockedNow = try store.recordPortalSignInFailure(kind, name: name, policy: configuration.lockout)
                 logger.notice(lockedNow ? "Portal account locked after repeated wrong secrets" : "Portal sign-in refused: wrong secret", metadata: ["kind": "\(kind.rawValue)"])
                 return signInForm(kind, status: .unauthorized, error: refused)
             }
             try store.recordPortalSignInSuccess(kind, name: name)
-            let (token, _) = sessions.create(user: (kind == .learner ? "L:" : "O:") + name, now: now())
+            let (token, _) = sessions.create(user: "\(kind == .learner ? "L" : "O"):\(name):\(Self.tag(hash))", now: now())
             var r = Web.redirect(kind == .learner ? "/learn" : "/operator")
             r.headers[values: .setCookie].append(Web.setCookie(Self.sessionCookie, token, maxAge: nil, secure: configuration.secureCookies))
             r.headers[values: .setCookie].append(Web.setCookie(Self.csrfCookie, "", maxAge: 0, secure: configuration.secureCookies))
@@ -216,6 +221,9 @@ final class PortalApp: Sendable {
         }
         return outcome ?? Web.text(.serviceUnavailable, "too many sign-ins at once; try again in a moment")
     }
+
+    /// A short name for a secret's hash (never the hash itself in memory beside the session).
+    static func tag(_ secretHash: String) -> String { Blake2b.hash(Data(secretHash.utf8), outputLength: 8).hexString }
 
     func signOut(_ req: Request) async throws -> Response {
         guard let u = try user(req) else { return Web.redirect("/sign-in") }
@@ -237,11 +245,14 @@ final class PortalApp: Sendable {
     static func page(_ status: HTTPResponse.Status, _ html: String) -> Response { Web.html(status, html, policy: pagePolicy) }
     static func page(_ html: String) -> Response { page(.ok, html) }
 
+    /// The id under which a page's write is journaled: the action and a hash of what it is about.
+    static func writeID(_ action: String, _ subject: String) -> String {
+        "\(action)-" + Blake2b.hash(Data(subject.utf8), outputLength: 16).hexString
+    }
+
     /// An id from a URL or form: 1 to 64 of the characters release ids use; nil otherwise.
     static func id(_ s: String?) -> String? {
-        guard let s, (1...64).contains(s.utf8.count),
-              s.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E })
-        else { return nil }
+        guard let s, Manifest.isPlainID(s) else { return nil }
         return s
     }
 }

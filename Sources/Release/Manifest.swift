@@ -112,6 +112,10 @@ public struct Manifest: Codable, Hashable, Sendable {
             }
             let all = [course.id] + course.lessons.map(\.id) + course.quizzes.map(\.id)
             for id in all where !ids.insert(id).inserted { throw fail("identifier \(id) is used twice") }
+            // Course, lesson, quiz and question ids appear in the portal's URLs and forms.
+            for id in all + course.quizzes.flatMap({ $0.questions.map(\.id) }) where !Self.isPlainID(id) {
+                throw fail("identifier \(id.debugDescription.prefix(80)) must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-' (it appears in the learner portal's addresses)")
+            }
             for lesson in course.lessons {
                 for path in lesson.files where !paths.contains(path) {
                     throw fail("lesson \(lesson.id) shows \"\(path)\", which the file list does not contain")
@@ -122,6 +126,13 @@ public struct Manifest: Codable, Hashable, Sendable {
                     throw fail("question \(q.id) has an answer outside its choices or no points")
                 }
             }
+        }
+    }
+
+    /// The one rule for curriculum identifiers: 1 to 64 of `A-Za-z0-9._-`.
+    public static func isPlainID(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E
         }
     }
 

@@ -20,9 +20,12 @@ public final class SessionStore: Sendable {
     public let absoluteMilliseconds: Int64
     /// At most this many sessions live at once; the least recently used goes first.
     public let capacity: Int
+    /// At most this many sessions per user (a phone and a PC, a few browsers); the oldest goes first.
+    public let perUser: Int
     private let sessions = Mutex<[Data: Session]>([:])
 
-    public init(idleMilliseconds: Int64 = 30 * 60_000, absoluteMilliseconds: Int64 = 12 * 3_600_000, capacity: Int = 10_000) {
+    public init(idleMilliseconds: Int64 = 30 * 60_000, absoluteMilliseconds: Int64 = 12 * 3_600_000, capacity: Int = 10_000, perUser: Int = 8) {
+        self.perUser = perUser
         self.idleMilliseconds = idleMilliseconds
         self.absoluteMilliseconds = absoluteMilliseconds
         self.capacity = capacity
@@ -44,7 +47,12 @@ public final class SessionStore: Sendable {
         let session = Session(user: user, csrf: Self.token(), createdAt: now, lastSeenAt: now)
         sessions.withLock { all in
             all = all.filter { !expired($0.value, now: now) }
-            if all.count >= capacity, let oldest = all.min(by: { $0.value.lastSeenAt < $1.value.lastSeenAt }) {
+            // One user's sign-ins evict only that user's sessions, so nobody can sign the others out
+            // by signing in over and over; the overall cap is for many users at once.
+            let own = all.filter { $0.value.user == user }
+            if own.count >= perUser, let oldest = own.min(by: { $0.value.lastSeenAt < $1.value.lastSeenAt }) {
+                all[oldest.key] = nil
+            } else if all.count >= capacity, let oldest = all.min(by: { $0.value.lastSeenAt < $1.value.lastSeenAt }) {
                 all[oldest.key] = nil
             }
             all[Self.key(token)] = session

@@ -94,9 +94,11 @@ public enum Web {
     }
 }
 
-/// Argon2id verifications in flight are capped: each takes ~64 MiB for ~0.2 s, so a flood of
-/// sign-ins is answered 503 beyond the cap instead of exhausting memory. Unknown names and locked
-/// accounts are verified against a decoy, so they cost the same time as a wrong secret.
+/// Argon2id checks in flight are capped: each takes ~64 MiB for ~0.2 s, so a flood of sign-ins is
+/// answered 503 beyond the cap instead of exhausting memory. Each check runs on a thread of its
+/// own, never on Swift's cooperative threads (one per core): a flood of sign-ins must not stall
+/// every other request. Unknown names and locked accounts are checked against a decoy, so they cost
+/// the same time as a wrong secret.
 public final class SignInGate: Sendable {
     private let verifying = Atomic<Int>(0)
     public let maxConcurrent: Int
@@ -107,7 +109,7 @@ public final class SignInGate: Sendable {
         decoyHash = PasswordHash.hash(SessionStore.token()) ?? ""
     }
 
-    /// Runs `body` if a verification slot is free; nil (answer 503) otherwise.
+    /// Runs `body` if a slot is free; nil (answer 503) otherwise.
     public func withSlot<T>(_ body: () async throws -> T) async rethrows -> T? {
         guard verifying.add(1, ordering: .relaxed).newValue <= maxConcurrent else {
             verifying.subtract(1, ordering: .relaxed)
@@ -117,6 +119,20 @@ public final class SignInGate: Sendable {
         return try await body()
     }
 
-    /// Spends the time of a verification and fails.
-    public func decoy(_ secret: String) { _ = PasswordHash.verify(secret, against: decoyHash) }
+    public func verify(_ secret: String, against hash: String) async -> Bool {
+        await Self.onOwnThread { PasswordHash.verify(secret, against: hash) }
+    }
+
+    /// Spends the time of a check and fails.
+    public func decoy(_ secret: String) async { _ = await verify(secret, against: decoyHash) }
+
+    public func hash(_ secret: String) async -> String? { await Self.onOwnThread { PasswordHash.hash(secret) } }
+
+    private static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: work()) }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
 }

@@ -205,6 +205,57 @@ import TestSupport
         #expect(try await f.api("GET", "/api/v1/learners/\(f.alice.code)/status").status == 401)
     }
 
+    @Test func certificatesAreIssuedInTheWriteThatEarnsThemAndARevocationStands() async throws {
+        let f = try await PortalFixture(mediaBytes: 1 << 16)
+        defer { Task { await f.stop() } }
+        let code = f.alice.code
+        for (i, lesson) in ["ksn-101-l1", "ksn-101-l2"].enumerated() {
+            #expect(try await f.api("POST", "/api/v1/learners/\(code)/progress", json: #"{"id":"p\#(i)","lesson":"\#(lesson)","percent":100}"#).status == 201)
+        }
+        let body = #"{"id":"last","quiz":"ksn-101-quiz","answers":[1,2,3,0,1],"started_at":"2026-03-01T09:40:00+07:00"}"#
+        let first = try await f.api("POST", "/api/v1/learners/\(code)/attempts", json: body)
+        #expect(first.status == 201 && first.text.contains("\"certificate_issued\":true"))
+        let retry = try await f.api("POST", "/api/v1/learners/\(code)/attempts", json: body)
+        #expect(retry.status == 200 && retry.text.contains("\"certificate_issued\":true"), "a retry gets the first answer, whole")
+        let otherStart = body.replacingOccurrences(of: "09:40", with: "09:41")
+        #expect(try await f.api("POST", "/api/v1/learners/\(code)/attempts", json: otherStart).status == 409, "started_at is part of the request")
+        #expect(try await f.api("POST", "/api/v1/learners/\(code)/attempts", json: #"{"id":"t","quiz":"ksn-101-quiz","answers":[1,2,3,0,1],"started_at":"yesterday"}"#).status == 422)
+
+        let certificate = Identity.certificateID(learnerID: f.alice.id, courseID: "ksn-101")
+        try f.store.record([.revokeCertificate(certificateID: certificate)])
+        let again = try await f.api("POST", "/api/v1/learners/\(code)/attempts", json: #"{"id":"after","quiz":"ksn-101-quiz","answers":[1,2,3,0,1]}"#)
+        #expect(again.status == 201 && again.text.contains("\"certificate_issued\":false"), "a revocation stands")
+        #expect(try f.store.learnerProgress(f.alice.id).certificates["ksn-101"] == nil)
+    }
+
+    @Test func aResetPinEndsTheSessionsOpenedWithTheOldOne() async throws {
+        let f = try await PortalFixture(mediaBytes: 1 << 16)
+        defer { Task { await f.stop() } }
+        let cookies = ["hocvu_portal": try #require(try await f.signIn(code: f.alice.code))]
+        #expect(try await f.client.get("/learn", cookies: cookies).status == 200)
+        _ = try f.store.setLearnerPIN(learnerID: f.alice.id, pinHash: try PortalFixture.hash("97531086"))
+        #expect(try await f.client.get("/learn", cookies: cookies).status == 303, "the old session is over")
+        let op = ["hocvu_portal": try #require(try await f.signIn(code: "canbo", secret: PortalFixture.operatorPassword, operator: true))]
+        try f.store.removePortalOperator(name: "canbo")
+        try f.store.addPortalOperator(name: "canbo", passwordHash: try PortalFixture.hash("một mật khẩu mới 2026"))
+        #expect(try await f.client.get("/operator", cookies: op).status == 303, "an account made again does not inherit old sessions")
+    }
+
+    @Test func mediaRevalidatesAndNeverSplicesTwoVersions() async throws {
+        let f = try await PortalFixture()
+        defer { Task { await f.stop() } }
+        let cookies = ["hocvu_portal": try #require(try await f.signIn(code: f.alice.code))]
+        let whole = try await f.client.get("/media/ksn-101-l1/1", cookies: cookies)
+        let etag = try #require(whole.header("etag"))
+        #expect(whole.header("cache-control") == "private, no-cache")
+        #expect(try await f.client.send("GET", "/media/ksn-101-l1/1", cookies: cookies, headers: ["If-None-Match": etag]).status == 304)
+        let same = try await f.client.send("GET", "/media/ksn-101-l1/1", cookies: cookies, headers: ["Range": "bytes=0-9", "If-Range": etag])
+        #expect(same.status == 206)
+        let other = try await f.client.send("GET", "/media/ksn-101-l1/1", cookies: cookies, headers: ["Range": "bytes=0-9", "If-Range": "\"another\""])
+        #expect(other.status == 200 && other.body == whole.body)
+        #expect(try await f.api("GET", "/api/v1/learners/\(f.alice.code)/status", headers: ["Authorization": "bearer \(f.appToken)"]).status == 200)
+    }
+
     @Test func theServedOpenAPIDocumentIsTheCommittedOne() async throws {
         let f = try await PortalFixture(mediaBytes: 1 << 16)
         defer { Task { await f.stop() } }
@@ -268,6 +319,9 @@ struct PortalUnitTests {
         let parsed = Multipart.parse(Data(body.utf8), contentType: "multipart/form-data; boundary=XY")
         #expect(parsed?.fields["a"] == Data("1".utf8) && parsed?.fields["file"] == Data("line".utf8))
         #expect(Multipart.parse(Data("--XY\r\nno end".utf8), contentType: "multipart/form-data; boundary=XY") == nil)
+        // Parameters in any order and case: `filename` before `name`, a charset after the boundary.
+        let reordered = "--XY\r\nContent-Disposition: form-data; filename=\"e.jsonl\"; name=\"file\"\r\n\r\nline\r\n--XY--\r\n"
+        #expect(Multipart.parse(Data(reordered.utf8), contentType: "multipart/form-data; BOUNDARY=XY; charset=utf-8")?.fields["file"] == Data("line".utf8))
         #expect(Multipart.parse(Data(body.utf8), contentType: "text/plain") == nil)
     }
 }

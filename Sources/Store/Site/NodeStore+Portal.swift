@@ -209,8 +209,13 @@ extension NodeStore {
     /// nothing; the same id with a different request is refused (``PortalError/idReused(_:)``).
     ///
     /// - Parameter respond: makes the answer kept for retries from what recording produced.
+    /// - Parameter certify: a course whose certificate is issued in the same transaction when these
+    ///   events complete it (the programme's rule, as `issueCertificate` checks it) and the learner
+    ///   holds none for it, issued or revoked (a revocation stands: nothing issues it again). The
+    ///   outcomes passed to `respond` then include the certificate.
     public func recordOnce(
-        client: String, clientID: String, request: Data, events: [LocalEvent], respond: ([LocalOutcome]) throws -> String
+        client: String, clientID: String, request: Data, events: [LocalEvent], certify: (learnerID: String, courseID: String)? = nil,
+        respond: ([LocalOutcome]) throws -> String
     ) throws -> (response: String, replayed: Bool) {
         let node = self.node
         let validator = Validator(curriculum: validatorIndex, now: now())
@@ -222,7 +227,13 @@ extension NodeStore {
                 guard (row["request_hash"] as Data) == requestHash else { throw PortalError.idReused(clientID) }
                 return (row["response"], true)
             }
-            let outcomes = try Self.record(events, in: db, node: node, validator: validator)
+            var outcomes = try Self.record(events, in: db, node: node, validator: validator)
+            if let (learner, course) = certify,
+               try Int.fetchOne(db, sql: "SELECT 1 FROM certificate WHERE learner_id = ? AND course_id = ?", arguments: [learner, course]) == nil,
+               try CourseStatus.fetch(db, learnerID: learner, courseID: course).isEligible
+            {
+                outcomes += try Self.record([.issueCertificate(learnerID: learner, courseID: course)], in: db, node: node, validator: validator)
+            }
             let response = try respond(outcomes)
             try db.execute(
                 sql: "INSERT INTO portal_write (client, client_id, request_hash, response, at) VALUES (?, ?, ?, ?, ?)",
