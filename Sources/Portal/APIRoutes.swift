@@ -64,7 +64,7 @@ extension PortalApp {
                 let learner = try self.apiLearner(ctx)
                 let a = try Self.decode(APIAttemptRequest.self, body)
                 guard a.answers.count <= 1_000 else { throw APIError(.unprocessableContent, "too many answers") }
-                var started = self.now()
+                var started: Int64?
                 if let text = a.started_at {
                     guard let t = Self.parseTime(text) else { throw APIError(.unprocessableContent, "started_at must be an RFC 3339 time, e.g. 2026-03-01T09:40:00+07:00") }
                     started = t

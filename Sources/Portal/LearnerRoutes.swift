@@ -67,7 +67,7 @@ extension PortalApp {
                 guard let nonce = form["nonce"], SessionStore.isTokenShaped(nonce) else { return self.badForm() }
                 // A question left blank is -1; anything else must be a choice's index (checked in grading).
                 let answers = quiz.questions.map { q in form["q-\(q.id)"].flatMap { Int($0) } ?? -1 }
-                let started = form["started"].flatMap { Int64($0) } ?? self.now()
+                let started = form["started"].flatMap { Int64($0) }
                 let (result, _) = try self.learning.submitAttempt(
                     learner, quiz: quiz.id, answers: answers, startedAt: started, client: "learner:\(learner.learnerID)", clientID: nonce)
                 return Self.page(PortalPages.quizResult(quiz, course: course, result: result, learner: learner, csrf: csrf))

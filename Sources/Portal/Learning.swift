@@ -107,16 +107,16 @@ struct Learning: Sendable {
 
     /// Grades and records a quiz attempt (enrolling the learner in its course first) and issues
     /// the course certificate if this attempt completes it.
-    /// - Parameter startedAt: when the learner opened the quiz, as sent (`started` is part of the
-    ///   request: the same id with another start time is another request, refused).
+    /// - Parameter startedAt: when the learner opened the quiz, as sent (nil: not sent; now). It is
+    ///   part of the request: the same id with another start time is another request, refused.
     func submitAttempt(
-        _ learner: PortalLearner, quiz id: String, answers: [Int], startedAt: Int64, client: String, clientID: String
+        _ learner: PortalLearner, quiz id: String, answers: [Int], startedAt sent: Int64?, client: String, clientID: String
     ) throws -> (result: AttemptResult, replayed: Bool) {
         let (course, quiz) = try quiz(id, for: learner)
         let graded: QuizGrading.Graded
         do { graded = try QuizGrading.grade(quiz, answers: answers) } catch { throw Refusal.invalid(error.description) }
         let finished = store.now()
-        let started = min(max(startedAt, finished - 24 * 3_600_000), finished)
+        let started = min(max(sent ?? finished, finished - 24 * 3_600_000), finished)
         let attemptID = EventImport.attemptID(
             learnerID: learner.learnerID, quizID: quiz.id, answers: answers, score: graded.score, maxScore: graded.maxScore,
             startedAt: started, finishedAt: finished)
@@ -127,7 +127,7 @@ struct Learning: Sendable {
                 maxScore: graded.maxScore, startedAt: started, finishedAt: finished),
         ]
         let passed = CompletionRule.isPassed(best: graded.score, maxScore: graded.maxScore, passPercent: course.passPercent)
-        let request = Data("attempt\0\(learner.learnerID)\0\(quiz.id)\0\(answers.map(String.init).joined(separator: ","))\0\(startedAt)".utf8)
+        let request = Data("attempt\0\(learner.learnerID)\0\(quiz.id)\0\(answers.map(String.init).joined(separator: ","))\0\(sent.map(String.init) ?? "-")".utf8)
         let done = try once(client: client, clientID: clientID, request: request, events: events, certify: course.id, learner: learner) { outcomes in
             let issued = outcomes.contains { if case .certificate = $0 { true } else { false } }
             let r = AttemptResult(

@@ -223,7 +223,7 @@ final class PortalApp: Sendable {
     }
 
     /// A short name for a secret's hash (never the hash itself in memory beside the session).
-    static func tag(_ secretHash: String) -> String { Blake2b.hash(Data(secretHash.utf8), outputLength: 8).hexString }
+    static func tag(_ secretHash: String) -> String { Blake2b.hash(Data(secretHash.utf8), outputLength: 16).hexString }
 
     func signOut(_ req: Request) async throws -> Response {
         guard let u = try user(req) else { return Web.redirect("/sign-in") }

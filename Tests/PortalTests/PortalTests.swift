@@ -5,6 +5,7 @@ import Release
 import Store
 import Testing
 import TestSupport
+import WebSupport
 
 /// The portal over a real socket: every route, who may use it, and what reaches the store.
 @Suite(.serialized) struct PortalHTTPTests {
@@ -312,6 +313,17 @@ struct PortalUnitTests {
         #expect(html.contains("<h2>Tiêu đề</h2>"))
         #expect(html.contains("&lt;script&gt;") && !html.contains("<script>"))
         #expect(html.contains("<strong>đậm</strong>") && html.contains("<li>một</li>"))
+    }
+
+    @Test func oneUserSigningInOverAndOverEvictsOnlyTheirOwnSessions() {
+        let s = SessionStore(capacity: 100, perUser: 2)
+        let other = s.create(user: "B", now: 1).token
+        let first = s.create(user: "A", now: 2).token
+        _ = s.create(user: "A", now: 3)
+        _ = s.create(user: "A", now: 4)
+        #expect(s.session(token: first, now: 5) == nil, "A's oldest session went")
+        #expect(s.session(token: other, now: 5) != nil, "B's was never at risk")
+        #expect(s.count == 3)
     }
 
     @Test func multipartPartsAreFoundAndMalformedBodiesRefused() {
