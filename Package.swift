@@ -80,7 +80,7 @@ let package = Package(
         // the sign-in gate, Vietnamese formatting.
         .target(
             name: "WebSupport",
-            dependencies: ["Store", "Sodium", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["Store", "Sodium", log, .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: settings),
         // A site's learner portal and learning-app API (Hummingbird): lessons and media (Range),
         // quizzes graded on the server, operator pages, app tokens, OpenAPI document (docs/portal.md).

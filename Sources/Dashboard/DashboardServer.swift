@@ -49,16 +49,8 @@ public struct DashboardServer: Sendable {
     public func service(onRunning: @escaping @Sendable () async -> Void = {}) throws -> any Service {
         let router = Router()
         app.register(on: router)
-        let address = "http://\(configuration.host):\(configuration.port)/"
-        let logger = logger
-        return Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { _ in
-                logger.info("Dashboard listening", metadata: ["url": "\(address)"])
-                await onRunning()
-            },
-            logger: logger)
+        return Web.application(
+            name: "Dashboard", router: router, host: configuration.host, port: configuration.port, logger: logger, onRunning: onRunning)
     }
 }
 

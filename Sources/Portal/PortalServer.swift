@@ -79,16 +79,8 @@ public struct PortalServer: Sendable {
     public func service(onRunning: @escaping @Sendable () async -> Void = {}) -> any Service {
         let router = Router()
         app.register(on: router)
-        let address = "http://\(configuration.host):\(configuration.port)/"
-        let logger = logger
-        return Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { _ in
-                logger.info("Portal listening", metadata: ["url": "\(address)"])
-                await onRunning()
-            },
-            logger: logger)
+        return Web.application(
+            name: "Portal", router: router, host: configuration.host, port: configuration.port, logger: logger, onRunning: onRunning)
     }
 }
 

@@ -1,6 +1,7 @@
 public import Foundation
 public import Hummingbird
 import Sodium
+public import Logging
 import Synchronization
 
 /// Requests and responses as the hub's dashboard and a site's portal both handle them: cookies,
@@ -86,6 +87,23 @@ public enum Web {
     }
 
     public static func notFound() -> Response { text(.notFound, "not found") }
+
+    /// An HTTP/1.1 application on `host:port` serving `router`; logs "`name` listening" with its URL
+    /// and calls `onRunning` once it listens (the daemon's READY=1 waits for that).
+    public static func application(
+        name: String, router: Router<BasicRequestContext>, host: String, port: Int, logger: Logger,
+        onRunning: @escaping @Sendable () async -> Void
+    ) -> some ApplicationProtocol {
+        let address = "http://\(host):\(port)/"
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { _ in
+                logger.info("\(name) listening", metadata: ["url": "\(address)"])
+                await onRunning()
+            },
+            logger: logger)
+    }
 
     /// True when `sent` is token-shaped and equals `expected` (compared in constant time).
     public static func tokensMatch(_ sent: String?, _ expected: String?) -> Bool {
