@@ -146,11 +146,13 @@ extension NodeStore {
                     throw RecordValidationError.attemptConflict(change.record.attemptIDForLog)
                 case .homeContested:
                     report.contestedHomeClaims.append(batch.origin)
+                    facts.touch(change.record)
                 case .merged:
+                    facts.touch(change.record)
+                case .mergedFactInputsUnchanged:
                     break
                 }
                 try? clock.observe(remote: change.hlc, now: physical)
-                facts.touch(change.record.learnerID)
                 try router?.route(change, from: batch.origin.node)
                 report.mergedChanges += 1
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
