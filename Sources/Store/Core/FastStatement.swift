@@ -9,11 +9,36 @@ import GRDB
 /// `perf`, see BENCHMARKS.md). GRDB still owns the connection and the transaction; a failed
 /// step throws GRDB's `DatabaseError`, so callers see one error type.
 ///
-/// Not `Sendable`: it lives inside one `write` closure and is finalized when that ends.
+/// Not `Sendable`: it lives inside one `write` closure. ``cached(_:sql:)`` takes the compiled
+/// statement from GRDB's per-connection cache, so a statement is compiled once per connection and
+/// kept across transactions (compiling per transaction was ~8 % of the hub's ingest, BENCHMARKS.md);
+/// GRDB finalizes it when it closes the connection. ``init(_:sql:)`` compiles a statement of its own,
+/// finalized when this object goes.
 final class FastStatement {
     private let handle: OpaquePointer
     private let connection: OpaquePointer
+    /// GRDB's cached statement when the handle is GRDB's: held so a cache eviction cannot
+    /// finalize it while this object uses it.
+    private let owner: Statement?
     let sql: String
+
+    /// The statement for `sql` from GRDB's statement cache of this connection.
+    static func cached(_ db: Database, sql: String) throws -> FastStatement {
+        try FastStatement(db, cached: db.cachedStatement(sql: sql), sql: sql)
+    }
+
+    private init(_ db: Database, cached statement: Statement, sql: String) throws {
+        guard let connection = db.sqliteConnection else { throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "closed") }
+        // A cached statement may come back with the bindings of its last use: every user binds
+        // every parameter before stepping, and a reset here leaves it ready.
+        sqlite3_reset(statement.sqliteStatement)
+        self.handle = statement.sqliteStatement
+        self.connection = connection
+        self.owner = statement
+        // Not `statement.sql`: GRDB trims that with Foundation on every read, which `perf` showed as
+        // most of a site's local learner lookup.
+        self.sql = sql
+    }
 
     init(_ db: Database, sql: String) throws {
         guard let connection = db.sqliteConnection else { throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "closed") }
@@ -25,10 +50,11 @@ final class FastStatement {
         }
         self.handle = stmt
         self.connection = connection
+        self.owner = nil
         self.sql = sql
     }
 
-    deinit { sqlite3_finalize(handle) }
+    deinit { if owner == nil { sqlite3_finalize(handle) } }
 
     func bind(_ i: Int32, _ value: String) {
         var value = value
@@ -49,6 +75,11 @@ final class FastStatement {
 
     func bind(_ i: Int32, _ value: Int) { sqlite3_bind_int64(handle, i, Int64(value)) }
 
+    func bind(_ i: Int32, _ value: Data?) {
+        guard let value else { sqlite3_bind_null(handle, i); return }
+        value.withUnsafeBytes { sqlite3_bind_blob(handle, i, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
+    }
+
     func bind(_ i: Int32, _ value: [UInt8]) {
         value.withUnsafeBytes { sqlite3_bind_blob(handle, i, $0.baseAddress, Int32($0.count), CSQLite_TRANSIENT()) }
     }
@@ -60,7 +91,12 @@ final class FastStatement {
         func int(_ i: Int32) -> Int { Int(sqlite3_column_int64(handle, i)) }
         func text(_ i: Int32) -> String {
             guard let p = sqlite3_column_text(handle, i) else { return "" }
-            return String(cString: p)
+            return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i))), as: UTF8.self)
+        }
+        func blob(_ i: Int32) -> Data {
+            let n = Int(sqlite3_column_bytes(handle, i))
+            guard n > 0, let p = sqlite3_column_blob(handle, i) else { return Data() }
+            return Data(bytes: p, count: n)
         }
     }
 

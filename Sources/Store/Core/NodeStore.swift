@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 public import Merge
 import Model
@@ -32,6 +33,10 @@ public final class NodeStore: Sendable {
     /// Hub clock minus this machine's, adopted from the hub (see ``adoptClockOffset(_:)``).
     let offset = Atomic<Int64>(0)
     let index: Mutex<CurriculumIndex>
+
+    /// Process-wide SQLite settings, once, before the first connection opens: no memory statistics,
+    /// so allocations take no global mutex (`CSQLite_disableMemoryStatistics`).
+    private static let configureSQLite: Void = { _ = CSQLite_disableMemoryStatistics() }()
 
     /// This node's clock: the system clock corrected by the offset adopted from the hub, so a
     /// commune PC whose clock is wrong still stamps results with the right time.
@@ -74,6 +79,7 @@ public final class NodeStore: Sendable {
     ) throws {
         precondition(!keyless || access == .readOnly, "a store without its key may only read")
         try Self.preflight(path, access: access)
+        Self.configureSQLite
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.readonly = access == .readOnly

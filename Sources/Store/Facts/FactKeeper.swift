@@ -24,6 +24,29 @@ struct FactKeeper {
 
     mutating func touch(_ learnerID: String) { dirty.insert(learnerID) }
 
+    /// Marks the learner of a merged record whose stored row changed
+    /// (``MergeWriter/Outcome/merged``), unless the record cannot move a fact. A fact reads: the
+    /// learner's home and role, their active roster entry, active enrollments, the lessons with a
+    /// completion time, the quizzes whose best attempt passes by ``CompletionRule``, and unrevoked
+    /// certificates. So:
+    /// - a progress moves a fact only with a completion time (a percent below 100 cannot);
+    /// - an attempt only as a new best that passes its course's rule: the best only rises, so a new
+    ///   best below the pass mark had a best below it before, and the quiz was not passed either way;
+    /// - every other kind always may.
+    mutating func touch(_ record: RecordChange) {
+        switch record {
+        case .progress(let p):
+            guard p.completedAt != nil else { return }
+        case .attempt(let a):
+            guard let course = curriculum.quizzes[a.quizID]?.courseID, let rule = curriculum.rules[course],
+                  CompletionRule.isPassed(best: a.score, maxScore: a.maxScore, passPercent: rule.passPercent)
+            else { return }
+        case .learner, .enrollment, .certificate, .roster:
+            break
+        }
+        dirty.insert(record.learnerID)
+    }
+
     struct Fact: Equatable {
         var home: Int?
         /// The learner's own role (raw value), as registered; nil for none.
@@ -65,25 +88,25 @@ struct FactKeeper {
         }
     }
 
-    /// Statements prepared once per flush.
+    /// Statements from the connection's cache (compiled once, reused by every flush).
     private final class Statements {
         let stored, home, roster, enrollments, progress, best, certificates, saveFact, ensureTotals, addTotals, ensureCourse,
             addCourse, ensureRole, addRole: FastStatement
         init(_ db: Database) throws {
-            stored = try FastStatement(
+            stored = try FastStatement.cached(
                 db,
                 sql: """
                     SELECT home_commune, certified, courses, unbacked, role, roster_commune, roster_role
                     FROM learner_fact WHERE learner_id = ?
                     """)
-            home = try FastStatement(db, sql: "SELECT home_commune, role FROM learner WHERE learner_id = ?")
-            roster = try FastStatement(db, sql: "SELECT commune_code, role FROM roster WHERE learner_id = ? AND active = 1")
-            enrollments = try FastStatement(db, sql: "SELECT course_id FROM enrollment WHERE learner_id = ? AND length % 2 = 1")
-            progress = try FastStatement(db, sql: "SELECT lesson_id FROM progress WHERE learner_id = ? AND completed_at IS NOT NULL")
-            best = try FastStatement(db, sql: "SELECT quiz_id, best_score, max_score FROM quiz_best WHERE learner_id = ?")
-            certificates = try FastStatement(
+            home = try FastStatement.cached(db, sql: "SELECT home_commune, role FROM learner WHERE learner_id = ?")
+            roster = try FastStatement.cached(db, sql: "SELECT commune_code, role FROM roster WHERE learner_id = ? AND active = 1")
+            enrollments = try FastStatement.cached(db, sql: "SELECT course_id FROM enrollment WHERE learner_id = ? AND length % 2 = 1")
+            progress = try FastStatement.cached(db, sql: "SELECT lesson_id FROM progress WHERE learner_id = ? AND completed_at IS NOT NULL")
+            best = try FastStatement.cached(db, sql: "SELECT quiz_id, best_score, max_score FROM quiz_best WHERE learner_id = ?")
+            certificates = try FastStatement.cached(
                 db, sql: "SELECT course_id FROM certificate WHERE learner_id = ? AND revoked_at IS NULL")
-            saveFact = try FastStatement(
+            saveFact = try FastStatement.cached(
                 db,
                 sql: """
                     INSERT OR REPLACE INTO learner_fact
@@ -92,20 +115,20 @@ struct FactKeeper {
                     """)
             // Ensure the rows, then add: CHECK (>= 0) is evaluated on an upsert's proposed row, so a
             // negative delta cannot ride an INSERT ... ON CONFLICT.
-            ensureTotals = try FastStatement(db, sql: "INSERT OR IGNORE INTO commune_totals (commune_code) VALUES (?)")
-            addTotals = try FastStatement(
+            ensureTotals = try FastStatement.cached(db, sql: "INSERT OR IGNORE INTO commune_totals (commune_code) VALUES (?)")
+            addTotals = try FastStatement.cached(
                 db,
                 sql: """
                     UPDATE commune_totals SET learners = learners + ?, enrolled = enrolled + ?, certified = certified + ?,
                       unbacked_certificates = unbacked_certificates + ? WHERE commune_code = ?
                     """)
-            ensureCourse = try FastStatement(
+            ensureCourse = try FastStatement.cached(
                 db, sql: "INSERT OR IGNORE INTO commune_course_totals (commune_code, course_id) VALUES (?, ?)")
-            addCourse = try FastStatement(
+            addCourse = try FastStatement.cached(
                 db,
                 sql: "UPDATE commune_course_totals SET enrolled = enrolled + ?, completed = completed + ? WHERE commune_code = ? AND course_id = ?")
-            ensureRole = try FastStatement(db, sql: "INSERT OR IGNORE INTO commune_role_totals (commune_code, role) VALUES (?, ?)")
-            addRole = try FastStatement(
+            ensureRole = try FastStatement.cached(db, sql: "INSERT OR IGNORE INTO commune_role_totals (commune_code, role) VALUES (?, ?)")
+            addRole = try FastStatement.cached(
                 db,
                 sql: """
                     UPDATE commune_role_totals SET roster = roster + ?, roster_enrolled = roster_enrolled + ?,

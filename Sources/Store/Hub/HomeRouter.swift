@@ -10,21 +10,38 @@ struct HomeRouter {
     let db: Database
     var next: [Int: Int64] = [:]
     var fed: Set<Int> = []
+    /// Home communes read in this transaction (nil: no learner row or no home yet). Only a learner
+    /// change moves a home, and it reads again.
+    private var homes: [String: Int?] = [:]
 
     init(_ db: Database, communes: [NodeID: Int]) throws {
         self.db = db
         self.communes = communes
-        home = try FastStatement(db, sql: "SELECT home_commune FROM learner WHERE learner_id = ?")
-        insert = try FastStatement(db, sql: "INSERT INTO home_feed (commune_code, seq, node_id, body) VALUES (?, ?, ?, ?)")
+        home = try .cached(db, sql: "SELECT home_commune FROM learner WHERE learner_id = ?")
+        insert = try .cached(db, sql: "INSERT INTO home_feed (commune_code, seq, node_id, body) VALUES (?, ?, ?, ?)")
     }
 
     mutating func route(_ change: Change, from node: NodeID) throws {
         guard let origin = communes[node] else { return }
-        home.bind(1, change.record.learnerID)
-        var found: Int?
-        try home.forEachRow { c in found = c.isNull(0) ? nil : c.int(0) }
+        let learner = change.record.learnerID
+        let found: Int?
+        if case .learner = change.record {
+            found = try lookUp(learner)
+        } else if let known = homes[learner] {
+            found = known
+        } else {
+            found = try lookUp(learner)
+        }
         guard let commune = found, commune != origin else { return }
         try append(change, from: node, to: commune)
+    }
+
+    private mutating func lookUp(_ learner: String) throws -> Int? {
+        home.bind(1, learner)
+        var found: Int?
+        try home.forEachRow { c in found = c.isNull(0) ? nil : c.int(0) }
+        homes[learner] = .some(found)
+        return found
     }
 
     /// Appends one change, recorded by `node`, to `commune`'s feed.
@@ -33,7 +50,8 @@ struct HomeRouter {
         if let n = next[commune] {
             seq = n
         } else {
-            seq = (try Int64.fetchOne(db, sql: "SELECT max(seq) FROM home_feed WHERE commune_code = ?", arguments: [commune]) ?? 0) + 1
+            seq = (try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT max(seq) FROM home_feed WHERE commune_code = ?"), arguments: [commune]) ?? 0) + 1
         }
         insert.bind(1, Int64(commune))
         insert.bind(2, seq)

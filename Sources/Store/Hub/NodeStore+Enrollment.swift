@@ -72,7 +72,7 @@ extension NodeStore {
 
     static func markHeard(_ db: Database, _ communes: Set<Int>, at: Int64) throws {
         for c in communes {
-            try db.execute(sql: "UPDATE enrolled_site SET last_heard_at = ? WHERE commune_code = ?", arguments: [at, c])
+            try db.cachedStatement(sql: "UPDATE enrolled_site SET last_heard_at = ? WHERE commune_code = ?").execute(arguments: [at, c])
         }
     }
 

@@ -2,12 +2,18 @@ import Foundation
 import GRDB
 import Merge
 
-/// Carries out the merge rules of ``ReplicaState`` in SQL, with statements prepared once per
-/// transaction. Hot kinds (progress, attempts, enrollments, certificates) are single upserts;
-/// learner profiles, which are rare, go through the Swift join itself.
+/// Carries out the merge rules of ``ReplicaState`` in SQL, with statements compiled once per
+/// connection (GRDB's statement cache) and reused across transactions. Hot kinds (progress,
+/// attempts, enrollments, certificates) are single upserts; learner profiles and roster entries go
+/// through the Swift join itself.
 struct MergeWriter {
-    enum Outcome {
-        case merged, attemptConflict
+    enum Outcome: Equatable {
+        /// Merged; a row that a derived fact reads may have changed (``FactKeeper/touch(_:)`` decides).
+        case merged
+        /// Merged, and no row that a derived fact reads changed: the same progress again or one that
+        /// loses the join, an attempt already held or that is not a new best score.
+        case mergedFactInputsUnchanged
+        case attemptConflict
         /// Merged, but two communes claim the learner's home: the first claim holds; an operator
         /// should look (a site writing someone else's learner, or a move that needs a transfer).
         case homeContested
@@ -16,45 +22,69 @@ struct MergeWriter {
     let db: Database
     private let progress: FastStatement
     private let attemptInsert: FastStatement
+    private let attemptInsertGuarded: FastStatement
     private let enrollment: FastStatement
     private let certificate: FastStatement
     private let quizBest: FastStatement
+    private let learnerFetch: FastStatement
+    private let learnerSave: FastStatement
+    /// Whether `attempt_conflict` may hold a row. While it is empty (the usual case) attempts are
+    /// inserted without looking there: the guard could not refuse anything.
+    private var conflictsHeld: Bool
 
     init(_ db: Database) throws {
         self.db = db
-        quizBest = try FastStatement(
+        quizBest = try .cached(
             db,
             sql: """
                 INSERT INTO quiz_best (learner_id, quiz_id, best_score, max_score) VALUES (?, ?, ?, ?)
                 ON CONFLICT(learner_id, quiz_id) DO UPDATE SET best_score = excluded.best_score, max_score = excluded.max_score
                 WHERE excluded.best_score * max_score > best_score * excluded.max_score
                 """)
-        progress = try FastStatement(
-            db,             sql: """
+        // The WHERE leaves a row that would not change alone, so the statement reports whether the
+        // join moved anything (the same values as without it).
+        progress = try .cached(
+            db,
+            sql: """
                 INSERT INTO progress (learner_id, lesson_id, percent, completed_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT(learner_id, lesson_id) DO UPDATE SET
                   percent = max(percent, excluded.percent),
                   completed_at = coalesce(min(completed_at, excluded.completed_at), completed_at, excluded.completed_at)
+                WHERE excluded.percent > percent
+                  OR (excluded.completed_at IS NOT NULL AND (completed_at IS NULL OR excluded.completed_at < completed_at))
                 """)
-        attemptInsert = try FastStatement(
-            db,             sql: """
+        attemptInsertGuarded = try .cached(
+            db,
+            sql: """
                 INSERT INTO attempt (attempt_id, learner_id, quiz_id, answers, score, max_score, started_at, finished_at)
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
                 WHERE NOT EXISTS (SELECT 1 FROM attempt_conflict WHERE attempt_id = ?1)
                 ON CONFLICT(attempt_id) DO NOTHING
                 """)
-        enrollment = try FastStatement(
-            db,             sql: """
+        attemptInsert = try .cached(
+            db,
+            sql: """
+                INSERT INTO attempt (attempt_id, learner_id, quiz_id, answers, score, max_score, started_at, finished_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                ON CONFLICT(attempt_id) DO NOTHING
+                """)
+        enrollment = try .cached(
+            db,
+            sql: """
                 INSERT INTO enrollment (learner_id, course_id, length) VALUES (?, ?, ?)
                 ON CONFLICT(learner_id, course_id) DO UPDATE SET length = max(length, excluded.length)
                 """)
-        certificate = try FastStatement(
-            db,             sql: """
+        certificate = try .cached(
+            db,
+            sql: """
                 INSERT INTO certificate (certificate_id, learner_id, course_id, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(certificate_id) DO UPDATE SET
                   issued_at = min(issued_at, excluded.issued_at),
                   revoked_at = coalesce(min(revoked_at, excluded.revoked_at), revoked_at, excluded.revoked_at)
                 """)
+        learnerFetch = try .cached(db, sql: LearnerRow.fetchSQL)
+        learnerSave = try .cached(db, sql: LearnerRow.saveSQL)
+        conflictsHeld = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM attempt_conflict)")) ?? true
     }
 
     /// Joins one (already validated) change from `node` into the tables.
@@ -62,10 +92,11 @@ struct MergeWriter {
         switch change.record {
         case .learner(let c):
             let incoming = c.record(stamp: change.hlc, node: node)
-            let existing = try LearnerRow.fetch(db, id: c.learnerID)
+            let existing = try LearnerRow.fetch(learnerFetch, id: c.learnerID)
             let merged = existing.map { $0.merged(with: incoming) } ?? incoming
-            try LearnerRow.save(merged, db)
+            if merged != existing { try LearnerRow.save(merged, learnerSave) }
             if let had = existing?.homeCommune?.value, let claimed = c.homeCommune, had != claimed { return .homeContested }
+            if merged == existing { return .mergedFactInputsUnchanged }
         case .enrollment(let r):
             enrollment.bind(1, r.learnerID)
             enrollment.bind(2, r.courseID)
@@ -76,9 +107,9 @@ struct MergeWriter {
             progress.bind(2, r.lessonID)
             progress.bind(3, r.percent)
             progress.bind(4, r.completedAt)
-            try progress.execute()
+            if try progress.execute() == 0 { return .mergedFactInputsUnchanged }
         case .attempt(let r):
-            let s = attemptInsert
+            let s = conflictsHeld ? attemptInsertGuarded : attemptInsert
             s.bind(1, r.attemptID)
             s.bind(2, r.learnerID)
             s.bind(3, r.quizID)
@@ -92,7 +123,7 @@ struct MergeWriter {
             quizBest.bind(2, r.quizID)
             quizBest.bind(3, r.score)
             quizBest.bind(4, r.maxScore)
-            try quizBest.execute()
+            if try quizBest.execute() == 0 { return .mergedFactInputsUnchanged }
         case .certificate(let r):
             certificate.bind(1, r.certificateID)
             certificate.bind(2, r.learnerID)
@@ -111,16 +142,17 @@ struct MergeWriter {
 
     /// The insert did nothing: either the same attempt again (a no-op), or a different one
     /// under the same id, which moves the id into the conflict set on every replica alike.
-    private func resolveAttemptCollision(_ r: AttemptRecord) throws -> Outcome {
+    private mutating func resolveAttemptCollision(_ r: AttemptRecord) throws -> Outcome {
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM attempt_conflict WHERE attempt_id = ?", arguments: [r.attemptID])
             == true
         {
             return .attemptConflict
         }
         guard let existing = try AttemptRow.fetch(db, id: r.attemptID) else { return .attemptConflict }
-        if existing == r { return .merged }
+        if existing == r { return .mergedFactInputsUnchanged }
         try db.execute(sql: "DELETE FROM attempt WHERE attempt_id = ?", arguments: [r.attemptID])
         try db.execute(sql: "INSERT INTO attempt_conflict (attempt_id) VALUES (?)", arguments: [r.attemptID])
+        conflictsHeld = true
         // The set-aside attempt may have been the best: rebuild that one derived row. A scan,
         // but only on an integrity violation.
         let key: StatementArguments = [existing.learnerID, existing.quizID]
@@ -137,10 +169,44 @@ struct MergeWriter {
 
 /// Row mapping for learners (per-field register columns).
 enum LearnerRow {
+    /// The columns ``read(_:)`` expects, in order. Read and written through ``FastStatement``: a hub
+    /// merges a learner change for every registration, and GRDB's rows by column name and boxed
+    /// arguments were most of that cost (BENCHMARKS.md).
+    static let fetchSQL = """
+        SELECT learner_id, national_id, full_name, full_name_hlc, full_name_node, role, role_hlc, role_node,
+          unit, unit_hlc, unit_node, home_commune, home_commune_hlc, home_commune_node
+        FROM learner WHERE learner_id = ?
+        """
+    static let saveSQL = """
+        INSERT OR REPLACE INTO learner (learner_id, national_id, full_name, full_name_hlc, full_name_node,
+          role, role_hlc, role_node, unit, unit_hlc, unit_node, home_commune, home_commune_hlc, home_commune_node)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
     static func fetch(_ db: Database, id: String) throws -> LearnerRecord? {
-        // Cached: a hub merges a learner change for every registration; compiling this each time
-        // was most of the ingest's cost (BENCHMARKS.md).
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM learner WHERE learner_id = ?"), arguments: [id]).map(decode)
+        try fetch(.cached(db, sql: fetchSQL), id: id)
+    }
+
+    /// `statement` is ``fetchSQL``.
+    static func fetch(_ statement: FastStatement, id: String) throws -> LearnerRecord? {
+        statement.bind(1, id)
+        var out: LearnerRecord?
+        try statement.forEachRow { out = read($0) }
+        return out
+    }
+
+    private static func read(_ c: FastStatement.Columns) -> LearnerRecord {
+        func reg<V>(_ i: Int32, _ value: (Int32) -> V?) -> LWWRegister<V>? {
+            guard !c.isNull(i), !c.isNull(i + 1), !c.isNull(i + 2), let v = value(i),
+                  let node = NodeID(bytes: c.blob(i + 2)) else { return nil }
+            return LWWRegister(value: v, stamp: HLCTimestamp(rawValue: UInt64(bitPattern: Int64(c.int(i + 1)))), node: node)
+        }
+        return LearnerRecord(
+            learnerID: c.text(0), nationalID: c.text(1),
+            fullName: reg(2) { c.text($0) },
+            role: reg(5) { Role(rawValue: c.text($0)) },
+            unit: reg(8) { c.text($0) },
+            homeCommune: reg(11) { c.int($0) })
     }
 
     static func decode(_ row: Row) -> LearnerRecord {
@@ -158,22 +224,25 @@ enum LearnerRow {
             homeCommune: reg("home_commune", row["home_commune"] as Int?))
     }
 
-    static func save(_ r: LearnerRecord, _ db: Database) throws {
+    /// `statement` is ``saveSQL``.
+    static func save(_ r: LearnerRecord, _ statement: FastStatement) throws {
         func stamp<V>(_ reg: LWWRegister<V>?) -> Int64? { reg.map { Int64(bitPattern: $0.stamp.rawValue) } }
-        try db.cachedStatement(
-            sql: """
-                INSERT OR REPLACE INTO learner (learner_id, national_id, full_name, full_name_hlc, full_name_node,
-                  role, role_hlc, role_node, unit, unit_hlc, unit_node, home_commune, home_commune_hlc, home_commune_node)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(
-            arguments: [
-                r.learnerID, r.nationalID,
-                r.fullName?.value, stamp(r.fullName), r.fullName?.node.bytes,
-                r.role?.value.rawValue, stamp(r.role), r.role?.node.bytes,
-                r.unit?.value, stamp(r.unit), r.unit?.node.bytes,
-                r.homeCommune?.value, stamp(r.homeCommune), r.homeCommune?.node.bytes,
-            ])
+        let s = statement
+        s.bind(1, r.learnerID)
+        s.bind(2, r.nationalID)
+        s.bind(3, r.fullName?.value)
+        s.bind(4, stamp(r.fullName))
+        s.bind(5, r.fullName?.node.bytes)
+        s.bind(6, r.role?.value.rawValue)
+        s.bind(7, stamp(r.role))
+        s.bind(8, r.role?.node.bytes)
+        s.bind(9, r.unit?.value)
+        s.bind(10, stamp(r.unit))
+        s.bind(11, r.unit?.node.bytes)
+        s.bind(12, r.homeCommune.map { Int64($0.value) })
+        s.bind(13, stamp(r.homeCommune))
+        s.bind(14, r.homeCommune?.node.bytes)
+        try s.execute()
     }
 }
 

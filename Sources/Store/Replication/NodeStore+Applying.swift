@@ -89,9 +89,8 @@ extension NodeStore {
                 try mergeBody(
                     p, originNo: o.no, db: db, writer: &writer, clock: &ctx.clock, validator: validator,
                     report: &report, facts: &facts, router: &router)
-                try db.execute(
-                    sql: "UPDATE origin SET contiguous_seq = ?, last_batch_id = ? WHERE origin_no = ?",
-                    arguments: [Int64(batch.lastSeq), id, o.no])
+                try db.cachedStatement(sql: "UPDATE origin SET contiguous_seq = ?, last_batch_id = ? WHERE origin_no = ?")
+                    .execute(arguments: [Int64(batch.lastSeq), id, o.no])
                 o.contiguous = batch.lastSeq
                 o.lastBatchID = id
                 origins[batch.origin] = o
@@ -146,11 +145,13 @@ extension NodeStore {
                     throw RecordValidationError.attemptConflict(change.record.attemptIDForLog)
                 case .homeContested:
                     report.contestedHomeClaims.append(batch.origin)
+                    facts.touch(change.record)
                 case .merged:
+                    facts.touch(change.record)
+                case .mergedFactInputsUnchanged:
                     break
                 }
                 try? clock.observe(remote: change.hlc, now: physical)
-                facts.touch(change.record.learnerID)
                 try router?.route(change, from: batch.origin.node)
                 report.mergedChanges += 1
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
@@ -177,8 +178,8 @@ extension NodeStore {
     static func originRow(_ db: Database, _ origin: Origin) throws -> OriginState {
         let epoch = Int64(bitPattern: origin.epoch)
         if let row = try Row.fetchOne(
-            db,
-            sql: "SELECT origin_no, quarantine_reason, contiguous_seq, last_batch_id FROM origin WHERE node_id = ? AND epoch = ?",
+            db.cachedStatement(
+                sql: "SELECT origin_no, quarantine_reason, contiguous_seq, last_batch_id FROM origin WHERE node_id = ? AND epoch = ?"),
             arguments: [origin.node.bytes, epoch])
         {
             return OriginState(
@@ -194,11 +195,11 @@ extension NodeStore {
     /// Stored batches of one origin never overlap, so only the nearest one below `lastSeq` can.
     private static func overlap(_ db: Database, originNo: Int64, batch: Batch, id: Data) throws -> Overlap {
         guard let row = try Row.fetchOne(
-            db,
-            sql: """
-                SELECT first_seq, last_seq, batch_id FROM batch
-                WHERE origin_no = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1
-                """, arguments: [originNo, Int64(batch.lastSeq)])
+            db.cachedStatement(
+                sql: """
+                    SELECT first_seq, last_seq, batch_id FROM batch
+                    WHERE origin_no = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1
+                    """), arguments: [originNo, Int64(batch.lastSeq)])
         else { return .none }
         let first: Int64 = row["first_seq"]
         let last: Int64 = row["last_seq"]
