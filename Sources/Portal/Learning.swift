@@ -56,23 +56,25 @@ struct Learning: Sendable {
     /// The installed release's courses targeted at the learner's role and province.
     func courses(for learner: PortalLearner) throws -> [Curriculum.Course] {
         guard let c = try curriculum.current(), let role = learner.role else { return [] }
-        return c.manifest.curriculum.courses(for: role, province: learner.homeCommune.flatMap { curriculum.provinces[$0] })
+        return c.manifest.curriculum.courses(for: role, province: province(of: learner))
     }
+
+    private func province(of learner: PortalLearner) -> Int? { learner.homeCommune.flatMap { curriculum.provinces[$0] } }
 
     func lesson(_ id: String, for learner: PortalLearner) throws -> (course: Curriculum.Course, lesson: Curriculum.Lesson, release: InstalledCurriculum) {
         let release = try installed()
-        guard let hit = release.lessons[id], offered(hit.course.id, to: learner) else { throw Refusal.notOffered(id) }
+        guard let hit = release.lessons[id], offered(hit.course, to: learner) else { throw Refusal.notOffered(id) }
         return (hit.course, hit.lesson, release)
     }
 
     func quiz(_ id: String, for learner: PortalLearner) throws -> (course: Curriculum.Course, quiz: Curriculum.Quiz) {
         let release = try installed()
-        guard let hit = release.quizzes[id], offered(hit.course.id, to: learner) else { throw Refusal.notOffered(id) }
+        guard let hit = release.quizzes[id], offered(hit.course, to: learner) else { throw Refusal.notOffered(id) }
         return (hit.course, hit.quiz)
     }
 
     func course(_ id: String, for learner: PortalLearner) throws -> Curriculum.Course {
-        guard let c = try installed().course(id), offered(id, to: learner) else { throw Refusal.notOffered(id) }
+        guard let c = try installed().course(id), offered(c, to: learner) else { throw Refusal.notOffered(id) }
         return c
     }
 
@@ -82,8 +84,8 @@ struct Learning: Sendable {
         return c
     }
 
-    private func offered(_ course: String, to learner: PortalLearner) -> Bool {
-        ((try? courses(for: learner)) ?? []).contains { $0.id == course }
+    private func offered(_ course: Curriculum.Course, to learner: PortalLearner) -> Bool {
+        learner.role.map { course.targets(role: $0, province: province(of: learner)) } ?? false
     }
 
     /// Records progress in a lesson, enrolling the learner in its course first. Progress only

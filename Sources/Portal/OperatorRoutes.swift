@@ -107,9 +107,9 @@ extension PortalApp {
             return Self.page(.contentTooLarge, PortalPages.message(title: "Tệp quá lớn", text: "Tệp nhập tối đa \(limit >> 20) MiB; hãy chia nhỏ tệp."))
         }
         guard let parts = Multipart.parse(Data(body.readableBytesView), contentType: type),
-              Web.tokensMatch(parts.fields["csrf"].map { String(decoding: $0, as: UTF8.self) }, csrf)
+              Web.tokensMatch(parts["csrf"].map { String(decoding: $0, as: UTF8.self) }, csrf)
         else { return badForm() }
-        guard let file = parts.fields["file"], !file.isEmpty else {
+        guard let file = parts["file"], !file.isEmpty else {
             return Self.page(.unprocessableContent, PortalPages.importForm(operator: name, csrf: csrf, report: .init(recorded: 0, skipped: 0, errors: ["Chưa chọn tệp."])))
         }
         guard file.count <= limit, let text = String(data: file, encoding: .utf8) else {
@@ -125,7 +125,7 @@ extension PortalApp {
 /// The least of multipart/form-data (RFC 7578) an upload form needs: named fields and one file per
 /// name, each part's bytes as sent. Anything malformed is nil.
 enum Multipart {
-    static func parse(_ body: Data, contentType: String) -> (fields: [String: Data], ok: Bool)? {
+    static func parse(_ body: Data, contentType: String) -> [String: Data]? {
         let params = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
         guard params.first?.lowercased() == "multipart/form-data",
               let b = params.dropFirst().first(where: { $0.lowercased().hasPrefix("boundary=") })?
@@ -149,7 +149,7 @@ enum Multipart {
             if let name = fieldName(headers), fields[name] == nil { fields[name] = Data(body[headerEnd.upperBound..<next.lowerBound]) }
             cursor = next.upperBound
         }
-        return (fields, true)
+        return fields
     }
 
     private static func fieldName(_ headers: String) -> String? {

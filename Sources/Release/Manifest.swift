@@ -146,9 +146,13 @@ extension Curriculum {
     /// The courses a learner of `role` whose home commune is in `province` is offered: a course
     /// with no roles (or no provinces) listed targets everyone on that axis.
     public func courses(for role: Role, province: Int?) -> [Course] {
-        courses.filter { c in
-            (c.roles.isEmpty || c.roles.contains(role))
-                && (c.provinces.isEmpty || province.map { c.provinces.contains($0) } ?? false)
-        }
+        courses.filter { $0.targets(role: role, province: province) }
+    }
+}
+
+extension Curriculum.Course {
+    /// True when this course is offered to a learner of `role` whose home commune is in `province`.
+    public func targets(role: Role, province: Int?) -> Bool {
+        (roles.isEmpty || roles.contains(role)) && (provinces.isEmpty || province.map { provinces.contains($0) } ?? false)
     }
 }

@@ -329,11 +329,11 @@ struct PortalUnitTests {
     @Test func multipartPartsAreFoundAndMalformedBodiesRefused() {
         let body = "--XY\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nline\r\n--XY--\r\n"
         let parsed = Multipart.parse(Data(body.utf8), contentType: "multipart/form-data; boundary=XY")
-        #expect(parsed?.fields["a"] == Data("1".utf8) && parsed?.fields["file"] == Data("line".utf8))
+        #expect(parsed?["a"] == Data("1".utf8) && parsed?["file"] == Data("line".utf8))
         #expect(Multipart.parse(Data("--XY\r\nno end".utf8), contentType: "multipart/form-data; boundary=XY") == nil)
         // Parameters in any order and case: `filename` before `name`, a charset after the boundary.
         let reordered = "--XY\r\nContent-Disposition: form-data; filename=\"e.jsonl\"; name=\"file\"\r\n\r\nline\r\n--XY--\r\n"
-        #expect(Multipart.parse(Data(reordered.utf8), contentType: "multipart/form-data; BOUNDARY=XY; charset=utf-8")?.fields["file"] == Data("line".utf8))
+        #expect(Multipart.parse(Data(reordered.utf8), contentType: "multipart/form-data; BOUNDARY=XY; charset=utf-8")?["file"] == Data("line".utf8))
         #expect(Multipart.parse(Data(body.utf8), contentType: "text/plain") == nil)
     }
 }

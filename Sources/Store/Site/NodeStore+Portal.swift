@@ -127,7 +127,7 @@ extension NodeStore {
             }
             // 8 random digits, so a code says nothing about the person; tried again on a collision.
             while true {
-                let code = String(format: "%08u", Self.uniformRandom(below: 100_000_000))
+                let code = String(format: "%08u", UInt32.random(in: 0..<100_000_000))  // the system's CSPRNG
                 guard try Self.accountRow(db, .learner, code) == nil else { continue }
                 try db.execute(
                     sql: "INSERT INTO portal_account (kind, name, learner_id, secret_hash, created_at) VALUES ('learner', ?, ?, ?, ?)",
@@ -315,12 +315,6 @@ extension NodeStore {
         return PortalAccount(
             kind: PortalAccountKind(rawValue: r["kind"]) ?? .learner, name: r["name"], learnerID: r["learner_id"], hasSecret: secret != nil,
             createdAt: r["created_at"], failedAttempts: r["failed_attempts"], lockedUntil: r["locked_until"])
-    }
-
-    /// Uniform in 0..<bound from the OS CSPRNG (rejection sampling, no modulo bias).
-    private static func uniformRandom(below bound: UInt32) -> UInt32 {
-        var g = SystemRandomNumberGenerator()
-        return UInt32.random(in: 0..<bound, using: &g)
     }
 }
 
