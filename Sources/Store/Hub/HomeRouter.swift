@@ -22,7 +22,15 @@ struct HomeRouter {
     }
 
     mutating func route(_ change: Change, from node: NodeID) throws {
-        guard let origin = communes[node] else { return }
+        guard let commune = try destination(of: change, from: node) else { return }
+        try append(change, from: node, to: commune)
+    }
+
+    /// The home feed `change` belongs in, as the learner's home stands now: nil when the learner
+    /// has no home yet, it is the recording site's own commune, or `node` is not an enrolled site.
+    /// The set-based merge asks when the change arrives and appends once it knows the change merged.
+    mutating func destination(of change: Change, from node: NodeID) throws -> Int? {
+        guard let origin = communes[node] else { return nil }
         let learner = change.record.learnerID
         let found: Int?
         if case .learner = change.record {
@@ -32,8 +40,8 @@ struct HomeRouter {
         } else {
             found = try lookUp(learner)
         }
-        guard let commune = found, commune != origin else { return }
-        try append(change, from: node, to: commune)
+        guard let commune = found, commune != origin else { return nil }
+        return commune
     }
 
     private mutating func lookUp(_ learner: String) throws -> Int? {

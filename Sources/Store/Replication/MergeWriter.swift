@@ -2,10 +2,11 @@ import Foundation
 import GRDB
 import Merge
 
-/// Carries out the merge rules of ``ReplicaState`` in SQL, with statements compiled once per
-/// connection (GRDB's statement cache) and reused across transactions. Hot kinds (progress,
-/// attempts, enrollments, certificates) are single upserts; learner profiles and roster entries go
-/// through the Swift join itself.
+/// Carries out the merge rules of ``ReplicaState`` in SQL, one change at a time, with statements
+/// compiled once per connection (GRDB's statement cache) and reused across transactions. Hot kinds
+/// (progress, attempts, enrollments, certificates) are single upserts (``MergeSQL``); learner
+/// profiles and roster entries go through the Swift join itself. Remote batches take the
+/// set-based path (``MergeSet``) for the hot kinds; this one is its reference and its fallback.
 struct MergeWriter {
     enum Outcome: Equatable {
         /// Merged; a row that a derived fact reads may have changed (``FactKeeper/touch(_:)`` decides).
@@ -30,58 +31,16 @@ struct MergeWriter {
     private let learnerSave: FastStatement
     /// Whether `attempt_conflict` may hold a row. While it is empty (the usual case) attempts are
     /// inserted without looking there: the guard could not refuse anything.
-    private var conflictsHeld: Bool
+    private(set) var conflictsHeld: Bool
 
     init(_ db: Database) throws {
         self.db = db
-        quizBest = try .cached(
-            db,
-            sql: """
-                INSERT INTO quiz_best (learner_id, quiz_id, best_score, max_score) VALUES (?, ?, ?, ?)
-                ON CONFLICT(learner_id, quiz_id) DO UPDATE SET best_score = excluded.best_score, max_score = excluded.max_score
-                WHERE excluded.best_score * max_score > best_score * excluded.max_score
-                """)
-        // The WHERE leaves a row that would not change alone, so the statement reports whether the
-        // join moved anything (the same values as without it).
-        progress = try .cached(
-            db,
-            sql: """
-                INSERT INTO progress (learner_id, lesson_id, percent, completed_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT(learner_id, lesson_id) DO UPDATE SET
-                  percent = max(percent, excluded.percent),
-                  completed_at = coalesce(min(completed_at, excluded.completed_at), completed_at, excluded.completed_at)
-                WHERE excluded.percent > percent
-                  OR (excluded.completed_at IS NOT NULL AND (completed_at IS NULL OR excluded.completed_at < completed_at))
-                """)
-        attemptInsertGuarded = try .cached(
-            db,
-            sql: """
-                INSERT INTO attempt (attempt_id, learner_id, quiz_id, answers, score, max_score, started_at, finished_at)
-                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-                WHERE NOT EXISTS (SELECT 1 FROM attempt_conflict WHERE attempt_id = ?1)
-                ON CONFLICT(attempt_id) DO NOTHING
-                """)
-        attemptInsert = try .cached(
-            db,
-            sql: """
-                INSERT INTO attempt (attempt_id, learner_id, quiz_id, answers, score, max_score, started_at, finished_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                ON CONFLICT(attempt_id) DO NOTHING
-                """)
-        enrollment = try .cached(
-            db,
-            sql: """
-                INSERT INTO enrollment (learner_id, course_id, length) VALUES (?, ?, ?)
-                ON CONFLICT(learner_id, course_id) DO UPDATE SET length = max(length, excluded.length)
-                """)
-        certificate = try .cached(
-            db,
-            sql: """
-                INSERT INTO certificate (certificate_id, learner_id, course_id, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(certificate_id) DO UPDATE SET
-                  issued_at = min(issued_at, excluded.issued_at),
-                  revoked_at = coalesce(min(revoked_at, excluded.revoked_at), revoked_at, excluded.revoked_at)
-                """)
+        quizBest = try .cached(db, sql: MergeSQL.quizBest.insert(rows: 1))
+        progress = try .cached(db, sql: MergeSQL.progress.insert(rows: 1))
+        attemptInsertGuarded = try .cached(db, sql: MergeSQL.attemptGuarded(rows: 1))
+        attemptInsert = try .cached(db, sql: MergeSQL.attempt.insert(rows: 1))
+        enrollment = try .cached(db, sql: MergeSQL.enrollment.insert(rows: 1))
+        certificate = try .cached(db, sql: MergeSQL.certificate.insert(rows: 1))
         learnerFetch = try .cached(db, sql: LearnerRow.fetchSQL)
         learnerSave = try .cached(db, sql: LearnerRow.saveSQL)
         conflictsHeld = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM attempt_conflict)")) ?? true
@@ -98,38 +57,19 @@ struct MergeWriter {
             if let had = existing?.homeCommune?.value, let claimed = c.homeCommune, had != claimed { return .homeContested }
             if merged == existing { return .mergedFactInputsUnchanged }
         case .enrollment(let r):
-            enrollment.bind(1, r.learnerID)
-            enrollment.bind(2, r.courseID)
-            enrollment.bind(3, Int64(bitPattern: r.length))
+            MergeSQL.bind(r, enrollment, at: 1)
             try enrollment.execute()
         case .progress(let r):
-            progress.bind(1, r.learnerID)
-            progress.bind(2, r.lessonID)
-            progress.bind(3, r.percent)
-            progress.bind(4, r.completedAt)
+            MergeSQL.bind(r, progress, at: 1)
             if try progress.execute() == 0 { return .mergedFactInputsUnchanged }
         case .attempt(let r):
             let s = conflictsHeld ? attemptInsertGuarded : attemptInsert
-            s.bind(1, r.attemptID)
-            s.bind(2, r.learnerID)
-            s.bind(3, r.quizID)
-            s.bind(4, AttemptRow.answerBytes(r.answers))
-            s.bind(5, r.score)
-            s.bind(6, r.maxScore)
-            s.bind(7, r.startedAt)
-            s.bind(8, r.finishedAt)
+            MergeSQL.bind(r, s, at: 1)
             if try s.execute() == 0 { return try resolveAttemptCollision(r) }
-            quizBest.bind(1, r.learnerID)
-            quizBest.bind(2, r.quizID)
-            quizBest.bind(3, r.score)
-            quizBest.bind(4, r.maxScore)
+            MergeSQL.bindBest(r, quizBest, at: 1)
             if try quizBest.execute() == 0 { return .mergedFactInputsUnchanged }
         case .certificate(let r):
-            certificate.bind(1, r.certificateID)
-            certificate.bind(2, r.learnerID)
-            certificate.bind(3, r.courseID)
-            certificate.bind(4, r.issuedAt)
-            certificate.bind(5, r.revokedAt)
+            MergeSQL.bind(r, certificate, at: 1)
             try certificate.execute()
         case .roster(let c):
             // Rare (a hub's roster import), so the Swift join itself, exactly as the reference model.

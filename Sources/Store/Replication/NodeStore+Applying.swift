@@ -16,15 +16,37 @@ extension NodeStore {
     /// about a learner whose home commune is another site's is appended to that site's home feed,
     /// in the same transaction.
     public func apply(_ batches: [Batch], heardFrom: Set<Int> = [], routeHome: [NodeID: Int]? = nil) throws -> ApplyReport {
+        try apply(batches, heardFrom: heardFrom, routeHome: routeHome, path: .set)
+    }
+
+    /// How the hot record kinds are written: joined and written many rows per statement
+    /// (``MergeSet``), or one change at a time (``MergeWriter``), the reference the set path is
+    /// tested against and its fallback when a database rule refuses a row.
+    enum MergePath { case set, perChange }
+
+    func apply(_ batches: [Batch], heardFrom: Set<Int> = [], routeHome: [NodeID: Int]? = nil, path: MergePath) throws -> ApplyReport {
         let validator = Validator(curriculum: validatorIndex, now: now())
         let me = try currentOrigin()
         // Hashing, signature checks and decoding need no lock: do them first, on every core,
         // so the write transaction holds the lock only for SQL.
         let prepared = PreparedBatch.prepareAll(batches, localOrigin: me)
-        return try pool.write { db in
+        do {
+            return try apply(prepared, me: me, validator: validator, heardFrom: heardFrom, routeHome: routeHome, path: path)
+        } catch is MergeSet.NeedsPerChangePath {
+            // Rolled back whole: again, change by change, so only the offending change is set aside.
+            return try apply(prepared, me: me, validator: validator, heardFrom: heardFrom, routeHome: routeHome, path: .perChange)
+        }
+    }
+
+    private func apply(
+        _ prepared: [PreparedBatch], me: Origin, validator: Validator, heardFrom: Set<Int>, routeHome: [NodeID: Int]?,
+        path: MergePath
+    ) throws -> ApplyReport {
+        try pool.write { db in
             var report = ApplyReport()
             var ctx = try LocalWriteContext(db)
             var writer = try MergeWriter(db)
+            var set: MergeSet? = path == .set ? MergeSet() : nil
             var origins = [Origin: OriginState]()
             var facts = FactKeeper(curriculum: validator.curriculum)
             var router = try routeHome.map { try HomeRouter(db, communes: $0) }
@@ -87,13 +109,18 @@ extension NodeStore {
                 try Self.insertBatch(db, batch, originNo: o.no, id: id, receivedAt: validator.now)
                 report.appliedBatches += 1
                 try mergeBody(
-                    p, originNo: o.no, db: db, writer: &writer, clock: &ctx.clock, validator: validator,
+                    p, originNo: o.no, db: db, writer: &writer, set: &set, clock: &ctx.clock, validator: validator,
                     report: &report, facts: &facts, router: &router)
                 try db.cachedStatement(sql: "UPDATE origin SET contiguous_seq = ?, last_batch_id = ? WHERE origin_no = ?")
                     .execute(arguments: [Int64(batch.lastSeq), id, o.no])
                 o.contiguous = batch.lastSeq
                 o.lastBatchID = id
                 origins[batch.origin] = o
+            }
+            if let set {
+                try Self.flush(
+                    set, db: db, writer: &writer, clock: &ctx.clock, validator: validator, report: &report, facts: &facts,
+                    router: &router)
             }
             try facts.flush(db)
             report.fedCommunes = router?.fed ?? []
@@ -103,9 +130,48 @@ extension NodeStore {
         }
     }
 
+    /// Writes what the set-based path held back, then does for each attempt what the per-change path
+    /// does when it merges one: facts, clock, home feed, counts, or the quarantine for a conflict.
+    private static func flush(
+        _ set: MergeSet, db: Database, writer: inout MergeWriter, clock: inout HybridLogicalClock, validator: Validator,
+        report: inout ApplyReport, facts: inout FactKeeper, router: inout HomeRouter?
+    ) throws {
+        let physical = UInt64(max(0, validator.now))
+        let outcomes = try set.flush(writer: &writer)
+        for (a, outcome) in zip(set.attempts, outcomes) {
+            switch outcome {
+            case .conflict:
+                facts.touch(a.record.learnerID)  // its best score may have been set aside
+                let error = RecordValidationError.attemptConflict(a.record.attemptID)
+                try quarantine(a.change, db: db, originNo: a.originNo, seq: a.seq, code: error.code, reason: error.description, at: validator.now)
+                report.quarantinedChanges += 1
+                continue
+            case .merged:
+                facts.touch(a.change.record)
+            case .unchanged:
+                break
+            }
+            try? clock.observe(remote: a.change.hlc, now: physical)
+            if let to = a.feedTo { try router?.append(a.change, from: a.node, to: to) }
+            report.mergedChanges += 1
+        }
+    }
+
+    /// One change into the visible quarantine, with its reason; the rest of its batch goes on.
+    private static func quarantine(
+        _ change: Change, db: Database, originNo: Int64, seq: UInt64, code: String, reason: String, at now: Int64
+    ) throws {
+        var w = ByteWriter()
+        ChangeCodec.encode(change, into: &w)
+        try quarantine(
+            db, originNo: originNo, seq: seq, hlc: change.hlc, kind: change.record.kind.rawValue,
+            code: code, reason: reason, body: Data(w.bytes), at: now)
+    }
+
     private func mergeBody(
-        _ prepared: PreparedBatch, originNo: Int64, db: Database, writer: inout MergeWriter, clock: inout HybridLogicalClock,
-        validator: Validator, report: inout ApplyReport, facts: inout FactKeeper, router: inout HomeRouter?
+        _ prepared: PreparedBatch, originNo: Int64, db: Database, writer: inout MergeWriter, set: inout MergeSet?,
+        clock: inout HybridLogicalClock, validator: Validator, report: inout ApplyReport, facts: inout FactKeeper,
+        router: inout HomeRouter?
     ) throws {
         let physical = UInt64(max(0, validator.now))
         let batch = prepared.batch
@@ -120,13 +186,8 @@ extension NodeStore {
             report.quarantinedChanges += batch.changeCount
             return
         }
-        /// One change into the visible quarantine, with its reason; the rest of the batch goes on.
         func setAside(_ change: Change, seq: UInt64, code: String, reason: String) throws {
-            var w = ByteWriter()
-            ChangeCodec.encode(change, into: &w)
-            try Self.quarantine(
-                db, originNo: originNo, seq: seq, hlc: change.hlc, kind: change.record.kind.rawValue,
-                code: code, reason: reason, body: Data(w.bytes), at: validator.now)
+            try Self.quarantine(change, db: db, originNo: originNo, seq: seq, code: code, reason: reason, at: validator.now)
             report.quarantinedChanges += 1
         }
         for (i, change) in changes.enumerated() {
@@ -139,7 +200,23 @@ extension NodeStore {
                     throw RecordValidationError.clockAhead(error.description)
                 }
                 try validator.validate(change.record)
-                switch try writer.merge(change, from: batch.origin.node) {
+                let outcome: MergeWriter.Outcome
+                if set != nil {
+                    // Attempts wait for the flush to learn their outcome; the other held kinds
+                    // always merge (their joins cannot refuse), so they are counted now.
+                    let feedTo: Int? = if case .attempt = change.record {
+                        try router?.destination(of: change, from: batch.origin.node)
+                    } else { nil }
+                    if set!.add(change, node: batch.origin.node, originNo: originNo, seq: seq, feedTo: feedTo) {
+                        if case .attempt = change.record { continue }
+                        outcome = .merged
+                    } else {
+                        outcome = try writer.merge(change, from: batch.origin.node)
+                    }
+                } else {
+                    outcome = try writer.merge(change, from: batch.origin.node)
+                }
+                switch outcome {
                 case .attemptConflict:
                     facts.touch(change.record.learnerID)  // its best score may have been set aside
                     throw RecordValidationError.attemptConflict(change.record.attemptIDForLog)
