@@ -47,6 +47,9 @@ extension HocVuBench {
                 store / raw = \(fmt(result.ratio * 100, 1)) %  (target ≥ 50 %); medians of \(repetitions) alternating runs
                 store runs (s): \(result.storeRuns.map { fmt($0, 2) }.joined(separator: " "))
                 raw runs (s):   \(result.rawRuns.map { fmt($0, 2) }.joined(separator: " "))
+                store CPU (s, all threads): \(result.storeCPU.map { fmt($0, 2) }.joined(separator: " "))
+                one change per statement (s): \(result.perChangeRuns.map { fmt($0, 2) }.joined(separator: " ")); CPU (s): \(result.perChangeCPU.map { fmt($0, 2) }.joined(separator: " "))
+                raw CPU (s):                \(result.rawCPU.map { fmt($0, 2) }.joined(separator: " "))
                 """)
         }
 

@@ -2,7 +2,7 @@ import Foundation
 import Merge
 import Model
 import Sodium
-import Store
+@_spi(Benchmarks) import Store
 import TestSupport
 
 /// Applies N remote changes (half quiz attempts, half lesson progress) from 10 origins to a
@@ -15,6 +15,14 @@ struct MergeBenchmark {
         let rawSeconds: Double
         let storeRuns: [Double]
         let rawRuns: [Double]
+        /// Process CPU seconds (every thread) of each run: far less sensitive than wall time to
+        /// other processes on the machine, for comparing two builds of the store.
+        let storeCPU: [Double]
+        let rawCPU: [Double]
+        /// The same store, its hot kinds merged one change per statement (the path before the
+        /// set-based merge, kept as its reference): wall and CPU seconds per run.
+        let perChangeRuns: [Double]
+        let perChangeCPU: [Double]
         var storeRate: Double { Double(changes) / storeSeconds }
         var rawRate: Double { Double(changes) / rawSeconds }
         var ratio: Double { storeRate / rawRate }
@@ -76,21 +84,36 @@ struct MergeBenchmark {
         }
 
         // Store and raw runs alternate so that a noisy neighbour hurts both alike; medians are reported.
-        var storeRuns = [Double](), rawRuns = [Double]()
+        var storeRuns = [Double](), rawRuns = [Double](), storeCPU = [Double](), rawCPU = [Double]()
+        var perChangeRuns = [Double](), perChangeCPU = [Double]()
         for r in 0..<repetitions {
             log("run \(r + 1) of \(repetitions): store…")
-            storeRuns.append(try runStore(batches: batches, expected: records.count))
+            var c0 = Self.processCPUSeconds()
+            storeRuns.append(try runStore(batches: batches, expected: records.count, path: .set))
+            storeCPU.append(Self.processCPUSeconds() - c0)
+            log("run \(r + 1) of \(repetitions): store, one change per statement…")
+            c0 = Self.processCPUSeconds()
+            perChangeRuns.append(try runStore(batches: batches, expected: records.count, path: .perChange))
+            perChangeCPU.append(Self.processCPUSeconds() - c0)
             log("run \(r + 1) of \(repetitions): raw baseline…")
+            c0 = Self.processCPUSeconds()
             rawRuns.append(try runRaw(attempts: attempts, progress: progress))
+            rawCPU.append(Self.processCPUSeconds() - c0)
         }
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         return Result(
             changes: records.count, storeSeconds: median(storeRuns), rawSeconds: median(rawRuns), storeRuns: storeRuns,
-            rawRuns: rawRuns)
+            rawRuns: rawRuns, storeCPU: storeCPU, rawCPU: rawCPU, perChangeRuns: perChangeRuns, perChangeCPU: perChangeCPU)
+    }
+
+    static func processCPUSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     /// The store: verify, decode, validate, merge, log the batch, advance watermarks.
-    private func runStore(batches: [Batch], expected: Int) throws -> Double {
+    private func runStore(batches: [Batch], expected: Int, path: NodeStore.MergePath) throws -> Double {
         let storePath = "\(directory)/bench-store.sqlite"
         try removeDatabase(storePath)
         let store = try NodeStore(path: storePath, identity: .generate())
@@ -99,7 +122,7 @@ struct MergeBenchmark {
         var merged = 0
         var i = 0
         while i < batches.count {
-            let report = try store.apply(Array(batches[i..<min(i + batchesPerTransaction, batches.count)]))
+            let report = try store.apply(Array(batches[i..<min(i + batchesPerTransaction, batches.count)]), path: path)
             guard report.refused.isEmpty, report.quarantinedChanges == 0 else {
                 throw BenchFailure("benchmark batches were refused or quarantined: \(report)")
             }

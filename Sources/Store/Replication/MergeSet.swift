@@ -2,22 +2,25 @@ import GRDB
 import Merge
 
 /// The set-based merge of remote batches: the hot kinds (progress, enrollments, certificates,
-/// attempts) of a whole apply transaction are joined in memory per key, then written with a few
+/// attempts) of a whole apply transaction are held in arrival order, then written with a few
 /// multi-row upserts per kind (``MergeSQL``, the same rules as the per-change path), instead of one
 /// statement per change.
 ///
 /// Why multi-row VALUES and not temporary tables: on SQLite 3.40 here, 500k progress upserts ran at
 /// 262k/s one row per statement, 276k/s through a temporary table and `INSERT … SELECT` (every row
-/// is written twice), and 532k/s as upserts of 100–500 rows each (BENCHMARKS.md). The rows of one
-/// statement have distinct keys (joined here first), which PostgreSQL requires of an upsert too.
+/// is written twice), and 532k/s as upserts of 100–500 rows each (BENCHMARKS.md).
 ///
 /// What it must keep exactly (the equivalence test runs both paths on random histories):
-/// - the state: the joins are commutative, associative and idempotent, so joining first and
-///   writing once equals writing each change in turn;
-/// - attempts: an id held with other bytes, or set aside as a conflict, is resolved by
-///   ``MergeWriter`` change by change, in arrival order (rare: an integrity violation);
-/// - the best score: among this transaction's new attempts the first with the highest ratio, which
-///   then replaces the stored best only if strictly better, as the sequence of upserts would;
+/// - the state: SQLite carries out a multi-row upsert row by row, each row seeing the rows before it,
+///   so a statement of rows in arrival order leaves what the same rows one per statement leave.
+///   (PostgreSQL refuses an upsert that touches one row twice: there, each statement's rows are
+///   joined per key first with the records' own `merged(with:)`, which the joins' laws allow.)
+/// - attempts: a statement's rows all go in, or (an id already held, or twice in the transaction)
+///   the statement is undone and run again returning what it inserted; every attempt not inserted
+///   is then resolved by ``MergeWriter`` change by change, in arrival order — the same attempt
+///   again is a no-op, other bytes under the id are a conflict (rare: an integrity violation);
+/// - the best score: the new attempts' upserts in arrival order, as the per-change path runs them;
+///   a conflict found afterwards rebuilds that learner's best from the attempts left, as there;
 /// - the home feed: each change's destination is taken when it arrives (the learner merges of the
 ///   transaction before it are already written), and an attempt is appended only once it merged.
 ///
@@ -32,7 +35,6 @@ struct MergeSet {
     /// An attempt as it arrived: what the outcome handling needs once it is known.
     struct PendingAttempt {
         let change: Change
-        let record: AttemptRecord
         let node: NodeID
         let originNo: Int64
         let seq: UInt64
@@ -47,25 +49,22 @@ struct MergeSet {
         case conflict
     }
 
-    private var progress = Joined<Pair, ProgressRecord>()
-    private var enrollments = Joined<Pair, EnrollmentRecord>()
-    private var certificates = Joined<String, CertificateRecord>()
+    private var progress: [ProgressRecord] = []
+    private var enrollments: [EnrollmentRecord] = []
+    private var certificates: [CertificateRecord] = []
+    private var attemptRecords: [AttemptRecord] = []
     private(set) var attempts: [PendingAttempt] = []
-
-    var isEmpty: Bool { progress.values.isEmpty && enrollments.values.isEmpty && certificates.values.isEmpty && attempts.isEmpty }
 
     /// Takes a validated change of a kind merged set-based; false for the others (learner profiles and
     /// roster entries, which ``MergeWriter`` merges at once).
     mutating func add(_ change: Change, node: NodeID, originNo: Int64, seq: UInt64, feedTo: Int?) -> Bool {
         switch change.record {
-        case .progress(let r):
-            progress.add(Pair(r.learnerID, r.lessonID), r) { $0.merged(with: $1) }
-        case .enrollment(let r):
-            enrollments.add(Pair(r.learnerID, r.courseID), r) { $0.merged(with: $1) }
-        case .certificate(let r):
-            certificates.add(r.certificateID, r) { $0.merged(with: $1) }
+        case .progress(let r): progress.append(r)
+        case .enrollment(let r): enrollments.append(r)
+        case .certificate(let r): certificates.append(r)
         case .attempt(let r):
-            attempts.append(PendingAttempt(change: change, record: r, node: node, originNo: originNo, seq: seq, feedTo: feedTo))
+            attemptRecords.append(r)
+            attempts.append(PendingAttempt(change: change, node: node, originNo: originNo, seq: seq, feedTo: feedTo))
         case .learner, .roster:
             return false
         }
@@ -76,9 +75,9 @@ struct MergeSet {
     func flush(writer: inout MergeWriter) throws -> [AttemptOutcome] {
         let db = writer.db
         do {
-            try Self.upsert(db, MergeSQL.progress, progress.values, MergeSQL.bind)
-            try Self.upsert(db, MergeSQL.enrollment, enrollments.values, MergeSQL.bind)
-            try Self.upsert(db, MergeSQL.certificate, certificates.values, MergeSQL.bind)
+            try Self.upsert(db, MergeSQL.progress, progress, MergeSQL.bind)
+            try Self.upsert(db, MergeSQL.enrollment, enrollments, MergeSQL.bind)
+            try Self.upsert(db, MergeSQL.certificate, certificates, MergeSQL.bind)
             return try flushAttempts(&writer)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw NeedsPerChangePath(underlying: error)
@@ -86,49 +85,49 @@ struct MergeSet {
     }
 
     private func flushAttempts(_ writer: inout MergeWriter) throws -> [AttemptOutcome] {
-        guard !attempts.isEmpty else { return [] }
+        guard !attemptRecords.isEmpty else { return [] }
         let db = writer.db
-        // The first arrival of each id goes in at once; what the database already held under an id,
-        // or a conflict set aside, keeps its RETURNING row out.
-        var firstIndex = [String: Int]()
-        var firsts = [AttemptRecord]()
-        for (i, a) in attempts.enumerated() where firstIndex[a.record.attemptID] == nil {
-            firstIndex[a.record.attemptID] = i
-            firsts.append(a.record)
-        }
-        var inserted = Set<String>()
         let guarded = writer.conflictsHeld
-        try Self.write(
-            db, rows: firsts, columns: MergeSQL.attempt.columns.count,
-            sql: { guarded ? MergeSQL.attemptGuarded(rows: $0, returning: "attempt_id") : MergeSQL.attempt.insert(rows: $0, returning: "attempt_id") },
-            bind: MergeSQL.bind, returned: { inserted.insert($0.text(0)) })
-
-        // The best score: per learner and quiz, the first new attempt with the highest ratio.
-        var best = Joined<Pair, AttemptRecord>()
-        for r in firsts where inserted.contains(r.attemptID) {
-            best.add(Pair(r.learnerID, r.quizID), r) { held, new in new.score * held.maxScore > held.score * new.maxScore ? new : held }
-        }
-        try Self.upsert(db, MergeSQL.quizBest, best.values, MergeSQL.bindBest)
-
-        // Every other arrival: the same bytes again merge as a no-op; anything else is what the
-        // per-change path resolves, in arrival order.
-        // Ids inserted above were in no conflict set; one gets there only through an arrival below.
-        var conflicted = Set<String>()
-        var outcomes = [AttemptOutcome]()
-        outcomes.reserveCapacity(attempts.count)
-        for (i, a) in attempts.enumerated() {
-            let id = a.record.attemptID
-            let first = firstIndex[id]!
-            if inserted.contains(id), !conflicted.contains(id), first == i || a.record == attempts[first].record {
-                outcomes.append(first == i ? .merged : .unchanged)
-                continue
+        let columns = MergeSQL.attempt.columns.count
+        var inserted = [Bool](repeating: true, count: attemptRecords.count)
+        var start = 0
+        for size in Self.chunkSizes(attemptRecords.count) {
+            let range = start..<(start + size)
+            start += size
+            let insert = try FastStatement.cached(
+                db, sql: guarded ? MergeSQL.attemptGuarded(rows: size) : MergeSQL.attempt.insert(rows: size))
+            var all = false
+            try db.inSavepoint {
+                for (k, i) in range.enumerated() { MergeSQL.bind(attemptRecords[i], insert, at: Int32(k * columns + 1)) }
+                all = try insert.execute() == size
+                return all ? .commit : .rollback
             }
-            switch try writer.merge(a.change, from: a.node) {
-            case .attemptConflict:
-                conflicted.insert(id)
-                outcomes.append(.conflict)
-            case .mergedFactInputsUnchanged: outcomes.append(.unchanged)
-            case .merged, .homeContested: outcomes.append(.merged)
+            if all { continue }
+            // Some id was held already: again, learning which rows went in. Each id inserted is
+            // its first row in the statement (a later one with the same id found it there).
+            let returning = try FastStatement.cached(
+                db, sql: guarded
+                    ? MergeSQL.attemptGuarded(rows: size, returning: "attempt_id")
+                    : MergeSQL.attempt.insert(rows: size, returning: "attempt_id"))
+            for (k, i) in range.enumerated() { MergeSQL.bind(attemptRecords[i], returning, at: Int32(k * columns + 1)) }
+            var ids = Set<String>()
+            try returning.forEachRow { ids.insert($0.text(0)) }
+            for i in range { inserted[i] = ids.remove(attemptRecords[i].attemptID) != nil }
+        }
+
+        // The best score moves with each attempt that went in, in arrival order.
+        try Self.write(
+            db, rows: attemptRecords.indices.filter { inserted[$0] }, columns: MergeSQL.quizBest.columns.count,
+            sql: { MergeSQL.quizBest.insert(rows: $0) }, bind: { i, s, at in MergeSQL.bindBest(attemptRecords[i], s, at: at) },
+            returned: nil)
+
+        // The rest, change by change in arrival order, as the per-change path would have met them.
+        var outcomes = [AttemptOutcome](repeating: .merged, count: attempts.count)
+        for i in attempts.indices where !inserted[i] {
+            switch try writer.merge(attempts[i].change, from: attempts[i].node) {
+            case .attemptConflict: outcomes[i] = .conflict
+            case .mergedFactInputsUnchanged: outcomes[i] = .unchanged
+            case .merged, .homeContested: outcomes[i] = .merged
             }
         }
         return outcomes
@@ -167,32 +166,6 @@ struct MergeSet {
             for k in 0..<size { bind(rows[start + k], statement, Int32(k * columns + 1)) }
             if let returned { try statement.forEachRow(returned) } else { try statement.execute() }
             start += size
-        }
-    }
-}
-
-/// A learner and a lesson, course or quiz.
-struct Pair: Hashable {
-    let a: String
-    let b: String
-    init(_ a: String, _ b: String) {
-        self.a = a
-        self.b = b
-    }
-}
-
-/// Values joined per key, in first-arrival order (so statements, and what they return, are the same
-/// on every run).
-struct Joined<Key: Hashable, Value> {
-    private var index: [Key: Int] = [:]
-    private(set) var values: [Value] = []
-
-    mutating func add(_ key: Key, _ value: Value, join: (Value, Value) -> Value) {
-        if let i = index[key] {
-            values[i] = join(values[i], value)
-        } else {
-            index[key] = values.count
-            values.append(value)
         }
     }
 }

@@ -19,12 +19,13 @@ extension NodeStore {
         try apply(batches, heardFrom: heardFrom, routeHome: routeHome, path: .set)
     }
 
-    /// How the hot record kinds are written: joined and written many rows per statement
-    /// (``MergeSet``), or one change at a time (``MergeWriter``), the reference the set path is
-    /// tested against and its fallback when a database rule refuses a row.
-    enum MergePath { case set, perChange }
+    /// How the hot record kinds are written: many rows per statement (``MergeSet``), or one
+    /// change at a time (``MergeWriter``), the reference the set path is
+    /// tested against and its fallback when a database rule refuses a row. Chosen by tests and
+    /// by the merge benchmark (which measures both in one run); the daemons always use `.set`.
+    @_spi(Benchmarks) public enum MergePath: Sendable { case set, perChange }
 
-    func apply(_ batches: [Batch], heardFrom: Set<Int> = [], routeHome: [NodeID: Int]? = nil, path: MergePath) throws -> ApplyReport {
+    @_spi(Benchmarks) public func apply(_ batches: [Batch], heardFrom: Set<Int> = [], routeHome: [NodeID: Int]? = nil, path: MergePath) throws -> ApplyReport {
         let validator = Validator(curriculum: validatorIndex, now: now())
         let me = try currentOrigin()
         // Hashing, signature checks and decoding need no lock: do them first, on every core,
@@ -138,11 +139,12 @@ extension NodeStore {
     ) throws {
         let physical = UInt64(max(0, validator.now))
         let outcomes = try set.flush(writer: &writer)
-        for (a, outcome) in zip(set.attempts, outcomes) {
-            switch outcome {
+        for i in outcomes.indices {
+            let a = set.attempts[i]
+            switch outcomes[i] {
             case .conflict:
-                facts.touch(a.record.learnerID)  // its best score may have been set aside
-                let error = RecordValidationError.attemptConflict(a.record.attemptID)
+                facts.touch(a.change.record.learnerID)  // its best score may have been set aside
+                let error = RecordValidationError.attemptConflict(a.change.record.attemptIDForLog)
                 try quarantine(a.change, db: db, originNo: a.originNo, seq: a.seq, code: error.code, reason: error.description, at: validator.now)
                 report.quarantinedChanges += 1
                 continue
