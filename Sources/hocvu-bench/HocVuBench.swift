@@ -12,7 +12,7 @@ struct HocVuBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hocvu-bench",
         abstract: "Measure hocvu against raw baselines in the same run (see BENCHMARKS.md).",
-        subcommands: [Merge.self, Ingest.self, Fleet.self, ReleaseEdit.self, Fanout.self, SeedHub.self, ServeStatic.self])
+        subcommands: [Merge.self, Upserts.self, Ingest.self, Fleet.self, ReleaseEdit.self, Fanout.self, SeedHub.self, ServeStatic.self])
 }
 
 extension HocVuBench {

@@ -7,8 +7,8 @@ import Merge
 /// statement per change.
 ///
 /// Why multi-row VALUES and not temporary tables: on SQLite 3.40 here, 500k progress upserts ran at
-/// 262k/s one row per statement, 276k/s through a temporary table and `INSERT … SELECT` (every row
-/// is written twice), and 532k/s as upserts of 100–500 rows each (BENCHMARKS.md).
+/// 240k/s one row per statement, 241k/s through a temporary table and `INSERT … SELECT` (every row
+/// is written twice), and 416k/s 256 rows per statement (`hocvu-bench upsert-shapes`, BENCHMARKS.md).
 ///
 /// What it must keep exactly (the equivalence test runs both paths on random histories):
 /// - the state: SQLite carries out a multi-row upsert row by row, each row seeing the rows before it,
