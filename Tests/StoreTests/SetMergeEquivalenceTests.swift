@@ -3,7 +3,7 @@ import GRDB
 import Merge
 import Model
 import Sodium
-@testable import Store
+@_spi(Benchmarks) @testable import Store
 import TestSupport
 import Testing
 
