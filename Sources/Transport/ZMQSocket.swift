@@ -151,6 +151,39 @@ public final class ZMQSocket {
         return true
     }
 
+    /// Sends `frames` followed by `shared` as the last frame, without blocking and without copying
+    /// `shared`: libzmq references its bytes and releases them when the frame has gone (or the
+    /// send failed). For the same bytes sent to many peers (a release chunk during a rollout).
+    /// - Returns: false when it would block (peer's queue full, or no connection yet).
+    @discardableResult
+    public func send(_ frames: [Data], shared: SharedFrame) throws -> Bool {
+        for (i, frame) in frames.enumerated() {
+            let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, ZMQ_DONTWAIT | ZMQ_SNDMORE) }
+            if rc < 0 {
+                let e = ZMQError(operation: "zmq_send")
+                if e.wouldBlock && i == 0 { return false }
+                throw e
+            }
+        }
+        let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+        defer { msg.deallocate() }
+        // libzmq owns one reference until it calls the free function (from its I/O thread).
+        let hint = Unmanaged.passRetained(shared).toOpaque()
+        guard zmq_msg_init_data(msg, shared.bytes, shared.count, { _, hint in
+            if let hint { Unmanaged<SharedFrame>.fromOpaque(hint).release() }
+        }, hint) == 0 else {
+            Unmanaged<SharedFrame>.fromOpaque(hint).release()
+            throw ZMQError(operation: "zmq_msg_init_data")
+        }
+        if zmq_msg_send(msg, handle, ZMQ_DONTWAIT) < 0 {
+            let e = ZMQError(operation: "zmq_msg_send")
+            zmq_msg_close(msg)  // not sent: still ours; closing calls the free function
+            if e.wouldBlock && frames.isEmpty { return false }
+            throw e
+        }
+        return true
+    }
+
     /// Receives one whole multipart message without blocking; nil when none is waiting.
     /// Frames past `maxFrames` are read and dropped, and the message is marked by returning
     /// `maxFrames + 1` frames so the caller can refuse it.
@@ -242,4 +275,22 @@ extension ZMQSocket {
         }
         return out
     }
+}
+
+/// Bytes sent as a frame without copying (``ZMQSocket/send(_:shared:)``): allocated once and
+/// freed when the last frame referencing them has gone.
+///
+/// `@unchecked Sendable`: the bytes are written once in `init` and only read afterwards (by
+/// libzmq's I/O thread while a frame is in flight); the reference count is atomic.
+public final class SharedFrame: @unchecked Sendable {
+    let bytes: UnsafeMutableRawPointer
+    public let count: Int
+
+    public init(_ data: Data) {
+        count = data.count
+        bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, data.count), alignment: 16)
+        data.withUnsafeBytes { if let base = $0.baseAddress { bytes.copyMemory(from: base, byteCount: $0.count) } }
+    }
+
+    deinit { bytes.deallocate() }
 }

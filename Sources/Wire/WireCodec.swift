@@ -28,6 +28,7 @@ public enum WireCodec {
                     p.wantsHomeFeed = true
                     p.homeFeedCursor = cursor
                 }
+                if let hash = h.installedManifestHash { p.installedManifestHash = hash }
                 payload = try p.serializedData()
             case .welcome(let w):
                 envelope.kind = .welcome
@@ -82,23 +83,33 @@ public enum WireCodec {
                 envelope.kind = .releaseOffer
                 var p = Hocvu_Wire_V1_ReleaseOffer()
                 p.manifest = r.manifestBytes
-                p.signatures = r.signatures.map {
-                    var s = Hocvu_Wire_V1_ReleaseSignature()
-                    s.key = Data(hex: $0.key) ?? Data()
-                    s.signature = Data(hex: $0.signature) ?? Data()
-                    return s
-                }
+                p.signatures = signatures(r.signatures)
                 payload = try p.serializedData()
-            case .chunkRequest(let hashes):
+            case .releaseOfferDelta(let base, let delta, let sigs):
+                envelope.kind = .releaseOffer
+                var p = Hocvu_Wire_V1_ReleaseOffer()
+                p.baseManifestHash = base
+                p.manifestDelta = delta
+                p.signatures = signatures(sigs)
+                payload = try p.serializedData()
+            case .chunkRequest(let hashes), .wholeChunkRequest(let hashes):
                 envelope.kind = .chunkRequest
                 var p = Hocvu_Wire_V1_ChunkRequest()
                 p.hashes = hashes.map { Data(hex: $0) ?? Data() }
+                if case .wholeChunkRequest = message { p.whole = true }
                 payload = try p.serializedData()
             case .chunk(let hash, let data):
                 envelope.kind = .chunk
                 var p = Hocvu_Wire_V1_Chunk()
                 p.hash = Data(hex: hash) ?? Data()
                 p.data = data
+                payload = try p.serializedData()
+            case .chunkDelta(let hash, let bases, let delta):
+                envelope.kind = .chunk
+                var p = Hocvu_Wire_V1_Chunk()
+                p.hash = Data(hex: hash) ?? Data()
+                p.bases = bases.map { Data(hex: $0) ?? Data() }
+                p.delta = delta
                 payload = try p.serializedData()
             case .tryLater(let seconds, let reason):
                 envelope.kind = .tryLater
@@ -147,10 +158,14 @@ public enum WireCodec {
             guard !p.wantsHomeFeed || ProtocolLimits.isValidSequence(p.homeFeedCursor) else {
                 throw .outOfRange("Hello.home_feed_cursor")
             }
+            guard p.installedManifestHash.isEmpty || p.installedManifestHash.count == 32 else {
+                throw .invalidField("Hello.installed_manifest_hash")
+            }
             return (envelope.messageID, .hello(.init(
                 origin: Origin(node: node, epoch: p.epoch), clockMilliseconds: p.clockMs,
                 releaseVersion: p.releaseVersion, knowledge: try vector(p.knowledge),
-                homeFeedCursor: p.wantsHomeFeed ? p.homeFeedCursor : nil)))
+                homeFeedCursor: p.wantsHomeFeed ? p.homeFeedCursor : nil,
+                installedManifestHash: p.installedManifestHash.isEmpty ? nil : p.installedManifestHash)))
         case .welcome:
             let p = try parse(Hocvu_Wire_V1_Welcome.self, "Welcome")
             guard ProtocolLimits.isValidClock(p.clockMs) else { throw .outOfRange("Welcome.clock_ms") }
@@ -199,16 +214,28 @@ public enum WireCodec {
                 guard s.signature.count == 64 else { throw .invalidField("ReleaseSignature.signature") }
                 sigs.append(ReleaseSignature(key: s.key.hexString, signature: s.signature.hexString))
             }
+            if !p.baseManifestHash.isEmpty || !p.manifestDelta.isEmpty {
+                guard p.baseManifestHash.count == 32 else { throw .invalidField("ReleaseOffer.base_manifest_hash") }
+                guard p.manifest.isEmpty, !p.manifestDelta.isEmpty else { throw .invalidField("ReleaseOffer.manifest_delta") }
+                return (envelope.messageID, .releaseOfferDelta(baseManifestHash: p.baseManifestHash, delta: p.manifestDelta, signatures: sigs))
+            }
             return (envelope.messageID, .releaseOffer(SignedRelease(manifestBytes: p.manifest, signatures: sigs)))
         case .chunkRequest:
             let p = try parse(Hocvu_Wire_V1_ChunkRequest.self, "ChunkRequest")
             guard p.hashes.count <= WireLimits.maxChunksPerRequest else { throw .tooManyItems("chunk names", p.hashes.count) }
             guard p.hashes.allSatisfy({ $0.count == 32 }) else { throw .invalidField("ChunkRequest.hashes") }
-            return (envelope.messageID, .chunkRequest(p.hashes.map(\.hexString)))
+            let names = p.hashes.map(\.hexString)
+            return (envelope.messageID, p.whole ? .wholeChunkRequest(names) : .chunkRequest(names))
         case .chunk:
             let p = try parse(Hocvu_Wire_V1_Chunk.self, "Chunk")
             guard p.hash.count == 32 else { throw .invalidField("Chunk.hash") }
             guard p.data.count <= Chunker.maximumSize else { throw .invalidField("Chunk.data size") }
+            if !p.bases.isEmpty || !p.delta.isEmpty {
+                guard (1...WireLimits.maxDeltaBases).contains(p.bases.count) else { throw .tooManyItems("delta bases", p.bases.count) }
+                guard p.bases.allSatisfy({ $0.count == 32 }) else { throw .invalidField("Chunk.bases") }
+                guard p.data.isEmpty, !p.delta.isEmpty else { throw .invalidField("Chunk.delta") }
+                return (envelope.messageID, .chunkDelta(hash: p.hash.hexString, bases: p.bases.map(\.hexString), delta: p.delta))
+            }
             return (envelope.messageID, .chunk(hash: p.hash.hexString, data: p.data))
         case .tryLater:
             let p = try parse(Hocvu_Wire_V1_TryLater.self, "TryLater")
@@ -224,6 +251,15 @@ public enum WireCodec {
             return (envelope.messageID, .homeFeed(body: p.body, signature: p.signature))
         case .unspecified, .UNRECOGNIZED:
             throw .unknownKind(envelope.kind.rawValue)
+        }
+    }
+
+    static func signatures(_ sigs: [ReleaseSignature]) -> [Hocvu_Wire_V1_ReleaseSignature] {
+        sigs.map {
+            var s = Hocvu_Wire_V1_ReleaseSignature()
+            s.key = Data(hex: $0.key) ?? Data()
+            s.signature = Data(hex: $0.signature) ?? Data()
+            return s
         }
     }
 

@@ -10,7 +10,9 @@ public enum ProtocolVersion {
     /// 1: curriculum releases (RELEASE_OFFER, CHUNK_REQUEST, CHUNK, TRY_LATER, PUBLISHED).
     /// 2: the home feed (HOME_FEED; HELLO's home-feed cursor).
     /// 3: roster entries (change kind 6) in the home feed.
-    public static let minor: UInt32 = 3
+    /// 4: release deltas (HELLO's installed manifest hash; ReleaseOffer's manifest delta; Chunk's
+    ///    delta and bases; ChunkRequest's `whole`).
+    public static let minor: UInt32 = 4
 }
 
 /// Limits on what a peer may send; anything over is dropped and counted.
@@ -21,6 +23,8 @@ public enum WireLimits {
     public static let maxBatchesPerMessage = 256
     public static let maxChunksPerRequest = 64
     public static let maxSignatures = 64
+    /// Chunks a chunk delta may copy from.
+    public static let maxDeltaBases = 8
 }
 
 /// One protocol message, in Swift terms.
@@ -32,11 +36,16 @@ public enum WireMessage: Equatable, Sendable {
         public var knowledge: VersionVector
         /// The last home-feed entry the site holds, if it takes the feed (nil: it does not).
         public var homeFeedCursor: UInt64?
+        /// BLAKE2b-256 of the installed manifest's signed bytes, when the site takes release deltas
+        /// against it (nil: whole offers and chunks only).
+        public var installedManifestHash: Data?
         public init(
-            origin: Origin, clockMilliseconds: Int64, releaseVersion: UInt64, knowledge: VersionVector, homeFeedCursor: UInt64? = nil
+            origin: Origin, clockMilliseconds: Int64, releaseVersion: UInt64, knowledge: VersionVector, homeFeedCursor: UInt64? = nil,
+            installedManifestHash: Data? = nil
         ) {
             self.origin = origin; self.clockMilliseconds = clockMilliseconds
             self.releaseVersion = releaseVersion; self.knowledge = knowledge; self.homeFeedCursor = homeFeedCursor
+            self.installedManifestHash = installedManifestHash
         }
     }
 
@@ -86,7 +95,15 @@ public enum WireMessage: Equatable, Sendable {
     case releaseOffer(SignedRelease)
     /// Chunk names (BLAKE2b-256, hex) the sender wants.
     case chunkRequest([String])
+    /// The same, but never as deltas (a delta of these could not be applied).
+    case wholeChunkRequest([String])
     case chunk(hash: String, data: Data)
+    /// Hub → site: a chunk as a ``Release/ByteDelta`` against `bases`, chunks of the site's
+    /// installed release (names, hex). The site rebuilds it and verifies it as a whole chunk.
+    case chunkDelta(hash: String, bases: [String], delta: Data)
+    /// Hub → site: a signed release whose manifest bytes travel as a ``Release/ByteDelta`` against
+    /// the installed manifest named by `baseManifestHash` (BLAKE2b-256 of its bytes).
+    case releaseOfferDelta(baseManifestHash: Data, delta: Data, signatures: [ReleaseSignature])
     case tryLater(seconds: UInt32, reason: String)
     case published(version: UInt64)
     /// Hub → site: a signed slice of the site's home feed (see ``HomeFeedCodec``).

@@ -112,11 +112,11 @@ extension HocVuBench {
                 FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8))
             }
             print("first install: \(r.total) bytes of release, \(r.fullWire) bytes on the loopback wire (\(String(format: "%.3f", Double(r.fullWire) / Double(r.total))) ×)\n")
-            print("| bytes inserted | new chunk bytes | hocvu wire bytes | wire / inserted | rsync bytes (sent+received) | rsync / inserted | rsync literal data |")
-            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            print("| bytes inserted | new chunk bytes | hocvu wire bytes (deltas) | wire / inserted | hocvu wire bytes (whole, same run) | whole / inserted | rsync bytes (sent+received) | rsync / inserted | rsync literal data | manifest bytes (whole) | chunks as deltas | delta bytes | hocvu TCP stream bytes (deltas: wire − 52 × packets) |")
+            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             for x in r.rows {
                 let f = { (a: Int) in String(format: "%.2f", Double(a) / Double(x.inserted)) }
-                print("| \(x.inserted) | \(x.chunkBytes) | \(x.wireBytes) | \(f(x.wireBytes)) | \(x.rsyncBytes) | \(f(x.rsyncBytes)) | \(x.rsyncLiteral) |")
+                print("| \(x.inserted) | \(x.chunkBytes) | \(x.wireBytes) | \(f(x.wireBytes)) | \(x.wholeWireBytes) | \(f(x.wholeWireBytes)) | \(x.rsyncBytes) | \(f(x.rsyncBytes)) | \(x.rsyncLiteral) | \(x.manifestBytes) | \(x.deltaChunks) | \(x.deltaBytes) | \(x.wireBytes - 52 * x.packets) |")
             }
         }
     }

@@ -10,13 +10,17 @@ import TestSupport
 import Transport
 
 /// Bytes on the loopback interface so far (TCP/IP headers and CURVE included: what a link carries).
-func loopbackBytes() throws -> Int {
+func loopbackBytes() throws -> Int { try loopbackCounters().bytes }
+
+/// Transmit bytes and packets of the loopback interface so far. Each packet carries 52 bytes of
+/// IPv4 and TCP headers (20 + 32 with the timestamp option), which rsync's own byte counts leave out.
+func loopbackCounters() throws -> (bytes: Int, packets: Int) {
     let text = try String(contentsOfFile: "/proc/net/dev", encoding: .utf8)
     for line in text.split(separator: "\n") where line.trimmingCharacters(in: .whitespaces).hasPrefix("lo:") {
         let fields = line.split(separator: ":")[1].split(separator: " ")
-        return Int(fields[8]) ?? 0  // transmit bytes
+        return (Int(fields[8]) ?? 0, Int(fields[9]) ?? 0)  // transmit bytes, packets
     }
-    return 0
+    return (0, 0)
 }
 
 /// A hub with releases and helpers to run sites against it, for the release benchmarks.
@@ -66,8 +70,9 @@ struct ReleaseBench {
         return Site(store: store, transport: transport, chunks: "\(dir)/site-\(i)-chunks")
     }
 
-    func client(_ s: Site) throws -> SiteClient {
+    func client(_ s: Site, deltas: Bool = true) throws -> SiteClient {
         var config = SiteClient.Configuration(hubEndpoint: endpoint, hubTransportKey: hubKeys.publicKey, transportKeys: s.transport)
+        config.releaseDeltas = deltas
         config.reconnectBase = 100
         config.trust = fixture.trust
         config.chunkDirectory = s.chunks
@@ -75,8 +80,8 @@ struct ReleaseBench {
     }
 
     /// Runs a site until it has installed `version`.
-    func fetch(_ s: Site, version: UInt64) throws {
-        let c = try client(s)
+    func fetch(_ s: Site, version: UInt64, deltas: Bool = true) throws {
+        let c = try client(s, deltas: deltas)
         try c.start()
         defer { c.stop() }
         while (try s.store.curriculumVersion() ?? 0) < version { usleep(5_000) }
@@ -90,7 +95,17 @@ struct ReleaseEditBenchmark {
     let insertions: [Int]
     let directory: String
 
-    struct Row { var inserted: Int; var chunkBytes: Int; var wireBytes: Int; var rsyncBytes: Int; var rsyncLiteral: Int }
+    struct Row {
+        var inserted: Int; var chunkBytes: Int; var wireBytes: Int; var rsyncBytes: Int; var rsyncLiteral: Int
+        /// The same edit fetched by a second site that takes no deltas (whole offer and chunks: the
+        /// protocol before minor 4), in the same run.
+        var wholeWireBytes = 0
+        /// Loopback packets while the delta site fetched: wire bytes − 52 × packets is the TCP stream
+        /// (CURVE and ZMTP framing included), what rsync's figure counts.
+        var packets = 0
+        /// The new manifest's size (what a whole offer carries), and the chunks the hub sent as deltas with their bytes.
+        var manifestBytes = 0; var deltaChunks = 0; var deltaBytes = 0
+    }
 
     func run(log: (String) -> Void) throws -> (fullWire: Int, total: Int, rows: [Row]) {
         let files = 8
@@ -98,11 +113,13 @@ struct ReleaseEditBenchmark {
             dir: "\(directory)/hocvu-bench-release-edit", mediaBytes: (mebibytes << 20) / files, files: files, maxTransfers: 64)
         defer { bench.hub.stop(); try? FileManager.default.removeItem(atPath: bench.dir) }
         let site = try bench.makeSite(0, commune: 70)
+        let wholeSite = try bench.makeSite(1, commune: 73)
         log("building and publishing release 1 (\(mebibytes) MiB)…")
         try bench.publish(version: 1)
         var lo = try loopbackBytes()
         try bench.fetch(site, version: 1)
         let fullWire = try loopbackBytes() - lo
+        try bench.fetch(wholeSite, version: 1, deltas: false)
         let total = try bench.manifest(1).totalBytes
         var rows = [Row]()
         for (k, n) in insertions.enumerated() {
@@ -118,12 +135,21 @@ struct ReleaseEditBenchmark {
             let new = try bench.manifest(version)
             let oldChunks = Set(old.chunks.map(\.hash))
             lo = try loopbackBytes()
+            try bench.fetch(wholeSite, version: version, deltas: false)
+            let wholeWire = try loopbackBytes() - lo
+            let statsBefore = bench.hub.stats
+            let counters = try loopbackCounters()
             try bench.fetch(site, version: version)
-            let wire = try loopbackBytes() - lo
+            let wire = try loopbackCounters().bytes - counters.bytes
+            let packets = try loopbackCounters().packets - counters.packets
+            let statsAfter = bench.hub.stats
             let (sent, literal) = try rsync(from: bench.fixture.source, to: before)
             rows.append(Row(
                 inserted: n, chunkBytes: new.chunks.filter { !oldChunks.contains($0.hash) }.reduce(0) { $0 + $1.size },
-                wireBytes: wire, rsyncBytes: sent, rsyncLiteral: literal))
+                wireBytes: wire, rsyncBytes: sent, rsyncLiteral: literal, wholeWireBytes: wholeWire, packets: packets,
+                manifestBytes: try ReleaseBundle(directory: "\(bench.fixture.root)/release-\(version)").manifestBytes().count,
+                deltaChunks: statsAfter.chunkDeltasServed - statsBefore.chunkDeltasServed,
+                deltaBytes: statsAfter.chunkDeltaBytesServed - statsBefore.chunkDeltaBytesServed))
         }
         return (fullWire, total, rows)
     }

@@ -76,6 +76,19 @@ struct HubSessionTests {
         _ = s.received(ok(hello(from: origin)), credit: 4, releasesEnabled: true)
         #expect(drops(s.received(ok(.chunkRequest(["ab"])), credit: 4, releasesEnabled: false)) == [.chunkRequestRefused])
         #expect(s.received(ok(.chunkRequest(["ab", "cd"])), credit: 4, releasesEnabled: true) == [.serveChunks(["ab", "cd"])])
+        #expect(s.received(ok(.wholeChunkRequest(["ab"])), credit: 4, releasesEnabled: true) == [.serveWholeChunks(["ab"])])
+    }
+
+    @Test("the installed manifest a site names in HELLO is remembered for deltas, and forgotten by a HELLO without it")
+    func installedManifestHash() {
+        var s = HubSession(peer: peer)
+        let hash = Data(repeating: 3, count: 32)
+        _ = s.received(
+            ok(.hello(.init(origin: origin, clockMilliseconds: 0, releaseVersion: 2, knowledge: .init(), installedManifestHash: hash))),
+            credit: 4, releasesEnabled: true)
+        #expect(s.installedManifestHash == hash)
+        _ = s.received(ok(hello(from: origin)), credit: 4, releasesEnabled: true)
+        #expect(s.installedManifestHash == nil)
     }
 
     @Test("kinds a site may not send are counted unexpected_kind, before and after HELLO")

@@ -71,6 +71,10 @@ import Testing
         let changed = new.filter { old[$0.key] == nil }.values.reduce(0, +)
         #expect(changed >= 300_000 && changed < 300_000 + 3 * Chunker.maximumSize)
         #expect(fleet.hub.stats.chunkBytesServed - servedBefore == 3 * changed)
+        // Every site held v2 and said so in HELLO: the new chunks went as deltas against the chunks
+        // they replaced, so about the inserted bytes travelled, not the whole chunks around the edit.
+        #expect(fleet.hub.stats.chunkDeltasServed >= 3)
+        #expect(fleet.hub.stats.chunkDeltaBytesServed < 3 * (300_000 + 8_192))
         let m = try Manifest.decode(v3.manifestBytes())
         let video = m.files.first { $0.path == "media/video.bin" }!
         #expect(try ChunkStore(directory: fleet.chunkDirectory(fleet.sites[0])).assemble(video).count == (4 << 20) + 300_000)

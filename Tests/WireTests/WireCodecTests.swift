@@ -31,9 +31,16 @@ struct WireCodecTests {
         .refuse(code: .releaseRefused, reason: "expired", retryAfterSeconds: 0),
         .homeFeed(body: Data([1, 2, 3]), signature: Data(repeating: 7, count: 64)),
         .hello(.init(origin: origin, clockMilliseconds: 1, releaseVersion: 0, knowledge: VersionVector(), homeFeedCursor: 0)),
+        .hello(.init(
+            origin: origin, clockMilliseconds: 1, releaseVersion: 3, knowledge: VersionVector(), installedManifestHash: Data(repeating: 5, count: 32))),
+        .releaseOfferDelta(
+            baseManifestHash: Data(repeating: 6, count: 32), delta: Data([1, 2, 0, 2, 7, 7]),
+            signatures: [ReleaseSignature(key: key.publicKey.hexString, signature: key.sign(Data("m".utf8)).hexString)]),
+        .wholeChunkRequest([Chunker.name(Data("a".utf8))]),
+        .chunkDelta(hash: Chunker.name(Data("a".utf8)), bases: [Chunker.name(Data("b".utf8))], delta: Data([1, 1, 0, 1, 97])),
     ]
 
-    @Test("every message kind round-trips", arguments: 0..<13)
+    @Test("every message kind round-trips", arguments: 0..<17)
     func roundTrip(_ i: Int) throws {
         let frames = WireCodec.encode(Self.messages[i], id: 1_000 + UInt64(i))
         #expect(frames.count == 2)
@@ -73,6 +80,21 @@ struct WireCodecTests {
         #expect(throws: WireError.invalidField("Chunk.data size")) { try WireCodec.decode(big) }
         let badSig = WireCodec.encode(.releaseOffer(SignedRelease(manifestBytes: Data(), signatures: [ReleaseSignature(key: "00", signature: "00")])), id: 1)
         #expect(throws: WireError.invalidField("ReleaseSignature.key")) { try WireCodec.decode(badSig) }
+        // Deltas (minor 4): the names they refer to are 32 bytes, 1 to 8 bases, never with whole data.
+        let name = String(repeating: "ab", count: 32)
+        let noBase = WireCodec.encode(.chunkDelta(hash: name, bases: [], delta: Data([1, 0])), id: 1)
+        #expect(throws: WireError.tooManyItems("delta bases", 0)) { try WireCodec.decode(noBase) }
+        let nineBases = WireCodec.encode(.chunkDelta(hash: name, bases: Array(repeating: name, count: 9), delta: Data([1, 0])), id: 1)
+        #expect(throws: WireError.tooManyItems("delta bases", 9)) { try WireCodec.decode(nineBases) }
+        let shortBase = WireCodec.encode(.chunkDelta(hash: name, bases: ["abcd"], delta: Data([1, 0])), id: 1)
+        #expect(throws: WireError.invalidField("Chunk.bases")) { try WireCodec.decode(shortBase) }
+        let emptyDelta = WireCodec.encode(.chunkDelta(hash: name, bases: [name], delta: Data()), id: 1)
+        #expect(throws: WireError.invalidField("Chunk.delta")) { try WireCodec.decode(emptyDelta) }
+        let shortManifestBase = WireCodec.encode(.releaseOfferDelta(baseManifestHash: Data([1]), delta: Data([1, 0]), signatures: []), id: 1)
+        #expect(throws: WireError.invalidField("ReleaseOffer.base_manifest_hash")) { try WireCodec.decode(shortManifestBase) }
+        let shortHelloHash = WireCodec.encode(
+            .hello(.init(origin: Self.origin, clockMilliseconds: 1, releaseVersion: 0, knowledge: VersionVector(), installedManifestHash: Data([1]))), id: 1)
+        #expect(throws: WireError.invalidField("Hello.installed_manifest_hash")) { try WireCodec.decode(shortHelloHash) }
     }
 
     @Test("wrong frame counts are refused")

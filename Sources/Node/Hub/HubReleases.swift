@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import Release
+import Sodium
 import Store
+import Transport
 import Wire
 
 /// The hub's side of curriculum releases, driven by the hub loop (same thread, same sockets):
@@ -25,6 +27,21 @@ struct HubReleases {
     private var publishLogged = LogOnce()
     /// Alerts from checking every chunk on a re-publish, not yet taken into the hub's stats (``takeAlerts()``).
     private var alerts: [String] = []
+    /// The release installed before the current one (BLAKE2b-256 of its manifest bytes): a site
+    /// that names it in HELLO gets the current one as deltas (docs/releases.md, "Deltas"). Kept in
+    /// memory only: after a hub restart sites get whole offers and chunks until the next release.
+    private var previous: (manifestHash: Data, offer: WireMessage?)?
+    /// For each chunk of the current release that the previous one lacks: the previous release's
+    /// chunks it is encoded against (``ReleaseDelta/bases(new:old:)``); kept on disk for that.
+    private var deltaBases: [String: [String]] = [:]
+    /// Deltas computed so far, by chunk: (bases, delta), or nil when a whole chunk is smaller.
+    private var deltas: [String: (bases: [String], delta: Data)?] = [:]
+    /// Whole chunks as encoded CHUNK frames, sent to every site without a copy (a rollout sends
+    /// each chunk to many sites): bounded, oldest first out, emptied when a release installs.
+    private var frames: [String: (envelope: Data, payload: SharedFrame)] = [:]
+    private var frameOrder: [String] = []
+    private var frameBytes = 0
+    static let frameCacheBytes = 64 << 20
 
     init(trust: TrustPolicy, chunks: ChunkStore, limits: Limits, store: NodeStore, logger: Logger) throws {
         self.trust = trust
@@ -45,10 +62,39 @@ struct HubReleases {
         Dictionary(m.chunks.map { ($0.hash, $0.size) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// What to send a site that just said HELLO with `siteVersion` installed.
-    func offer(forSiteAt siteVersion: UInt64) -> WireMessage? {
+    /// What to send a site that just said HELLO with `siteVersion` installed (and, if it takes
+    /// deltas, the hash of its installed manifest): the current release, as a delta when the site
+    /// holds the previous one.
+    func offer(forSiteAt siteVersion: UInt64, manifestHash: Data? = nil) -> WireMessage? {
         guard let current, siteVersion < currentVersion else { return nil }
+        if let manifestHash, let previous, previous.manifestHash == manifestHash, let delta = previous.offer { return delta }
         return .releaseOffer(current)
+    }
+
+    /// The message carrying chunk `hash` (verified `data`) to a site: a delta against chunks of
+    /// the previous release when the site holds it (`siteManifestHash`) and that saves bytes, else
+    /// the whole chunk. `whole`: the site asked for whole chunks (a delta failed there).
+    mutating func chunkMessage(_ hash: String, data: Data, siteManifestHash: Data?, whole: Bool) -> WireMessage {
+        guard !whole, let previous, let siteManifestHash, previous.manifestHash == siteManifestHash,
+              let bases = deltaBases[hash]
+        else { return .chunk(hash: hash, data: data) }
+        if let known = deltas[hash] {
+            guard let known else { return .chunk(hash: hash, data: data) }
+            return .chunkDelta(hash: hash, bases: known.bases, delta: known.delta)
+        }
+        // Only bases that are on disk and intact: the delta's copies name them by position.
+        var names: [String] = [], bytes: [Data] = []
+        for b in bases {
+            guard let d = try? chunks.read(b), Chunker.name(d) == b else { continue }
+            names.append(b)
+            bytes.append(d)
+        }
+        guard let delta = ReleaseDelta.worthwhileDelta(data, bases: bytes) else {
+            deltas[hash] = .some(nil)
+            return .chunk(hash: hash, data: data)
+        }
+        deltas[hash] = (names, delta)
+        return .chunkDelta(hash: hash, bases: names, delta: delta)
     }
 
     // MARK: Publishing (admin → hub)
@@ -144,9 +190,11 @@ struct HubReleases {
             }
             try store.installRelease(manifest.curriculum, manifest: release.manifestBytes, signatures: release.signaturesJSON)
             try store.retryQuarantine()  // records about lessons this release adds are valid now
+            planDeltas(from: current, to: release, manifest: manifest)
             current = release
             serving.installed(version: manifest.version, sizes: Self.sizes(manifest))
-            let removed = chunks.collect(keeping: Set(manifest.chunks.map(\.hash)))
+            // The previous release's chunks that deltas copy from stay until the next release.
+            let removed = chunks.collect(keeping: Set(manifest.chunks.map(\.hash)).union(deltaBases.values.joined()))
             logger.notice(
                 "Release installed at the hub; announcing to sites",
                 metadata: ["release.version": "\(manifest.version)", "chunks.collected": "\(removed)"])
@@ -154,6 +202,38 @@ struct HubReleases {
         }
         let hashes = p.download.nextRequests(now: now)
         return (hashes.isEmpty ? [] : [.chunkRequest(hashes)], p.admin, nil)
+    }
+
+    /// The CHUNK message for a whole verified chunk as frames (envelope, payload), encoded once.
+    mutating func wholeChunkFrames(_ hash: String, data: Data) -> (envelope: Data, payload: SharedFrame) {
+        if let f = frames[hash] { return f }
+        let encoded = WireCodec.encode(.chunk(hash: hash, data: data), id: 0)
+        let f = (envelope: encoded[0], payload: SharedFrame(encoded[1]))
+        frames[hash] = f
+        frameOrder.append(hash)
+        frameBytes += f.payload.count
+        while frameBytes > Self.frameCacheBytes, frameOrder.count > 1 {
+            if let old = frames.removeValue(forKey: frameOrder.removeFirst()) { frameBytes -= old.payload.count }
+        }
+        return f
+    }
+
+    /// Sites holding `old` will get `new` as deltas: the manifest's (computed once, here) and
+    /// each new chunk's (computed when first asked for).
+    private mutating func planDeltas(from old: SignedRelease?, to new: SignedRelease, manifest: Manifest) {
+        previous = nil
+        deltaBases = [:]
+        deltas = [:]
+        frames = [:]
+        frameOrder = []
+        frameBytes = 0
+        guard let old, let oldManifest = try? Manifest.decode(old.manifestBytes) else { return }
+        deltaBases = ReleaseDelta.bases(new: manifest, old: oldManifest)
+        let hash = Blake2b.hash(old.manifestBytes)
+        let offer = ReleaseDelta.worthwhileDelta(new.manifestBytes, bases: [old.manifestBytes]).map {
+            WireMessage.releaseOfferDelta(baseManifestHash: hash, delta: $0, signatures: new.signatures)
+        }
+        previous = (hash, offer)
     }
 
     // MARK: Serving (hub → site): HubReleaseServing decides; the disk part is carried out here

@@ -81,7 +81,11 @@ public final class HubServer: Sendable {
         public var releaseVersion: UInt64 = 0
         public var releasesRefused = 0
         public var chunksServed = 0
+        /// Bytes of the chunks served (their whole size, whether sent whole or as deltas).
         public var chunkBytesServed = 0
+        /// Chunks sent as deltas against the previous release, and the deltas' bytes.
+        public var chunkDeltasServed = 0
+        public var chunkDeltaBytesServed = 0
         public var chunksReceived = 0
         public var transfersDeferred = 0
         public var homeFeedEntriesSent = 0
@@ -284,6 +288,18 @@ public final class HubServer: Sendable {
             return false
         }
 
+        /// Sends a CHUNK whose payload frame is shared between the sites it goes to (no copy).
+        func sendShared(_ routing: Data, _ envelope: Data, _ payload: SharedFrame) {
+            do {
+                if try router.send([routing, envelope], shared: payload) { return }
+                refuse(.sendWouldBlock, commune: sessions[routing]?.peer.commune, "the peer's queue is full; it will be resent")
+            } catch let e as ZMQError where e.hostUnreachable {
+                sessions[routing] = nil
+            } catch {
+                logger.warning("Send failed", metadata: ["error": "\(error)"])
+            }
+        }
+
         /// Asks the publishing admin for more chunks, or installs and announces a complete release.
         func advanceReleases() throws {
             guard releases != nil else { return }
@@ -291,7 +307,10 @@ public final class HubServer: Sendable {
             if let admin = step.admin { for m in step.toAdmin { send(admin, m, id: 0) } }
             if let announce = step.announce {
                 count { $0.releaseVersion = releases!.currentVersion }
-                for (routing, session) in sessions where session.isReady { send(routing, announce, id: 0) }
+                for (routing, session) in sessions where session.isReady {
+                    // As a delta to a site that holds the previous release.
+                    send(routing, releases!.offer(forSiteAt: 0, manifestHash: session.installedManifestHash) ?? announce, id: 0)
+                }
             }
         }
 
@@ -419,11 +438,20 @@ public final class HubServer: Sendable {
                         send(routing, .welcome(welcome), id: id)
                         logger.info("Site connected", metadata: ["site.commune": "\(peer.commune)"])
                     case .offerRelease(let siteVersion):
-                        if let offer = releases?.offer(forSiteAt: siteVersion) { send(routing, offer, id: 0) }
+                        if let offer = releases?.offer(forSiteAt: siteVersion, manifestHash: session.installedManifestHash) {
+                            send(routing, offer, id: 0)
+                        }
                     case .sendHomeFeed:
                         try sendHomeFeed(routing)
                     case .serveChunks(let hashes):
-                        serveChunks(hashes, to: routing, releases: &releases!) { _ = send($0, $1, id: $2) }
+                        serveChunks(
+                            hashes, to: routing, siteManifestHash: session.installedManifestHash, releases: &releases!,
+                            sendShared: sendShared
+                        ) { _ = send($0, $1, id: $2) }
+                    case .serveWholeChunks(let hashes):
+                        serveChunks(hashes, to: routing, siteManifestHash: nil, releases: &releases!, sendShared: sendShared) {
+                            _ = send($0, $1, id: $2)
+                        }
                     case .send, .drop:
                         perform(action, routing: routing, commune: peer.commune)
                     }
@@ -511,14 +539,32 @@ public final class HubServer: Sendable {
 
     /// Carries out what ``HubReleaseServing`` decided for a site's chunk request: the disk reads
     /// and quarantines (through ``HubReleases``), the sends, the counts, the logs and the alerts.
-    private func serveChunks(_ hashes: [String], to routing: Data, releases: inout HubReleases, send: (Data, WireMessage, UInt64) -> Void) {
+    /// `siteManifestHash`: the site's installed manifest, when it takes deltas (nil: whole chunks).
+    private func serveChunks(
+        _ hashes: [String], to routing: Data, siteManifestHash: Data?, releases: inout HubReleases,
+        sendShared: (Data, Data, SharedFrame) -> Void, send: (Data, WireMessage, UInt64) -> Void
+    ) {
         let now = NodeStore.systemNow()
         var queue = releases.serving.siteRequested(hashes, from: routing, now: now) { UInt32.random(in: $0) }
         while !queue.isEmpty {
             switch queue.removeFirst() {
             case .send(let hash, let data):
-                send(routing, .chunk(hash: hash, data: data), 0)
-                count { $0.chunksServed += 1; $0.chunkBytesServed += data.count }
+                let message = releases.chunkMessage(hash, data: data, siteManifestHash: siteManifestHash, whole: false)
+                if case .chunk = message {
+                    // The same frame for every site, referenced by libzmq rather than copied.
+                    let frames = releases.wholeChunkFrames(hash, data: data)
+                    sendShared(routing, frames.envelope, frames.payload)
+                } else {
+                    send(routing, message, 0)
+                }
+                count {
+                    $0.chunksServed += 1
+                    $0.chunkBytesServed += data.count
+                    if case .chunkDelta(_, _, let delta) = message {
+                        $0.chunkDeltasServed += 1
+                        $0.chunkDeltaBytesServed += delta.count
+                    }
+                }
                 configuration.metrics.served(chunkBytes: data.count)
             case .tryLater(let seconds, let reason):
                 count { $0.transfersDeferred += 1 }

@@ -73,6 +73,8 @@ public struct HubSession: Sendable {
         case merge(id: UInt64, batches: [Batch])
         /// Serve these chunks (within the transfer limit) — a transfer slot.
         case serveChunks([String])
+        /// The same, whole: never as deltas (the site could not apply one).
+        case serveWholeChunks([String])
         /// Count and log a refusal (per site and reason).
         case drop(DropReason, detail: String)
     }
@@ -81,6 +83,8 @@ public struct HubSession: Sendable {
     public private(set) var state: State = .awaitingHello
     /// The last home-feed entry sent (nil: this site does not take the feed).
     public var homeFeedCursor: UInt64?
+    /// The site's installed manifest (BLAKE2b-256), from its HELLO, when it takes release deltas.
+    public private(set) var installedManifestHash: Data?
     /// BATCHES messages taken this round and not yet acknowledged (the merge ACKs them).
     public private(set) var uploadsThisRound = 0
 
@@ -118,6 +122,7 @@ public struct HubSession: Sendable {
             }
             state = .ready(origin: hello.origin)
             homeFeedCursor = hello.homeFeedCursor
+            installedManifestHash = hello.installedManifestHash
             return [.welcome(origin: hello.origin, id: id), .offerRelease(siteVersion: hello.releaseVersion), .sendHomeFeed]
         case .batches(let batches):
             guard isReady else {
@@ -132,10 +137,11 @@ public struct HubSession: Sendable {
             }
             uploadsThisRound += 1
             return [.merge(id: id, batches: batches)]
-        case .chunkRequest(let hashes):
+        case .chunkRequest(let hashes), .wholeChunkRequest(let hashes):
             guard isReady, releasesEnabled else {
                 return [.drop(.chunkRequestRefused, detail: "CHUNK_REQUEST before HELLO or with releases off")]
             }
+            if case .wholeChunkRequest = message { return [.serveWholeChunks(hashes)] }
             return [.serveChunks(hashes)]
         default:
             return [.drop(.unexpectedKind, detail: "a message kind a site may not send")]

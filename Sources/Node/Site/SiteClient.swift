@@ -31,6 +31,9 @@ public final class SiteClient: Sendable {
         public var fetchWindow = 8
         /// Cap on release download speed, for offices whose one link also carries other work.
         public var fetchBytesPerSecond: Int?
+        /// Take the next release as deltas against the installed one (protocol minor 4,
+        /// docs/releases.md "Deltas"); off: whole offers and chunks, as before.
+        public var releaseDeltas = true
         /// A chunk asked for and not received within this is asked for again.
         public var fetchTimeoutMilliseconds: Int64 = 30_000
         /// An idle connection is confirmed this often (an empty BATCHES the hub acknowledges).
@@ -155,6 +158,7 @@ public final class SiteClient: Sendable {
         session.keepaliveInterval = configuration.keepaliveMilliseconds
         if configuration.hubIdentityKey != nil { session.homeFeedCursor = try store.homeFeedCursor() }
         var releases = try openReleases(trust: configuration.trust)
+        session.installedManifestHash = try deltaBase(releases)
         var lastTick: Int64 = 0
         var clock = ClockAdoption()
         var dropLog = LogRateLimiter()
@@ -231,12 +235,21 @@ public final class SiteClient: Sendable {
                                 session = SiteSession(origin: try store.currentOrigin())
                                 session.keepaliveInterval = configuration.keepaliveMilliseconds
                                 session.homeFeedCursor = cursor
+                                session.installedManifestHash = try deltaBase(releases)
                                 actions += session.connected(
                                     now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
                                 continue
                             }
                             actions += session.received(message, now: now)
-                            if releases != nil { try handleRelease(message, &releases!, now: now) }
+                            if releases != nil {
+                                try handleRelease(message, &releases!, now: now)
+                                if releases!.deltasRefused, session.installedManifestHash != nil {
+                                    // A delta offer could not be rebuilt here: say HELLO again without
+                                    // the manifest hash, and the hub sends the whole manifest.
+                                    session.installedManifestHash = nil
+                                    session.pause(now: now, seconds: 1)
+                                }
+                            }
                             if case .homeFeed(let body, let signature) = message { try applyHomeFeed(body, signature, &session) }
                         } catch {
                             // Counted exactly; logged at a bounded rate (a broken hub may send this forever).
@@ -293,7 +306,18 @@ public final class SiteClient: Sendable {
                     break
                 }
                 if releases != nil, session.state == .ready {
+                    let installedBefore = releases!.download.installedVersion
                     try fetchAndInstall(&releases!, dealer: dealer, now: now)
+                    if releases!.download.installedVersion != installedBefore {
+                        // HELLO again on the same connection, naming the release now installed, so the
+                        // hub can send the next one as deltas (WELCOME resumes uploads as after a reconnect).
+                        session.installedManifestHash = try deltaBase(releases)
+                        for case .send(let message, let id) in session.connected(
+                            now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
+                        {
+                            _ = try dealer.send(WireCodec.encode(message, id: id))
+                        }
+                    }
                 }
                 let s = session
                 let r = releases
@@ -375,6 +399,17 @@ public final class SiteClient: Sendable {
         var rate: FetchRateCap
         /// One log line per chunk and failure class (not per retry); the rest is counted.
         var logged = LogOnce()
+        /// Chunks whose delta could not be applied here: asked for again whole.
+        var wantWhole: [String] = []
+        /// A delta offer could not be rebuilt here: take whole offers until the next install.
+        var deltasRefused = false
+    }
+
+    /// The installed manifest's BLAKE2b-256, named in HELLO so the hub may send deltas against it
+    /// (nil: releases off, nothing installed, or a delta offer failed here).
+    private func deltaBase(_ r: SiteReleases?) throws -> Data? {
+        guard configuration.releaseDeltas, let r, !r.deltasRefused, let installed = try store.installedRelease() else { return nil }
+        return Blake2b.hash(installed.manifest)
     }
 
     private func openReleases(trust: TrustPolicy?) throws -> SiteReleases? {
@@ -395,31 +430,39 @@ public final class SiteClient: Sendable {
         switch message {
         case .releaseOffer(let release):
             try accept(release, &r, now: now)
-        case .chunk(let hash, let data):
-            do {
-                switch try r.download.receive(hash: hash, bytes: data, into: r.chunks, now: now) {
-                case .verified:
-                    state.withLock {
-                        $0.status.chunksFetched += 1
-                        $0.status.chunkBytesFetched += data.count
-                        $0.status.chunkStoreError = nil
-                    }
-                    configuration.metrics.fetched(chunkBytes: data.count)
-                case .mismatch(let refusal, let failures):
-                    // Asked for again after a growing backoff; logged once or twice per chunk, never per retry.
-                    if let note = SiteReleaseFetch.mismatchNote(hash: hash, refusal: refusal, failures: failures, logged: &r.logged) {
-                        logger.log(note.level, note.message, note.metadata)
-                    }
-                case .unexpected:
-                    break
-                }
-            } catch {
-                // Left outstanding: asked for again after the fetch timeout and a backoff. Sync goes on.
-                state.withLock { $0.status.chunkStoreError = "\(error)" }
-                if r.logged.first("store:\(hash)") {
-                    logger.error("Cannot store a release chunk; will retry", metadata: ["chunk": "\(hash)", "error": "\(error)"])
-                }
+        case .releaseOfferDelta(let base, let delta, let signatures):
+            // Rebuilt from the installed manifest, then judged exactly like a whole offer.
+            guard let installed = try store.installedRelease(), Blake2b.hash(installed.manifest) == base,
+                  let bytes = try? ByteDelta.apply(delta, bases: [installed.manifest], maxSize: ReleaseDelta.maxManifestBytes)
+            else {
+                r.deltasRefused = true
+                logger.warning("Could not rebuild a release offered as a delta; asking the hub for the whole manifest")
+                return
             }
+            try accept(SignedRelease(manifestBytes: bytes, signatures: signatures), &r, now: now)
+        case .chunk(let hash, let data):
+            try receivedChunk(hash, data, &r, now: now)
+        case .chunkDelta(let hash, let bases, let delta):
+            let size = r.download.current?.fetch.size(of: hash) ?? 0
+            guard size > 0 else { return }  // not a chunk being fetched: ignored like a late duplicate
+            // Each base is one of our own chunk files, checked against its name before use.
+            var baseBytes: [Data] = []
+            for b in bases {
+                guard let d = try? r.chunks.read(b), Chunker.name(d) == b else { break }
+                baseBytes.append(d)
+            }
+            // A delta that does not rebuild the named chunk is not retried as a delta: the whole chunk is asked for.
+            guard baseBytes.count == bases.count,
+                  let data = try? ByteDelta.apply(delta, bases: baseBytes, maxSize: min(size, Chunker.maximumSize)),
+                  data.count == size, Chunker.name(data) == hash
+            else {
+                if r.logged.first("delta:\(hash)") {
+                    logger.warning("Could not apply a chunk delta; asking for the whole chunk", metadata: ["chunk": "\(hash)"])
+                }
+                r.wantWhole.append(hash)
+                return
+            }
+            try receivedChunk(hash, data, &r, now: now)
         case .tryLater(let seconds, let reason):
             r.download.tryLater(now: now, seconds: seconds)  // clamped into 1…3600 s
             logger.info(
@@ -429,6 +472,34 @@ public final class SiteClient: Sendable {
             logger.error("Hub refused a release request", metadata: ["reason": "\(reason)"])
         default:
             break
+        }
+    }
+
+    /// A chunk's bytes (sent whole, or rebuilt from a delta): verified, stored, counted.
+    private func receivedChunk(_ hash: String, _ data: Data, _ r: inout SiteReleases, now: Int64) throws {
+        do {
+            switch try r.download.receive(hash: hash, bytes: data, into: r.chunks, now: now) {
+            case .verified:
+                state.withLock {
+                    $0.status.chunksFetched += 1
+                    $0.status.chunkBytesFetched += data.count
+                    $0.status.chunkStoreError = nil
+                }
+                configuration.metrics.fetched(chunkBytes: data.count)
+            case .mismatch(let refusal, let failures):
+                // Asked for again after a growing backoff; logged once or twice per chunk, never per retry.
+                if let note = SiteReleaseFetch.mismatchNote(hash: hash, refusal: refusal, failures: failures, logged: &r.logged) {
+                    logger.log(note.level, note.message, note.metadata)
+                }
+            case .unexpected:
+                break
+            }
+        } catch {
+            // Left outstanding: asked for again after the fetch timeout and a backoff. Sync goes on.
+            state.withLock { $0.status.chunkStoreError = "\(error)" }
+            if r.logged.first("store:\(hash)") {
+                logger.error("Cannot store a release chunk; will retry", metadata: ["chunk": "\(hash)", "error": "\(error)"])
+            }
         }
     }
 
@@ -463,10 +534,15 @@ public final class SiteClient: Sendable {
 
     /// Asks for more chunks within the window (and the rate cap); switches when all are present.
     private func fetchAndInstall(_ r: inout SiteReleases, dealer: ZMQSocket, now: Int64) throws {
+        if !r.wantWhole.isEmpty {
+            _ = try dealer.send(WireCodec.encode(.wholeChunkRequest(r.wantWhole), id: 0))
+            r.wantWhole = []
+        }
         switch SiteReleaseFetch.next(&r.download, cap: &r.rate, now: now) {
         case .install(let release, let manifest):
             try store.installRelease(manifest.curriculum, manifest: release.manifestBytes, signatures: release.signaturesJSON)
             r.download.didInstall(manifest.version)
+            r.deltasRefused = false
             try store.retryQuarantine()
             // Chunks of older releases are no longer referenced: collect them now.
             let removed = r.chunks.collect(keeping: Set(manifest.chunks.map(\.hash)))

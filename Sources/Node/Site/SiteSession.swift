@@ -1,3 +1,4 @@
+public import Foundation
 public import Merge
 public import Wire
 
@@ -47,6 +48,9 @@ public struct SiteSession: Sendable {
     public private(set) var clockOffset: Int64?
     /// The last home-feed entry held, sent in every HELLO (nil: this site does not take the feed).
     public var homeFeedCursor: UInt64?
+    /// BLAKE2b-256 of the installed manifest, sent in every HELLO so the hub may send the next
+    /// release as deltas against it (nil: whole offers and chunks).
+    public var installedManifestHash: Data?
 
     public init(origin: Origin, ackTimeout: Int64 = 15_000, welcomeTimeout: Int64 = 10_000) {
         self.origin = origin
@@ -73,7 +77,7 @@ public struct SiteSession: Sendable {
         lastSentAt = now
         let hello = WireMessage.Hello(
             origin: origin, clockMilliseconds: now, releaseVersion: releaseVersion, knowledge: knowledge,
-            homeFeedCursor: homeFeedCursor)
+            homeFeedCursor: homeFeedCursor, installedManifestHash: installedManifestHash)
         return [.send(.hello(hello), id: takeID())]
     }
 
@@ -131,7 +135,7 @@ public struct SiteSession: Sendable {
             }
         case .hello, .batches:
             return []  // not for a site
-        case .releaseOffer, .chunkRequest, .chunk, .tryLater, .published:
+        case .releaseOffer, .releaseOfferDelta, .chunkRequest, .wholeChunkRequest, .chunk, .chunkDelta, .tryLater, .published:
             return []  // releases: the client's ReleaseDownload
         case .homeFeed:
             return []  // applied by the client, which then moves `homeFeedCursor`

@@ -143,7 +143,8 @@ nonisolated struct Hocvu_Wire_V1_OriginSeq: Sendable {
 
   var seq: UInt64 = 0
 
-  /// Id of the batch ending at `seq` (WELCOME only; empty elsewhere)
+  /// WELCOME only (minor 2): the id of the hub's batch ending at `seq`, so a site can tell whether
+  /// its own history is the one the hub holds (a restored backup is not). Empty elsewhere.
   var lastBatchID: Data = Data()
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -172,6 +173,11 @@ nonisolated struct Hocvu_Wire_V1_Hello: Sendable {
   var homeFeedCursor: UInt64 = 0
 
   var wantsHomeFeed: Bool = false
+
+  /// Minor 4: BLAKE2b-256 of the signed manifest bytes this site has installed (32 bytes; empty:
+  /// none, or the site takes whole offers and chunks only). The hub may then send the next release
+  /// as deltas against that release (ReleaseOffer.manifest_delta, Chunk.delta).
+  var installedManifestHash: Data = Data()
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -267,6 +273,7 @@ nonisolated struct Hocvu_Wire_V1_Refused: Sendable {
 
   var reason: String = String()
 
+  /// Stable machine-readable refusal code (docs/protocol.md, "Refusal codes"); minor 2.
   var code: String = String()
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -366,6 +373,13 @@ nonisolated struct Hocvu_Wire_V1_ReleaseOffer: Sendable {
 
   var signatures: [Hocvu_Wire_V1_ReleaseSignature] = []
 
+  /// Minor 4, hub → site only, and only to a site whose HELLO named base_manifest_hash: the manifest
+  /// as a delta (docs/releases.md, "Deltas") against that installed manifest; `manifest` is then
+  /// empty. The site rebuilds the bytes and verifies the signatures over them as for a whole offer.
+  var baseManifestHash: Data = Data()
+
+  var manifestDelta: Data = Data()
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -395,6 +409,9 @@ nonisolated struct Hocvu_Wire_V1_ChunkRequest: Sendable {
 
   var hashes: [Data] = []
 
+  /// Minor 4: send these chunks whole, never as deltas (a delta could not be applied here).
+  var whole: Bool = false
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -409,6 +426,13 @@ nonisolated struct Hocvu_Wire_V1_Chunk: Sendable {
   var hash: Data = Data()
 
   var data: Data = Data()
+
+  /// Minor 4, hub → site only: the chunk as a delta (docs/releases.md, "Deltas") against these
+  /// chunks of the site's installed release (1 to 8 names of 32 bytes); `data` is then empty. The
+  /// site rebuilds the bytes and verifies them against `hash` and the manifest's size as usual.
+  var bases: [Data] = []
+
+  var delta: Data = Data()
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -593,7 +617,7 @@ nonisolated extension Hocvu_Wire_V1_OriginSeq: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Hocvu_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".Hello"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}epoch\0\u{3}clock_ms\0\u{3}release_version\0\u{1}knowledge\0\u{3}home_feed_cursor\0\u{3}wants_home_feed\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}epoch\0\u{3}clock_ms\0\u{3}release_version\0\u{1}knowledge\0\u{3}home_feed_cursor\0\u{3}wants_home_feed\0\u{3}installed_manifest_hash\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -608,6 +632,7 @@ nonisolated extension Hocvu_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.knowledge) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.homeFeedCursor) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.wantsHomeFeed) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.installedManifestHash) }()
       default: break
       }
     }
@@ -635,6 +660,9 @@ nonisolated extension Hocvu_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
     if self.wantsHomeFeed != false {
       try visitor.visitSingularBoolField(value: self.wantsHomeFeed, fieldNumber: 7)
     }
+    if !self.installedManifestHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installedManifestHash, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -646,6 +674,7 @@ nonisolated extension Hocvu_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.knowledge != rhs.knowledge {return false}
     if lhs.homeFeedCursor != rhs.homeFeedCursor {return false}
     if lhs.wantsHomeFeed != rhs.wantsHomeFeed {return false}
+    if lhs.installedManifestHash != rhs.installedManifestHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -927,7 +956,7 @@ nonisolated extension Hocvu_Wire_V1_Refuse.Code: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Hocvu_Wire_V1_ReleaseOffer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".ReleaseOffer"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}manifest\0\u{1}signatures\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}manifest\0\u{1}signatures\0\u{3}base_manifest_hash\0\u{3}manifest_delta\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -937,6 +966,8 @@ nonisolated extension Hocvu_Wire_V1_ReleaseOffer: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.manifest) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.signatures) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.baseManifestHash) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.manifestDelta) }()
       default: break
       }
     }
@@ -949,12 +980,20 @@ nonisolated extension Hocvu_Wire_V1_ReleaseOffer: SwiftProtobuf.Message, SwiftPr
     if !self.signatures.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.signatures, fieldNumber: 2)
     }
+    if !self.baseManifestHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.baseManifestHash, fieldNumber: 3)
+    }
+    if !self.manifestDelta.isEmpty {
+      try visitor.visitSingularBytesField(value: self.manifestDelta, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   static func ==(lhs: Hocvu_Wire_V1_ReleaseOffer, rhs: Hocvu_Wire_V1_ReleaseOffer) -> Bool {
     if lhs.manifest != rhs.manifest {return false}
     if lhs.signatures != rhs.signatures {return false}
+    if lhs.baseManifestHash != rhs.baseManifestHash {return false}
+    if lhs.manifestDelta != rhs.manifestDelta {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -997,7 +1036,7 @@ nonisolated extension Hocvu_Wire_V1_ReleaseSignature: SwiftProtobuf.Message, Swi
 
 nonisolated extension Hocvu_Wire_V1_ChunkRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".ChunkRequest"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hashes\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hashes\0\u{1}whole\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1006,6 +1045,7 @@ nonisolated extension Hocvu_Wire_V1_ChunkRequest: SwiftProtobuf.Message, SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedBytesField(value: &self.hashes) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.whole) }()
       default: break
       }
     }
@@ -1015,11 +1055,15 @@ nonisolated extension Hocvu_Wire_V1_ChunkRequest: SwiftProtobuf.Message, SwiftPr
     if !self.hashes.isEmpty {
       try visitor.visitRepeatedBytesField(value: self.hashes, fieldNumber: 1)
     }
+    if self.whole != false {
+      try visitor.visitSingularBoolField(value: self.whole, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   static func ==(lhs: Hocvu_Wire_V1_ChunkRequest, rhs: Hocvu_Wire_V1_ChunkRequest) -> Bool {
     if lhs.hashes != rhs.hashes {return false}
+    if lhs.whole != rhs.whole {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1027,7 +1071,7 @@ nonisolated extension Hocvu_Wire_V1_ChunkRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Hocvu_Wire_V1_Chunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".Chunk"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hash\0\u{1}data\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hash\0\u{1}data\0\u{1}bases\0\u{1}delta\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1037,6 +1081,8 @@ nonisolated extension Hocvu_Wire_V1_Chunk: SwiftProtobuf.Message, SwiftProtobuf.
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.hash) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 3: try { try decoder.decodeRepeatedBytesField(value: &self.bases) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.delta) }()
       default: break
       }
     }
@@ -1049,12 +1095,20 @@ nonisolated extension Hocvu_Wire_V1_Chunk: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.data.isEmpty {
       try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
     }
+    if !self.bases.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.bases, fieldNumber: 3)
+    }
+    if !self.delta.isEmpty {
+      try visitor.visitSingularBytesField(value: self.delta, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   static func ==(lhs: Hocvu_Wire_V1_Chunk, rhs: Hocvu_Wire_V1_Chunk) -> Bool {
     if lhs.hash != rhs.hash {return false}
     if lhs.data != rhs.data {return false}
+    if lhs.bases != rhs.bases {return false}
+    if lhs.delta != rhs.delta {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
