@@ -179,7 +179,8 @@ struct IdleSiteBenchmark {
         var s = Sample()
         func kib(_ text: String, _ field: String) -> Int {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }) else { return 0 }
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+            // "VmRSS:\t   40104 kB", "Threads:\t9": the value is the first field after the colon.
+            return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0
         }
         if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) {
             s.rssKiB = kib(status, "VmRSS")
