@@ -38,6 +38,8 @@ let package = Package(
         // The store binds its merge hot path directly (see FastStatement). Its only other importer is
         // hocvu-bench, whose raw-SQLite baseline must not go through the store it is measured against.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // glibc's <malloc.h> (mallopt, malloc_trim): the daemons' heap settings. Nothing to link.
+        .systemLibrary(name: "CMalloc"),
         // Swift wrapper over libsodium: hashing, signatures, key pairs. The only importer of CSodium.
         .target(name: "Sodium", dependencies: ["CSodium"], swiftSettings: settings),
         // Pure CRDT rules, clocks, version vectors and the change codec: no C, no I/O.
@@ -105,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "Dashboard", "Portal", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "Dashboard", "Portal", "CMalloc", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -12,7 +12,10 @@ struct HocVuBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hocvu-bench",
         abstract: "Measure hocvu against raw baselines in the same run (see BENCHMARKS.md).",
-        subcommands: [Merge.self, Upserts.self, Ingest.self, Fleet.self, ReleaseEdit.self, Fanout.self, SeedHub.self, ServeStatic.self])
+        subcommands: [
+            Merge.self, Upserts.self, Ingest.self, Fleet.self, IdleSite.self, ReleaseEdit.self, Fanout.self, SeedHub.self,
+            ServeStatic.self,
+        ])
 }
 
 extension HocVuBench {
@@ -174,6 +177,63 @@ extension HocVuBench {
                 | round: connect + HELLO/WELCOME + upload + ACK, all sites, seconds | \(String(format: "%.1f", r.seconds)) | ≤ 60 |
                 | hub process peak RSS (VmHWM), MiB | \(r.hubPeakRSSKiB / 1_024) | ≤ 1,024 |
                 """)
+        }
+    }
+}
+
+extension HocVuBench {
+    struct IdleSite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "idle-site",
+            abstract: "A real site daemon connected to a real hub with nothing to do: its memory, CPU and wake-ups over time.",
+            discussion: """
+                Each binary (--hocvu, and every --baseline) runs its own hub and site side by side in the same \
+                minutes, so the machine's load weighs on all alike. The site is configured like config/site.toml \
+                (status file, metrics endpoint, trust file, pinned hub identity).
+                """)
+        @Option(help: "Minutes to run.") var minutes = 10.0
+        @Option(help: "Seconds between samples of /proc.") var sample = 5.0
+        @Option(help: "Seconds after start before CPU and wake-ups are counted.") var warmup = 60.0
+        @Option(help: "The hocvu binary (default: the one built beside hocvu-bench).") var hocvu: String?
+        @Option(help: "Another hocvu binary run alongside, e.g. the one before a change (repeatable).") var baseline: [String] = []
+        @Option(help: "Working directory.") var directory = FileManager.default.temporaryDirectory.path
+        @Option(help: "Also write every sample to this CSV file.") var csv: String?
+
+        func validate() throws {
+            guard minutes > 0, sample > 0, warmup >= 0 else { throw ValidationError("--minutes and --sample must be positive") }
+            guard warmup < minutes * 60 else { throw ValidationError("--warmup must be shorter than the run") }
+        }
+
+        func run() async throws {
+            let built = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu").path
+            let binaries = [IdleSiteBenchmark.Binary(label: "new", path: hocvu ?? built)]
+                + baseline.enumerated().map { IdleSiteBenchmark.Binary(label: baseline.count == 1 ? "baseline" : "baseline\($0.offset + 1)", path: $0.element) }
+            for b in binaries where !FileManager.default.isExecutableFile(atPath: b.path) {
+                throw BenchFailure("no hocvu binary at \(b.path); build it (`swift build -c release --product hocvu --static-swift-stdlib`) or pass --hocvu PATH")
+            }
+            let reports = try IdleSiteBenchmark(
+                binaries: binaries, seconds: minutes * 60, sampleSeconds: sample, warmupSeconds: warmup, directory: directory
+            ).run { FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8)) }
+            func mib(_ kib: Int) -> String { String(format: "%.1f", Double(kib) / 1_024) }
+            print("| binary | connected | RSS at 1 min, MiB | RSS at end, MiB | peak (VmHWM), MiB | anon / file at end, MiB | threads | CPU, % of a core | wake-ups/s |")
+            print("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+            for r in reports {
+                let end = r.last
+                print(
+                    "| \(r.binary.label) (\(r.binary.path)) | \(r.connected ? "yes" : "**no**") | \(mib(r.at(60).rssKiB)) | \(mib(end.rssKiB)) | "
+                        + "\(mib(end.hwmKiB)) | \(mib(end.anonKiB)) / \(mib(end.fileKiB)) | \(end.threads) | "
+                        + "\(String(format: "%.3f", r.cpuPercent(after: warmup))) | \(String(format: "%.1f", r.wakeupsPerSecond(after: warmup))) |")
+            }
+            print("\nCPU and wake-ups (context switches of all the site's threads) from \(Int(warmup)) s to \(Int(minutes * 60)) s.")
+            if let csv {
+                var text = "binary,seconds,rss_kib,hwm_kib,anon_kib,file_kib,threads,cpu_ticks,switches\n"
+                for r in reports {
+                    for s in r.samples {
+                        text += "\(r.binary.label),\(String(format: "%.1f", s.at)),\(s.rssKiB),\(s.hwmKiB),\(s.anonKiB),\(s.fileKiB),\(s.threads),\(s.cpuTicks),\(s.switches)\n"
+                    }
+                }
+                try text.write(toFile: csv, atomically: true, encoding: .utf8)
+            }
         }
     }
 }

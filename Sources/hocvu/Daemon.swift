@@ -29,6 +29,10 @@ struct Daemon {
     let status: @Sendable () -> DaemonStatus.Report
     /// Reloads the trust file (SIGHUP).
     let reload: @Sendable () -> Void
+    /// Frees the store's caches (after the start-up check, then while idle: ``MemoryService``).
+    var releaseStoreMemory: (@Sendable () -> Void)? = nil
+    /// How often memory is given back after the first time (nil: only once, after start).
+    var memoryReleaseInterval: Duration? = nil
 
     /// Exit status for "the hub refused this site for good" (sysexits EX_CONFIG). The unit's
     /// `RestartPreventExitStatus=78` keeps systemd from restarting a revoked site every 5 s forever.
@@ -63,6 +67,9 @@ struct Daemon {
             EngineService(engine: engine, logger: logger) as any Service,
             StatusService(path: statusPath, board: board, metrics: metrics, sample: status),
         ], at: 0)
+        if let releaseStoreMemory {
+            services.append(MemoryService(releaseStoreMemory: releaseStoreMemory, interval: memoryReleaseInterval))
+        }
         services.append(ReloadService(notifier: notifier, reload: reload))
         services.append(SystemdService(notifier: notifier, board: board, isAlive: engine.isAlive, readiness: readiness))
         let group = ServiceGroup(

@@ -61,8 +61,9 @@ final class StatusBoard: Sendable {
     func publish(_ report: DaemonStatus.Report) { latest.withLock { $0 = report } }
 }
 
-/// Each second: takes the engine's status, publishes it (systemd's STATUS=, metrics) and writes the
-/// status file for `hocvu status`, atomically replaced; removes the file on shutdown, so a stopped
+/// Each second: takes the engine's status and publishes it (systemd's STATUS=, metrics); writes the
+/// status file for `hocvu status` when the report changed, and at least every few seconds so a live
+/// daemon never looks stale (``StatusFilePolicy``); removes the file on shutdown, so a stopped
 /// daemon leaves no stale status.
 struct StatusService: Service {
     let path: String?
@@ -71,23 +72,59 @@ struct StatusService: Service {
     let sample: @Sendable () -> DaemonStatus.Report
 
     func run() async throws {
+        var policy = StatusFilePolicy()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let report = sample()
             board.publish(report)
             metrics?.record(report)
-            write(report)
+            let now = Int64(Date().timeIntervalSince1970 * 1_000)
+            if path != nil, policy.shouldWrite(report, now: now), write(report, now: now) { policy.wrote(report, at: now) }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
         }
         if let path { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    private func write(_ report: DaemonStatus.Report) {
-        guard let path else { return }
-        let status = DaemonStatus(updatedAt: Int64(Date().timeIntervalSince1970 * 1_000), pid: getpid(), report: report)
-        guard let data = try? status.encoded() else { return }
+    /// Replaces the file atomically (a temporary file renamed over it), so `hocvu status` never
+    /// reads half a file. Not fsynced: the file lives in /run (memory), and a status lost to a
+    /// power cut describes a process that is gone anyway.
+    private func write(_ report: DaemonStatus.Report, now: Int64) -> Bool {
+        guard let path else { return false }
+        let status = DaemonStatus(updatedAt: now, pid: getpid(), report: report)
+        guard let data = try? status.encoded() else { return false }
         let dir = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)  // `hocvu status` never reads half a file
+        if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return false }
+        let written = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == data.count, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            return false
+        }
+        return true
+    }
+}
+
+/// When the status file is rewritten: at once when the report changed, otherwise once the last
+/// write is `refreshMilliseconds` old — well inside the 10 s after which `hocvu status` calls a
+/// daemon "not responding". An idle daemon thus writes every 5 s instead of every second.
+struct StatusFilePolicy: Sendable {
+    var refreshMilliseconds: Int64 = 5_000
+    private(set) var lastReport: DaemonStatus.Report?
+    private(set) var lastWrite: Int64?
+
+    func shouldWrite(_ report: DaemonStatus.Report, now: Int64) -> Bool {
+        guard let lastWrite, report == lastReport else { return true }
+        // A clock stepped back also rewrites: the age `hocvu status` computes must stay honest.
+        return now - lastWrite >= refreshMilliseconds || now < lastWrite
+    }
+
+    mutating func wrote(_ report: DaemonStatus.Report, at now: Int64) {
+        lastReport = report
+        lastWrite = now
     }
 }
 
@@ -123,6 +160,9 @@ struct SystemdService: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(20)) }
         }
         notifier.notify("READY=1\nSTATUS=started")
+        // Wakes once a second (STATUS= changes no faster), or twice per watchdog interval if that
+        // is shorter; it was every 100 ms, ten wake-ups a second of an otherwise idle site.
+        let step: Duration = notifier.watchdogInterval.map { min(.seconds(1), .seconds($0 / 2)) } ?? .seconds(1)
         let clock = ContinuousClock()
         var lastPing = clock.now - .seconds(3_600)
         var lastStatus = lastPing
@@ -137,7 +177,7 @@ struct SystemdService: Service {
                 if summary != lastSummary { notifier.notify("STATUS=\(summary)") }
                 (lastStatus, lastSummary) = (now, summary)
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(100)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: step) }
         }
         notifier.notify("STOPPING=1")
     }
@@ -153,6 +193,34 @@ struct ReloadService: Service {
             notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotifier.monotonicMicroseconds())")
             reload()
             notifier.notify("READY=1")
+        }
+    }
+}
+
+/// Gives memory back that the daemon no longer uses: SQLite's page caches (the start-up check read
+/// every page of the database into one reader's cache, up to 64 MiB) and the heap that glibc keeps
+/// after it was freed. Once shortly after start, then every `interval` (nil: only once) — a site
+/// idles most of the day, and a reader connection closed this way reopens on the next read.
+struct MemoryService: Service {
+    /// Frees the store's caches (``Store/NodeStore/releaseMemory()``); returns at once.
+    let releaseStoreMemory: @Sendable () -> Void
+    var firstAfter: Duration = .seconds(10)
+    var interval: Duration?
+
+    func run() async throws {
+        var wait = firstAfter
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let pause = wait
+            guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: pause) })) != nil else { return }
+            releaseStoreMemory()
+            // The writer's cache is released on its own queue, just after: the next round trims it.
+            ProcessMemory.trim()
+            guard let interval else {
+                // A service that returns ends the group: wait for the shutdown instead.
+                try? await gracefulShutdown()
+                return
+            }
+            wait = interval
         }
     }
 }

@@ -86,7 +86,10 @@ extension HocVu.Hub {
                     do { hub.reload(trust: try loadTrust(trust)) } catch {
                         logger.error("Trust file not reloaded; keeping the one in use", metadata: ["error": "\(error)"])
                     }
-                })
+                },
+                // Once, after the start-up check (its pages are no one's working set); the dashboard's
+                // readers keep their caches after that.
+                releaseStoreMemory: { db.releaseMemory() })
             let code = await daemon.run()
             if code != 0 { throw ExitCode(code) }
         }

@@ -100,7 +100,9 @@ extension HocVu.Site {
                     do { client.reload(trust: try loadTrust(trust)) } catch {
                         logger.error("Trust file not reloaded; keeping the one in use", metadata: ["error": "\(error)"])
                     }
-                })
+                },
+                // A site idles most of the day: give memory back after start, then every 10 minutes.
+                releaseStoreMemory: { db.releaseMemory() }, memoryReleaseInterval: .seconds(600))
             let code = await daemon.run()
             if code != 0 { throw ExitCode(code) }
         }

@@ -16,6 +16,12 @@ struct HocVu: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [Keygen.self, Hub.self, Site.self, Admin.self, ConfigCommand.self, Status.self, Db.self])
+
+    /// The entry point: the heap's settings first, while this is the only thread, then the command.
+    static func main() async {
+        ProcessMemory.limitArenas()
+        await main(nil)
+    }
 }
 
 extension HocVu {

@@ -27,6 +27,27 @@ struct ReplicationTests {
         #expect(try b.store.versionVector() == a.store.versionVector())
     }
 
+    @Test("one node's part of the version vector, read by index, is the whole vector restricted to it")
+    func versionVectorOfNodes() throws {
+        let hub = try Replica(), a = try Replica(), b = try Replica()
+        defer { hub.dir.remove(); a.dir.remove(); b.dir.remove() }
+        for (i, site) in [a, b].enumerated() {
+            let id = try site.store.register(i + 1)
+            try site.store.record([.enroll(learnerID: id, courseID: "ksn-101")])
+            try site.store.sealPending()
+            _ = try hub.store.apply(try site.store.batches(after: VersionVector()))
+        }
+        try a.store.rotateEpoch()  // a second epoch of the same node: both belong to its part
+        try a.store.record([.enroll(learnerID: try a.store.register(3), courseID: "ksn-101")])
+        try a.store.sealPending()
+        _ = try hub.store.apply(try a.store.batches(after: hub.store.versionVector()))
+        let all = try hub.store.versionVector()
+        #expect(try hub.store.versionVector(of: [a.store.node]) == all.restricted(to: a.store.node))
+        #expect(try hub.store.versionVector(of: [a.store.node]).entries.count == 2)
+        #expect(try hub.store.versionVector(of: [a.store.node, b.store.node]) == all.restricted(to: a.store.node).merged(with: all.restricted(to: b.store.node)))
+        #expect(try hub.store.versionVector(of: [NodeID(bytes: Data(repeating: 7, count: 32))!]) == VersionVector())
+    }
+
     @Test("a well-formed but invalid record is quarantined and the rest of its batch applies")
     func quarantineDoesNotBlock() throws {
         let r = try Replica()

@@ -84,4 +84,19 @@ struct DaemonStatusTests {
         #expect(metrics.exposition().contains("hocvu_hub_batches_merged_total 2"))
         #expect(metrics.exposition().contains("hocvu_hub_sites_connected 2"))  // gauges stay sampled
     }
+
+    @Test("the status file is rewritten when the report changes, and otherwise only when it ages")
+    func statusFileIsRewrittenOnChangeOrAge() {
+        var policy = StatusFilePolicy(refreshMilliseconds: 5_000)
+        let a = DaemonStatus.Report.site(Self.site)
+        var changed = Self.site
+        changed.pendingChanges = 4
+        #expect(policy.shouldWrite(a, now: 1_000))  // nothing written yet
+        policy.wrote(a, at: 1_000)
+        #expect(!policy.shouldWrite(a, now: 2_000))  // the same report, fresh enough
+        #expect(!policy.shouldWrite(a, now: 5_999))
+        #expect(policy.shouldWrite(a, now: 6_000))  // aged: a live daemon must not look stale
+        #expect(policy.shouldWrite(.site(changed), now: 2_000))  // changed: at once
+        #expect(policy.shouldWrite(a, now: 500))  // the clock went back
+    }
 }

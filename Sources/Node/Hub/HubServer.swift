@@ -134,6 +134,8 @@ public final class HubServer: Sendable {
         let ready = DispatchSemaphore(value: 0)
         let startError = Mutex<(any Error)?>(nil)
         let thread = Thread { [self] in
+            // Named from inside: set before start, Linux keeps the creating thread's name (`top -H`, perf).
+            Thread.current.name = "hocvu-hub"
             do {
                 try self.serve { ready.signal() }
             } catch {
@@ -144,7 +146,6 @@ public final class HubServer: Sendable {
             state.withLock { $0.finished = true }
             completion.finish()
         }
-        thread.name = "hocvu-hub"
         thread.start()
         ready.wait()
         if let e = startError.withLock({ $0 }) { throw e }
@@ -255,12 +256,19 @@ public final class HubServer: Sendable {
         }
         // One pure session per connection (routing id): what the site may do is decided there.
         var sessions: [Data: HubSession] = [:]
+        // Each commune's latest connection (it may be gone from `sessions` already).
+        var routingByCommune: [Int: Data] = [:]
         // Health from any message, not only uploads: when each commune was last heard (any
         // authenticated message), and when that was last written to enrolled_site.last_heard_at.
         var heard: [Int: Int64] = [:]
         var heardPersisted: [Int: Int64] = [:]
+        var heardCheckedAt: Int64 = 0
         /// Writes "last heard" at most every 30 s per site (uploads write it in their own transaction).
+        /// Runs at most once a second: every site of a fleet reconnecting at once is new, and checked
+        /// each loop round this was a commit (an fsync) per round plus two passes over every site.
         func persistHeard(now: Int64) throws {
+            guard now - heardCheckedAt >= 1_000 || now < heardCheckedAt else { return }
+            heardCheckedAt = now
             let due = Set(heard.filter { now - (heardPersisted[$0.key] ?? 0) >= configuration.heardPersistIntervalMilliseconds }.keys)
             if !due.isEmpty {
                 do { try store.markHeard(due) } catch let error where NodeStore.isDiskFull(error) {
@@ -428,10 +436,14 @@ public final class HubServer: Sendable {
                         // Decoding bounded each range (≤ 20,000 changes, ≤ 256 batches): no overflow.
                         changes += batches.reduce(0) { $0 + $1.changeCount }
                     case .welcome(let origin, let id):
-                        // One connection per site: an older one of the same commune is forgotten.
-                        sessions = sessions.filter { $0.key == routing || $0.value.peer.commune != peer.commune }
+                        // One connection per site: an older one of the same commune is forgotten
+                        // (found through the index, not by a pass over every session per HELLO).
+                        if let older = routingByCommune[peer.commune], older != routing, sessions[older]?.peer.commune == peer.commune {
+                            sessions[older] = nil
+                        }
+                        routingByCommune[peer.commune] = routing
                         var welcome = WireMessage.Welcome(
-                            clockMilliseconds: NodeStore.systemNow(), have: try store.versionVector().restricted(to: origin.node),
+                            clockMilliseconds: NodeStore.systemNow(), have: try store.versionVector(of: [origin.node]),
                             credit: configuration.credit, releaseVersion: try store.curriculumVersion() ?? 0)
                         // With the ids, a site restored from a backup sees that its history is not ours.
                         welcome.haveBatchIDs = try store.lastBatchIDs(of: origin.node)
@@ -597,7 +609,8 @@ public final class HubServer: Sendable {
             if !own.refused.isEmpty { refusedByMessage[i] = own.refused }
         }
         let report = try store.apply(accepted, heardFrom: Set(uploads.map(\.peer.commune)), routeHome: registry.communeByNode)
-        let vv = try store.versionVector()
+        // Only the uploading sites' part: each ACK carries its own site's.
+        let vv = try store.versionVector(of: Set(uploads.compactMap { NodeID(bytes: $0.peer.identityKey) }))
         let refusedByOrigin = Dictionary(grouping: report.refused, by: { $0.origin.node })
         count { s in
             s.transactions += 1

@@ -121,6 +121,8 @@ public final class SiteClient: Sendable {
 
     public func start() throws {
         let thread = Thread { [self] in
+            // Named from inside: set before start, Linux keeps the creating thread's name (`top -H`, perf).
+            Thread.current.name = "hocvu-site"
             do {
                 try self.run()
             } catch {
@@ -129,7 +131,6 @@ public final class SiteClient: Sendable {
             state.withLock { $0.finished = true }
             completion.finish()
         }
-        thread.name = "hocvu-site"
         thread.start()
     }
 

@@ -30,6 +30,12 @@ extension NodeStore {
         try pool.read { db in try Self.integrityProblems(db, check) }
     }
 
+    /// Frees SQLite's page caches without waiting: idle reader connections close (the next read
+    /// opens one again) and the writer empties its cache once it is free. A daemon calls it after
+    /// the start-up check — which read every page into one reader's cache of up to 64 MiB — and,
+    /// at a site, from time to time while idle.
+    public func releaseMemory() { pool.releaseMemoryEventually() }
+
     /// Checks the file at `path` without the node's keys: opens it read-only (it must exist) and
     /// runs the check. A file SQLite cannot even read as a database is reported as one problem.
     /// - Throws: ``StoreOpenError`` when the file is missing or this user may not read it.

@@ -19,6 +19,25 @@ extension NodeStore {
         }
     }
 
+    /// The part of ``versionVector()`` about `nodes`' origins (every epoch), read through the
+    /// origin table's `(node_id, epoch)` index: a hub holds thousands of sites' origins and answers
+    /// each HELLO and each upload with one site's part, so reading them all each time made a
+    /// fleet's reconnection quadratic in the number of sites.
+    public func versionVector(of nodes: some Sequence<NodeID>) throws -> VersionVector {
+        try pool.read { db in
+            var vv = VersionVector()
+            let statement = try db.cachedStatement(
+                sql: "SELECT epoch, contiguous_seq FROM origin WHERE node_id = ? AND contiguous_seq > 0")
+            for node in nodes {
+                let rows = try Row.fetchCursor(statement, arguments: [node.bytes])
+                while let row = try rows.next() {
+                    vv[Origin(node: node, epoch: UInt64(bitPattern: row[0]))] = UInt64(row[1] as Int64)
+                }
+            }
+            return vv
+        }
+    }
+
     /// Batches a peer with version vector `peer` lacks, oldest first per origin, up to
     /// `maxBytes` of bodies (at least one batch). Quarantined origins are not forwarded.
     public func batches(
