@@ -6,8 +6,8 @@ import Merge
 struct HomeRouter {
     let communes: [NodeID: Int]
     let home: FastStatement
-    let insert: FastStatement
     let db: Database
+    private var pending: [Row] = []
     var next: [Int: Int64] = [:]
     var fed: Set<Int> = []
     /// Home communes read in this transaction (nil: no learner row or no home yet). Only a learner
@@ -18,7 +18,6 @@ struct HomeRouter {
         self.db = db
         self.communes = communes
         home = try .cached(db, sql: "SELECT home_commune FROM learner WHERE learner_id = ?")
-        insert = try .cached(db, sql: "INSERT INTO home_feed (commune_code, seq, node_id, body) VALUES (?, ?, ?, ?)")
     }
 
     mutating func route(_ change: Change, from node: NodeID) throws {
@@ -52,7 +51,8 @@ struct HomeRouter {
         return found
     }
 
-    /// Appends one change, recorded by `node`, to `commune`'s feed.
+    /// Appends one change, recorded by `node`, to `commune`'s feed. Rows are written 256 per
+    /// statement (``MergeSet/write``); ``flush()`` writes the rest and must run before the commit.
     mutating func append(_ change: Change, from node: NodeID, to commune: Int) throws {
         let seq: Int64
         if let n = next[commune] {
@@ -61,12 +61,31 @@ struct HomeRouter {
             seq = (try Int64.fetchOne(
                 db.cachedStatement(sql: "SELECT max(seq) FROM home_feed WHERE commune_code = ?"), arguments: [commune]) ?? 0) + 1
         }
-        insert.bind(1, Int64(commune))
-        insert.bind(2, seq)
-        insert.bind(3, [UInt8](node.bytes))
-        insert.bind(4, ChangeCodec.encode([change]))  // a one-change batch body
-        try insert.execute()
+        pending.append(Row(commune: Int64(commune), seq: seq, node: [UInt8](node.bytes), body: ChangeCodec.encode([change])))  // a one-change batch body
         next[commune] = seq + 1
         fed.insert(commune)
+        if pending.count >= 256 { try flush() }
+    }
+
+    /// Writes the entries appended since the last flush.
+    mutating func flush() throws {
+        guard !pending.isEmpty else { return }
+        try MergeSet.write(
+            db, rows: pending, columns: 4,
+            sql: { "INSERT INTO home_feed (commune_code, seq, node_id, body) VALUES \(MergeSQL.placeholders(rows: $0, columns: 4))" },
+            bind: { r, s, i in
+                s.bind(i, r.commune)
+                s.bind(i + 1, r.seq)
+                s.bind(i + 2, r.node)
+                s.bind(i + 3, r.body)
+            }, returned: nil)
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    private struct Row {
+        let commune: Int64
+        let seq: Int64
+        let node: [UInt8]
+        let body: [UInt8]
     }
 }

@@ -243,6 +243,7 @@ extension NodeStore {
                     let wasOn = held?.entry.value.active ?? false
                     if !row.entry.active { r.removed += 1 } else if !wasOn { r.added += 1 } else { r.changed += 1 }
                 }
+                try router.flush()
                 try facts.flush(db)
                 try ctx.persist(db)
                 if written > 0 {

@@ -156,7 +156,9 @@ struct MergeSet {
         return out
     }
 
-    private static func write<R>(
+    /// Writes `rows` in statements of ``chunkSizes(_:)`` rows: `sql(n)` is the statement for n rows,
+    /// `bind` binds one row from its first parameter on.
+    static func write<R>(
         _ db: Database, rows: [R], columns: Int, sql: (Int) -> String, bind: (R, FastStatement, Int32) -> Void,
         returned: ((FastStatement.Columns) -> Void)?
     ) throws {

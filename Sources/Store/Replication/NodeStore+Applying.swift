@@ -124,6 +124,7 @@ extension NodeStore {
                     router: &router)
             }
             try facts.flush(db)
+            try router?.flush()
             report.fedCommunes = router?.fed ?? []
             try Self.markHeard(db, heardFrom, at: validator.now)
             try ctx.persist(db)
