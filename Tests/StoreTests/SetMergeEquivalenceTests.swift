@@ -86,6 +86,17 @@ struct SetMergeEquivalenceTests {
 
     @Test("random histories: same state, totals, quarantine, home feeds and reports", arguments: 0..<30)
     func equivalent(seed: UInt64) throws {
+        try Self.compare(seed: seed, batchesPerSite: 2...10, changesPerBatch: 1...12)
+    }
+
+    /// Transactions of hundreds of changes: statements of 256 rows, duplicates and conflicts across
+    /// statement boundaries.
+    @Test("large transactions: the same again across 256-row statements", arguments: 0..<3)
+    func equivalentLarge(seed: UInt64) throws {
+        try Self.compare(seed: seed &+ 1_000, batchesPerSite: 4...6, changesPerBatch: 150...250)
+    }
+
+    static func compare(seed: UInt64, batchesPerSite: ClosedRange<Int>, changesPerBatch: ClosedRange<Int>) throws {
         var rng = SeededGenerator(seed: seed &* 6_700_417 &+ 11)
         let clock = TestClock()
         let set = try Replica(clock: clock), perChange = try Replica(clock: clock)
@@ -103,8 +114,8 @@ struct SetMergeEquivalenceTests {
         for site in sites {
             var chain = [Batch]()
             var seq: UInt64 = 1
-            for _ in 0..<Int.random(in: 2...10, using: &rng) {
-                let changes = (0..<Int.random(in: 1...12, using: &rng)).map { _ in
+            for _ in 0..<Int.random(in: batchesPerSite, using: &rng) {
+                let changes = (0..<Int.random(in: changesPerBatch, using: &rng)).map { _ in
                     Self.randomChange(t: clock.now, attemptIDs: attemptIDs, held: &held, &rng)
                 }
                 let b = site.batch(changes, first: seq, previous: chain.last?.id ?? Batch.zeroID)
@@ -147,6 +158,40 @@ struct SetMergeEquivalenceTests {
         try set.store.wipeFactsAsAnInterruptedMigrationForTests()
         let rebuilt = try Self.observe(set.reopen(), communes: communes)
         #expect(rebuilt.national == x.national && rebuilt.communes == x.communes, "totals differ from a rebuild (seed \(seed))")
+    }
+
+    @Test("an attempt id re-used for another learner: the first learner's completion falls, on both paths")
+    func conflictMarksTheLearnerSetAside() throws {
+        for path in [NodeStore.MergePath.set, .perChange] {
+            let hub = try Replica()
+            defer { hub.dir.remove() }
+            let siteA = RemoteSigner(), siteB = RemoteSigner()
+            let t = hub.clock.now
+            let hlc = HLCTimestamp(milliseconds: UInt64(t), counter: 0)
+            let first = Identity.learnerID(nationalID: nationalID(1)), second = Identity.learnerID(nationalID: nationalID(2))
+            var rng = SeededGenerator(seed: 5)
+            let id = RecordID.uuidV7(milliseconds: UInt64(t), using: &rng)
+            func attempt(_ learner: String, score: Int) -> Change {
+                Change(hlc: hlc, record: .attempt(AttemptRecord(
+                    attemptID: id, learnerID: learner, quizID: "ksn-101-quiz", answers: [0, 1, 2, 3, 0], score: score,
+                    maxScore: 10, startedAt: t - 60_000, finishedAt: t)))
+            }
+            let completes = [
+                Change(hlc: hlc, record: .learner(LearnerChange(
+                    learnerID: first, nationalID: nationalID(1), fullName: "An", role: .civilServant, unit: "UBND", homeCommune: 70))),
+            ] + ["ksn-101-l1", "ksn-101-l2", "ksn-101-l3"].map {
+                Change(hlc: hlc, record: .progress(ProgressRecord(learnerID: first, lessonID: $0, percent: 100, completedAt: t)))
+            } + [attempt(first, score: 10)]
+            _ = try hub.store.apply([siteA.batch(completes)], path: path)
+            #expect(try hub.store.completedCourses(learnerID: first) == ["ksn-101"], "the history must complete the course")
+            let report = try hub.store.apply([siteB.batch([attempt(second, score: 3)])], path: path)
+            #expect(report.quarantinedChanges == 1)
+            #expect(try hub.store.completedCourses(learnerID: first).isEmpty, "\(path): the set-aside best still counts")
+            let kept = try hub.store.nationalReport()
+            try hub.store.wipeFactsAsAnInterruptedMigrationForTests()
+            let rebuilt = try hub.reopen().nationalReport()
+            #expect(rebuilt.national == kept.national && rebuilt.communes == kept.communes, "\(path): totals differ from a rebuild")
+        }
     }
 
     @Test("statements of 1…600 rows: chunk sizes add up, each at most 256, at most nine distinct")

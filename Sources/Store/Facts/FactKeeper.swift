@@ -24,6 +24,8 @@ struct FactKeeper {
 
     mutating func touch(_ learnerID: String) { dirty.insert(learnerID) }
 
+    mutating func touch(_ learners: Set<String>) { dirty.formUnion(learners) }
+
     /// Marks the learner of a merged record whose stored row changed
     /// (``MergeWriter/Outcome/merged``), unless the record cannot move a fact. A fact reads: the
     /// learner's home and role, their active roster entry, active enrollments, the lessons with a

@@ -51,9 +51,11 @@ struct HomeRouter {
         return found
     }
 
-    /// Appends one change, recorded by `node`, to `commune`'s feed. Rows are written 256 per
-    /// statement (``MergeSet/write``); ``flush()`` writes the rest and must run before the commit.
+    /// Appends one change, recorded by `node`, to `commune`'s feed. Held until ``flush()``, which
+    /// writes them 256 per statement (``MergeSet/write``) and must run before the commit; nothing is
+    /// written mid-transaction, so a change's own error handling never meets a feed write's.
     mutating func append(_ change: Change, from node: NodeID, to commune: Int) throws {
+        // The one read: the feed's next sequence number, once per commune and transaction.
         let seq: Int64
         if let n = next[commune] {
             seq = n
@@ -64,7 +66,6 @@ struct HomeRouter {
         pending.append(Row(commune: Int64(commune), seq: seq, node: [UInt8](node.bytes), body: ChangeCodec.encode([change])))  // a one-change batch body
         next[commune] = seq + 1
         fed.insert(commune)
-        if pending.count >= 256 { try flush() }
     }
 
     /// Writes the entries appended since the last flush.

@@ -244,6 +244,7 @@ extension NodeStore {
                     if !row.entry.active { r.removed += 1 } else if !wasOn { r.added += 1 } else { r.changed += 1 }
                 }
                 try router.flush()
+                facts.touch(writer.setAsideLearners)
                 try facts.flush(db)
                 try ctx.persist(db)
                 if written > 0 {

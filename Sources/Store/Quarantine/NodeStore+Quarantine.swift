@@ -104,6 +104,7 @@ extension NodeStore {
                     sql: "UPDATE quarantine SET resolved_at = ? WHERE id = ?", arguments: [validator.now, r["id"] as Int64])
                 resolved += 1
             }
+            facts.touch(writer.setAsideLearners)
             try facts.flush(db)
             try ctx.persist(db)
             return resolved

@@ -32,6 +32,10 @@ struct MergeWriter {
     /// Whether `attempt_conflict` may hold a row. While it is empty (the usual case) attempts are
     /// inserted without looking there: the guard could not refuse anything.
     private(set) var conflictsHeld: Bool
+    /// Learners whose stored attempt was set aside as a conflict: their best score may have fallen,
+    /// and an attempt id names no learner, so this may be another learner than the incoming
+    /// change's. Callers mark them for ``FactKeeper`` before flushing facts.
+    private(set) var setAsideLearners: Set<String> = []
 
     init(_ db: Database) throws {
         self.db = db
@@ -95,6 +99,7 @@ struct MergeWriter {
         conflictsHeld = true
         // The set-aside attempt may have been the best: rebuild that one derived row. A scan,
         // but only on an integrity violation.
+        setAsideLearners.insert(existing.learnerID)
         let key: StatementArguments = [existing.learnerID, existing.quizID]
         try db.execute(sql: "DELETE FROM quiz_best WHERE learner_id = ? AND quiz_id = ?", arguments: key)
         try db.execute(

@@ -119,10 +119,9 @@ extension NodeStore {
                 origins[batch.origin] = o
             }
             if let set {
-                try Self.flush(
-                    set, db: db, writer: &writer, clock: &ctx.clock, validator: validator, report: &report, facts: &facts,
-                    router: &router)
+                try Self.flush(set, db: db, writer: &writer, validator: validator, report: &report, facts: &facts, router: &router)
             }
+            facts.touch(writer.setAsideLearners)
             try facts.flush(db)
             try router?.flush()
             report.fedCommunes = router?.fed ?? []
@@ -133,12 +132,11 @@ extension NodeStore {
     }
 
     /// Writes what the set-based path held back, then does for each attempt what the per-change path
-    /// does when it merges one: facts, clock, home feed, counts, or the quarantine for a conflict.
+    /// does when it merges one: facts, home feed, counts, or the quarantine for a conflict.
     private static func flush(
-        _ set: MergeSet, db: Database, writer: inout MergeWriter, clock: inout HybridLogicalClock, validator: Validator,
+        _ set: MergeSet, db: Database, writer: inout MergeWriter, validator: Validator,
         report: inout ApplyReport, facts: inout FactKeeper, router: inout HomeRouter?
     ) throws {
-        let physical = UInt64(max(0, validator.now))
         let outcomes = try set.flush(writer: &writer)
         for i in outcomes.indices {
             let a = set.attempts[i]
@@ -154,7 +152,6 @@ extension NodeStore {
             case .unchanged:
                 break
             }
-            try? clock.observe(remote: a.change.hlc, now: physical)
             if let to = a.feedTo { try router?.append(a.change, from: a.node, to: to) }
             report.mergedChanges += 1
         }
@@ -211,7 +208,12 @@ extension NodeStore {
                         try router?.destination(of: change, from: batch.origin.node)
                     } else { nil }
                     if set!.add(change, node: batch.origin.node, originNo: originNo, seq: seq, feedTo: feedTo) {
-                        if case .attempt = change.record { continue }
+                        if case .attempt = change.record {
+                            // Observed now, in arrival order like every other change (its stamp
+                            // passed the clock check); a conflict found at the flush leaves it observed.
+                            try? clock.observe(remote: change.hlc, now: physical)
+                            continue
+                        }
                         outcome = .merged
                     } else {
                         outcome = try writer.merge(change, from: batch.origin.node)

@@ -90,6 +90,7 @@ extension NodeStore {
                     report.quarantined += 1
                 }
             }
+            facts.touch(writer.setAsideLearners)
             try facts.flush(db)
             try ctx.persist(db)
             try db.execute(sql: "UPDATE node SET home_feed_seq = ?", arguments: [Int64(cursor)])

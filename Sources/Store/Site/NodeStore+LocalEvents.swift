@@ -42,6 +42,7 @@ extension NodeStore {
             try pending.execute()
             ctx.nextSeq += 1
         }
+        facts.touch(writer.setAsideLearners)
         try facts.flush(db)
         try ctx.persist(db)
         return outcomes
