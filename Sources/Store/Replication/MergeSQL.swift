@@ -10,13 +10,33 @@ enum MergeSQL {
         let columns: [String]
         /// What follows the VALUES list: the conflict target and the join.
         let onConflict: String
+        /// ``insert(rows:returning:)`` without RETURNING for each size ``MergeSet/chunkSizes(_:)``
+        /// uses, built once: the merge asks for them on every flush.
+        private let sized: [Int: String]
+
+        init(table: String, columns: [String], onConflict: String) {
+            self.table = table
+            self.columns = columns
+            self.onConflict = onConflict
+            sized = Dictionary(uniqueKeysWithValues: MergeSQL.sizes.map {
+                ($0, Self.build(table, columns, onConflict, rows: $0, returning: nil))
+            })
+        }
 
         /// `INSERT INTO table (columns) VALUES (?, …), … <onConflict>` for `rows` rows.
         func insert(rows: Int, returning: String? = nil) -> String {
+            if returning == nil, let sql = sized[rows] { return sql }
+            return Self.build(table, columns, onConflict, rows: rows, returning: returning)
+        }
+
+        private static func build(_ table: String, _ columns: [String], _ onConflict: String, rows: Int, returning: String?) -> String {
             "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(MergeSQL.placeholders(rows: rows, columns: columns.count))\n"
                 + onConflict + (returning.map { "\nRETURNING \($0)" } ?? "")
         }
     }
+
+    /// The statement sizes ``MergeSet/chunkSizes(_:)`` produces: powers of two up to 256.
+    static let sizes = (0...8).map { 1 << $0 }
 
     static func placeholders(rows: Int, columns: Int) -> String {
         let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
@@ -67,6 +87,15 @@ enum MergeSQL {
     /// ``attempt`` for `rows` rows, skipping ids in the conflict set (once an id is there, no
     /// attempt under it is held again, on every replica alike).
     static func attemptGuarded(rows: Int, returning: String? = nil) -> String {
+        if returning == nil, let sql = attemptGuardedSized[rows] { return sql }
+        return buildAttemptGuarded(rows: rows, returning: returning)
+    }
+
+    private static let attemptGuardedSized = Dictionary(uniqueKeysWithValues: sizes.map {
+        ($0, buildAttemptGuarded(rows: $0, returning: nil))
+    })
+
+    private static func buildAttemptGuarded(rows: Int, returning: String?) -> String {
         let k = attempt
         return """
             INSERT INTO attempt (\(k.columns.joined(separator: ", ")))

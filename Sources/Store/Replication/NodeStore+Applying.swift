@@ -201,23 +201,15 @@ extension NodeStore {
                 }
                 try validator.validate(change.record)
                 let outcome: MergeWriter.Outcome
-                if set != nil {
-                    // Attempts wait for the flush to learn their outcome; the other held kinds
-                    // always merge (their joins cannot refuse), so they are counted now.
-                    let feedTo: Int? = if case .attempt = change.record {
-                        try router?.destination(of: change, from: batch.origin.node)
-                    } else { nil }
-                    if set!.add(change, node: batch.origin.node, originNo: originNo, seq: seq, feedTo: feedTo) {
-                        if case .attempt = change.record {
-                            // Observed now, in arrival order like every other change (its stamp
-                            // passed the clock check); a conflict found at the flush leaves it observed.
-                            try? clock.observe(remote: change.hlc, now: physical)
-                            continue
-                        }
-                        outcome = .merged
-                    } else {
-                        outcome = try writer.merge(change, from: batch.origin.node)
-                    }
+                if case .attempt = change.record, set != nil {
+                    // Its outcome is learnt at the flush; its stamp is observed now, in arrival
+                    // order like every other change's (a conflict found later leaves it observed).
+                    let feedTo = try router?.destination(of: change, from: batch.origin.node)
+                    _ = set!.add(change, node: batch.origin.node, originNo: originNo, seq: seq, feedTo: feedTo)
+                    try? clock.observe(remote: change.hlc, now: physical)
+                    continue
+                } else if set?.add(change, node: batch.origin.node, originNo: originNo, seq: seq, feedTo: nil) == true {
+                    outcome = .merged  // the other held kinds always merge: their joins cannot refuse
                 } else {
                     outcome = try writer.merge(change, from: batch.origin.node)
                 }
