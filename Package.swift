@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // Thin system-library modules; no pkgConfig for libzmq (its .pc drags in krb5 flags).
@@ -104,10 +106,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: settings),
+        // The hub's shared store on PostgreSQL (docs/multi-hub.md): the signed batch log, origins'
+        // watermarks and chains, enrollments, shared by several hub processes. Behind Node's
+        // `SharedHubLog` protocol; the only importer of PostgresNIO.
+        .target(
+            name: "HubPostgres",
+            dependencies: [
+                "Model", "Merge", "Node", "Store", log, .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: settings),
         .executableTarget(
             name: "hocvu",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "Dashboard", "Portal", "CMalloc", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "Config", "Dashboard", "Portal", "CMalloc", "HubPostgres", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -121,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "hocvu-bench",
             dependencies: [
-                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "TestSupport", "CSQLite", log,
+                "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "TestSupport", "CSQLite", "HubPostgres", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // The dashboard benchmark's baseline: the same HTTP server serving bytes from memory.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -147,6 +159,10 @@ let package = Package(
             name: "PortalTests",
             dependencies: ["Portal", "WebSupport", "Store", "Model", "Merge", "Sodium", "Release", "TestSupport", log]),
         .testTarget(name: "hocvu-benchTests", dependencies: ["hocvu-bench"]),
+        // Against a real PostgreSQL cluster (ops/test.sh starts one; skipped without HOCVU_TEST_POSTGRES).
+        .testTarget(
+            name: "HubPostgresTests",
+            dependencies: ["HubPostgres", "Node", "Store", "Model", "Merge", "Sodium", "Transport", "TestSupport", log]),
     ]
 )
 

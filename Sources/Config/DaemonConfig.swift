@@ -31,6 +31,9 @@ public struct SiteConfig: Equatable, Sendable, CommonSettings {
     public var database = "/var/lib/hocvu/hocvu.sqlite"
     public var keys = "/etc/hocvu/keys"
     public var hubEndpoint = ""
+    /// Every hub process the site may use, in order of preference (`[hub] endpoints`); the first is
+    /// ``hubEndpoint``. One shared transport and identity key (docs/multi-hub.md).
+    public var hubEndpoints: [String] = []
     public var hubTransportKey = ""
     public var hubIdentityKey: String?
     public var trust: String?
@@ -58,6 +61,27 @@ public struct HubConfig: Equatable, Sendable, CommonSettings {
     public var metrics: String? = "127.0.0.1:9465"
     /// The web dashboard (`[dashboard]`); off unless enabled.
     public var dashboard = DashboardConfig()
+    /// Where the hub keeps what it shares with other hub processes (`[store]`).
+    public var store = StoreConfig()
+    public init() {}
+}
+
+/// `[store]` in hub.toml: SQLite alone (one hub), or PostgreSQL shared by several hub processes
+/// (docs/multi-hub.md). The password is read from a file only the service user may read.
+public struct StoreConfig: Equatable, Sendable {
+    public enum Backend: String, Sendable { case sqlite, postgresql }
+    public var backend = Backend.sqlite
+    /// A host name or address, or an absolute directory holding the server's Unix socket.
+    public var host = "/var/run/postgresql"
+    public var port = 5432
+    public var database = "hocvu"
+    public var user = "hocvu"
+    public var passwordFile: String?
+    public var poolSize = 8
+    public var tls = "prefer"
+    public var timeoutSeconds = 10
+    /// This hub's name in the shared log (each batch records the hub that appended it).
+    public var name: String?
     public init() {}
 }
 
@@ -124,17 +148,27 @@ public enum DaemonConfig: Equatable, Sendable {
         switch role {
         case "site":
             var c = SiteConfig()
-            try r.allow(["": ["role"], "node": ["database", "keys", "status"], "hub": ["endpoint", "transport_key", "identity_key"],
+            try r.allow(["": ["role"], "node": ["database", "keys", "status"], "hub": ["endpoint", "endpoints", "transport_key", "identity_key"],
                          "releases": ["trust", "chunks", "fetch_rate"], "log": ["level"], "metrics": ["listen"],
                          "portal": ["enabled", "listen", "tls_proxy"]])
             c.database = try r.path("node", "database") ?? c.database
             c.keys = try r.path("node", "keys") ?? c.keys
             c.status = try r.path("node", "status") ?? c.status
-            guard let endpoint = try r.optionalString("hub", "endpoint") else { throw r.missing("hub", "endpoint", "e.g. \"tcp://hub.example.vn:7400\"") }
-            guard endpoint.hasPrefix("tcp://"), endpoint.dropFirst(6).contains(":") else {
-                throw r.fail("hub", "endpoint", "must look like tcp://HOST:PORT")
+            let many = try r.stringArray("hub", "endpoints")
+            let one = try r.optionalString("hub", "endpoint")
+            if many != nil, one != nil { throw r.fail("hub", "endpoints", "give either endpoint or endpoints, not both") }
+            guard let endpoints = many ?? one.map({ [$0] }) else {
+                throw r.missing("hub", "endpoint", "e.g. \"tcp://hub.example.vn:7400\", or endpoints = [\"tcp://hub1…\", \"tcp://hub2…\"]")
             }
-            c.hubEndpoint = endpoint
+            guard !endpoints.isEmpty, endpoints.count <= 16 else { throw r.fail("hub", "endpoints", "must list 1 to 16 hubs") }
+            for endpoint in endpoints {
+                guard endpoint.hasPrefix("tcp://"), endpoint.dropFirst(6).contains(":") else {
+                    throw r.fail("hub", many == nil ? "endpoint" : "endpoints", "must look like tcp://HOST:PORT, not \"\(endpoint)\"")
+                }
+            }
+            guard Set(endpoints).count == endpoints.count else { throw r.fail("hub", "endpoints", "lists a hub twice") }
+            c.hubEndpoint = endpoints[0]
+            c.hubEndpoints = endpoints
             guard let key = try r.optionalString("hub", "transport_key") else { throw r.missing("hub", "transport_key", "the hub's transport public key, 64 hex characters") }
             guard key.count == 64, key.allSatisfy(\.isHexDigit) else { throw r.fail("hub", "transport_key", "must be 64 hex characters (as `hocvu keygen` prints)") }
             c.hubTransportKey = key
@@ -153,7 +187,8 @@ public enum DaemonConfig: Equatable, Sendable {
             var c = HubConfig()
             try r.allow(["": ["role"], "node": ["database", "keys", "status"], "listen": ["endpoint"],
                          "releases": ["trust", "chunks", "max_transfers"], "log": ["level"], "metrics": ["listen"],
-                         "dashboard": ["enabled", "listen", "tls_proxy"]])
+                         "dashboard": ["enabled", "listen", "tls_proxy"],
+                         "store": ["backend", "host", "port", "database", "user", "password_file", "pool_size", "tls", "timeout", "name"]])
             c.database = try r.path("node", "database") ?? c.database
             c.keys = try r.path("node", "keys") ?? c.keys
             c.status = try r.path("node", "status") ?? c.status
@@ -169,6 +204,7 @@ public enum DaemonConfig: Equatable, Sendable {
             c.logLevel = try r.logLevel() ?? c.logLevel
             c.metrics = try r.metrics(default: c.metrics)
             c.dashboard = try r.dashboard()
+            c.store = try r.store()
             return .hub(c)
         default:
             throw r.fail("", "role", "must be \"site\" or \"hub\"")
@@ -294,6 +330,45 @@ struct Reader {
             throw fail("metrics", "listen", "must be \"127.0.0.1:PORT\" (metrics stay on the host) or \"off\"")
         }
         return v
+    }
+
+    /// A list of strings, e.g. `endpoints = ["tcp://a:7400", "tcp://b:7400"]`.
+    func stringArray(_ section: String, _ key: String) throws(ConfigError) -> [String]? {
+        guard let v = try value(section, key) else { return nil }
+        guard let a = v.array else { throw fail(section, key, "must be a list of strings, e.g. [\"tcp://a:7400\", \"tcp://b:7400\"]") }
+        var out = [String]()
+        for i in 0..<a.count {
+            guard let s = a[i].string, !s.isEmpty else { throw fail(section, key, "must hold only non-empty strings in quotes") }
+            out.append(s)
+        }
+        return out
+    }
+
+    /// `[store]`: the backend and, for PostgreSQL, where it is and how to sign in.
+    func store() throws(ConfigError) -> StoreConfig {
+        var c = StoreConfig()
+        if let b = try optionalString("store", "backend") {
+            guard let backend = StoreConfig.Backend(rawValue: b) else { throw fail("store", "backend", "must be \"sqlite\" or \"postgresql\"") }
+            c.backend = backend
+        }
+        c.host = try optionalString("store", "host") ?? c.host
+        c.port = try int("store", "port", 1...65_535) ?? c.port
+        c.database = try optionalString("store", "database") ?? c.database
+        c.user = try optionalString("store", "user") ?? c.user
+        c.passwordFile = try path("store", "password_file")
+        c.poolSize = try int("store", "pool_size", 1...64) ?? c.poolSize
+        if let t = try optionalString("store", "tls") {
+            guard ["disable", "prefer", "require"].contains(t) else { throw fail("store", "tls", "must be \"disable\", \"prefer\" or \"require\"") }
+            c.tls = t
+        }
+        c.timeoutSeconds = try int("store", "timeout", 1...300) ?? c.timeoutSeconds
+        if let n = try optionalString("store", "name") {
+            guard n.count <= 64, n.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw fail("store", "name", "must be 1 to 64 letters, digits, '-', '_' or '.'")
+            }
+            c.name = n
+        }
+        return c
     }
 
     /// `[dashboard]`: off by default, loopback only (HTTPS comes from a reverse proxy on the host).

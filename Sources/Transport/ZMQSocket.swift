@@ -132,6 +132,11 @@ public final class ZMQSocket {
         guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError(operation: "zmq_connect(\(endpoint))") }
     }
 
+    /// Stops connecting to `endpoint` (and drops what was queued for it).
+    public func disconnect(_ endpoint: String) throws {
+        guard zmq_disconnect(handle, endpoint) == 0 else { throw ZMQError(operation: "zmq_disconnect(\(endpoint))") }
+    }
+
     // MARK: messages
 
     /// Sends a multipart message without blocking.

@@ -98,8 +98,14 @@ struct HubStatusReport: Codable, Sendable, Equatable {
     var refusals: [String: Int]?
     /// The same per site: commune code ("-" for a peer that is not an enrolled site) → reason → count.
     var refusalsBySite: [String: [String: Int]]?
+    /// On a shared PostgreSQL database (docs/multi-hub.md): "ok" or "unreachable", why, and how many
+    /// changes other hubs appended that this hub's view has not applied yet.
+    var sharedDatabase: String?
+    var sharedDatabaseDetail: String?
+    var viewLagChanges: Int?
 
     enum CodingKeys: String, CodingKey {
+        case sharedDatabase = "shared_database", sharedDatabaseDetail = "shared_database_detail", viewLagChanges = "view_lag_changes"
         case diskFull = "disk_full", diskFullDetail = "disk_full_detail"
         case sitesConnected = "sites_connected", sitesEnrolled = "sites_enrolled", staleSites = "stale_sites"
         case changesMerged = "changes_merged", ingestChangesPerSecond = "ingest_changes_per_second"
@@ -113,6 +119,7 @@ struct HubStatusReport: Codable, Sendable, Equatable {
     var summary: String {
         "\(sitesConnected ?? 0) sites connected, \(staleSites ?? 0) stale, \(Int(ingestChangesPerSecond ?? 0)) changes/s"
             + (diskFull == true ? ", DISK FULL" : "")
+            + (sharedDatabase == "unreachable" ? ", DATABASE UNREACHABLE" : "")
     }
 }
 

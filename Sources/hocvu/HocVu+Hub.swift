@@ -6,7 +6,9 @@ import Foundation
 import Logging
 import Node
 import Store
+import HubPostgres
 import Merge
+import Model
 import ServiceLifecycle
 import Sodium
 import Synchronization
@@ -15,7 +17,7 @@ extension HocVu {
     struct Hub: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the national hub and administer site enrollment.",
-            subcommands: [Run.self, Enroll.self, Revoke.self, Sites.self, Report.self, Roster.self, User.self])
+            subcommands: [Run.self, Enroll.self, Revoke.self, Sites.self, Report.self, Roster.self, User.self, Migrate.self])
     }
 }
 
@@ -59,6 +61,11 @@ extension HocVu.Hub {
                     settings.releases!.maxConcurrentTransfers = c.maxTransfers
                 }
                 if let metrics { settings.metrics = HubMetrics(factory: metrics.factory) }
+                if c.store.backend == .postgresql {
+                    // Several hubs on one database: the shared log acknowledges, this store is the view.
+                    settings.sharedLog = try SharedDatabase.open(c.store, logger: logger)
+                    logger.info("Shared database", metadata: ["store.host": "\(c.store.host)", "store.database": "\(c.store.database)"])
+                }
                 let hub = HubServer(store: db, configuration: settings, logger: logger)
                 return (hub, db, keys, try hub.start())
             }
@@ -70,6 +77,7 @@ extension HocVu.Hub {
                 ])
             let rate = IngestRate()
             let trust = c.trust
+            let shared = c.store.backend == .postgresql
             let daemon = Daemon(
                 logger: logger, role: "hub",
                 engine: DaemonEngine(
@@ -79,7 +87,13 @@ extension HocVu.Hub {
                 extraServices: c.dashboard.enabled ? { bound in [try Self.dashboard(c.dashboard, store: db, logger: logger, bound: bound)] } : nil,
                 status: {
                     let s = hub.stats
-                    return .hub(Self.status(s, db, changesPerSecond: rate.update(changes: s.changesMerged)))
+                    var r = Self.status(s, db, changesPerSecond: rate.update(changes: s.changesMerged))
+                    if shared {
+                        r.sharedDatabase = s.sharedLogUnavailable == nil ? "ok" : "unreachable"
+                        r.sharedDatabaseDetail = s.sharedLogUnavailable
+                        r.viewLagChanges = s.viewLagChanges
+                    }
+                    return .hub(r)
                 },
                 reload: {
                     guard let trust else { return }
@@ -145,6 +159,8 @@ extension HocVu.Hub {
         @Option(help: "The site's identity public key (hex).") var identity: String
         @Option(help: "The site's transport public key (hex).") var transport: String
         @Option(help: "Directory holding the hub's keys.") var keys = "/etc/hocvu/keys"
+        @Option(help: "A hub.toml whose [store] is PostgreSQL: enroll in the shared database, for every hub on it.")
+        var config: String?
 
         /// Malformed keys are refused before the database is opened (or created).
         func validate() throws {
@@ -153,6 +169,21 @@ extension HocVu.Hub {
         }
 
         func run() throws {
+            if let c = try SharedDatabase.configured(config) {
+                let units = try AdminUnits.bundled()
+                guard units.provinces.contains(where: { $0.communes.contains { $0.code == commune } }) else {
+                    throw Failure("\(StoreError.unknownCommune(commune))")
+                }
+                let log = try SharedDatabase.open(c.store, logger: HocVu.makeLogger("hocvu.enroll", level: .warning))
+                defer { log.close() }
+                do {
+                    try log.enroll(
+                        communeCode: commune, identityKey: try publicKey(identity, option: "--identity"),
+                        transportKey: try publicKey(transport, option: "--transport"), at: NodeStore.systemNow())
+                } catch let e as StoreError { throw Failure("\(e)") }
+                print("enrolled commune \(commune) in the shared database; every running hub on it admits it within a second")
+                return
+            }
             let existed = FileManager.default.fileExists(atPath: db)
             let (store, _) = try openStore(db: db, keys: keys, access: .create, role: .hub, command: "hub enroll")
             if !existed {
@@ -170,8 +201,17 @@ extension HocVu.Hub {
         @Option(help: "The hub's database.") var db = "/var/lib/hocvu/hocvu.sqlite"
         @Option(help: "Official commune code.") var commune: Int
         @Option(help: "Directory holding the hub's keys.") var keys = "/etc/hocvu/keys"
+        @Option(help: "A hub.toml whose [store] is PostgreSQL: revoke in the shared database, for every hub on it.")
+        var config: String?
 
         func run() throws {
+            if let c = try SharedDatabase.configured(config) {
+                let log = try SharedDatabase.open(c.store, logger: HocVu.makeLogger("hocvu.revoke", level: .warning))
+                defer { log.close() }
+                do { try log.revoke(communeCode: commune, at: NodeStore.systemNow()) } catch let e as StoreError { throw Failure("\(e)") }
+                print("revoked commune \(commune) in the shared database; every running hub on it refuses it within a second")
+                return
+            }
             let (store, _) = try openStore(db: db, keys: keys, access: .existing, role: .hub, command: "hub revoke")
             try store.revoke(communeCode: commune)
             print("revoked commune \(commune); a running hub refuses it within a second")

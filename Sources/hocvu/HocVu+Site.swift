@@ -24,7 +24,8 @@ extension HocVu.Site {
             abstract: "Sync with the hub until SIGTERM or SIGINT; SIGHUP reloads the trust file.",
             discussion: "Either --config FILE (config/site.toml) or the options below.")
         @OptionGroup var common: DaemonOptions
-        @Option(help: "The hub's endpoint, e.g. tcp://hub.example:7400.") var hub: String?
+        @Option(help: "The hub's endpoint, e.g. tcp://hub.example:7400; repeat it for several hub processes, in order of preference.")
+        var hub: [String] = []
         @Option(help: "The hub's transport public key (hex), pinned: no other server is trusted.") var hubKey: String?
         @Option(help: "The hub's identity public key (hex), pinned: it signs the records of this site's learners recorded elsewhere.") var hubIdentity: String?
         @Option(help: "Cap on release download speed in bytes per second (default: none).") var fetchRate: Int?
@@ -34,7 +35,7 @@ extension HocVu.Site {
         /// must be given, and a key option must be 64 hex characters.
         func validate() throws {
             if common.config == nil {
-                guard hub != nil else { throw ValidationError("--hub is required without --config ([hub] endpoint)") }
+                guard !hub.isEmpty else { throw ValidationError("--hub is required without --config ([hub] endpoint)") }
                 guard hubKey != nil else { throw ValidationError("--hub-key is required without --config ([hub] transport_key)") }
             }
             if let hubKey { _ = try publicKey(hubKey, option: "--hub-key") }
@@ -48,7 +49,7 @@ extension HocVu.Site {
             var c = SiteConfig()
             if let config = common.config, case .site(let s) = try readConfig(config, as: "site") { c = s }
             common.apply(to: &c)
-            c.hubEndpoint = hub ?? c.hubEndpoint
+            if !hub.isEmpty { (c.hubEndpoint, c.hubEndpoints) = (hub[0], hub) }
             c.hubTransportKey = hubKey ?? c.hubTransportKey
             c.hubIdentityKey = hubIdentity ?? c.hubIdentityKey
             c.fetchRate = fetchRate ?? c.fetchRate
@@ -74,6 +75,7 @@ extension HocVu.Site {
                 var config = SiteClient.Configuration(
                     hubEndpoint: c.hubEndpoint, hubTransportKey: publicKey(hex: c.hubTransportKey)!,  // checked in settings()
                     transportKeys: keys.transport)
+                config.hubEndpoints = c.hubEndpoints  // several hub processes: failover (docs/multi-hub.md)
                 if let identity = c.hubIdentityKey { config.hubIdentityKey = publicKey(hex: identity)! }  // checked in settings()
                 if let trust = c.trust {
                     config.trust = try loadTrust(trust)
@@ -85,7 +87,7 @@ extension HocVu.Site {
                 try client.start()
                 return (client, db)
             }
-            logger.info("Site syncing", metadata: ["hub": "\(c.hubEndpoint)"])
+            logger.info("Site syncing", metadata: ["hub": "\(c.hubEndpoints.isEmpty ? [c.hubEndpoint] : c.hubEndpoints)"])
             let trust = c.trust
             let daemon = Daemon(
                 logger: logger, role: "site",

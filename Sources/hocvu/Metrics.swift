@@ -41,6 +41,8 @@ final class DaemonMetrics: Sendable {
         gauge("hocvu_hub_stale_sites", r.staleSites.map(Double.init))
         gauge("hocvu_hub_ingest_changes_per_second", r.ingestChangesPerSecond)
         gauge("hocvu_hub_release", r.release.map(Double.init))
+        gauge("hocvu_hub_shared_database_up", r.sharedDatabase.map { $0 == "ok" ? 1 : 0 })
+        gauge("hocvu_hub_view_lag_changes", r.viewLagChanges.map(Double.init))
     }
 
     private func record(site r: SiteStatusReport) {
@@ -85,6 +87,8 @@ enum MetricCatalog {
         "hocvu_hub_stale_sites": "Enrolled sites not heard from within the stale window (3 days, StaleWindow.standard).",
         "hocvu_hub_ingest_changes_per_second": "Changes merged per second over the last minute.",
         "hocvu_hub_release": "Version of the curriculum release the hub serves (0: none).",
+        "hocvu_hub_shared_database_up": "1 while the shared PostgreSQL database answers, 0 while uploads are answered BUSY (multi-hub only).",
+        "hocvu_hub_view_lag_changes": "Changes other hubs appended to the shared log that this hub's view has not applied yet (multi-hub only).",
         "hocvu_hub_changes_merged_total": "Changes merged from sites.",
         "hocvu_hub_batches_merged_total": "Signed batches from sites applied (merged or set aside in quarantine).",
         "hocvu_hub_chunks_served_total": "Release chunks sent to sites.",

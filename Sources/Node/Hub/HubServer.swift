@@ -41,6 +41,17 @@ public final class HubServer: Sendable {
         public var identity: SigningKeyPair?
         /// Event counters (refusals, merges, chunks served), incremented where each happens.
         public var metrics = HubMetrics()
+        /// Several hub processes on one PostgreSQL database (docs/multi-hub.md): the shared batch
+        /// log is the acknowledgement point and holds the enrollments; this hub's ``NodeStore``
+        /// becomes its view, following the log. nil: the store alone (one hub on SQLite).
+        public var sharedLog: (any SharedHubLog)?
+        /// How often the view follows the log and enrollments are re-read from it (revocations
+        /// made at another hub are enforced within this).
+        public var followIntervalMilliseconds: Int64 = 250
+        /// Batches applied from the log per follow step at most: the loop keeps serving meanwhile.
+        public var followBatchesPerStep = 2_000
+        /// Seconds a site is told to wait (BUSY) when the shared database cannot be reached.
+        public var databaseRetrySeconds: UInt32 = 5
         public init(bind: String, transportKeys: BoxKeyPair) {
             self.bind = bind
             self.transportKeys = transportKeys
@@ -94,6 +105,11 @@ public final class HubServer: Sendable {
         /// Set while the last write to the hub's database failed for want of space (path, free
         /// bytes); uploads are then answered BUSY, not acknowledged. Cleared by the next merge.
         public var diskFull: String?
+        /// Set while the shared database (``Configuration/sharedLog``) cannot be reached: uploads are
+        /// answered BUSY, nothing is acknowledged. Cleared by the next append that commits.
+        public var sharedLogUnavailable: String?
+        /// Changes the shared log holds that this hub's view had not applied, at the last follow step.
+        public var viewLagChanges = 0
 
         /// Counts a refusal that its own code has already logged (release chunks: logged once per chunk).
         mutating func countLogged(_ reason: DropReason) {
@@ -194,6 +210,18 @@ public final class HubServer: Sendable {
         logger.warning("Refused from peer", metadata: metadata)
     }
 
+    /// The shared database could not be reached: say so at a bounded rate and in status; uploads are
+    /// answered BUSY until an append commits again.
+    private func noteSharedLogUnavailable(_ error: any Error) {
+        let description = "the shared database cannot be reached: \(error)"
+        count { $0.sharedLogUnavailable = description }
+        let key = RefusalKey(commune: nil, reason: DropReason.databaseUnavailable.rawValue)
+        guard let suppressed = logLimiter.admit(key, now: NodeStore.systemNow()) else { return }
+        logger.error(
+            "\(description): uploads are answered BUSY and nothing is acknowledged; check the database and the [store] settings",
+            metadata: ["suppressed": "\(suppressed)"])
+    }
+
     /// A write failed for want of space: say so (path, free space) at a bounded rate and in status.
     private func noteDiskFull() {
         let description = store.diskFullDescription()
@@ -232,7 +260,26 @@ public final class HubServer: Sendable {
         var releases = try openReleases(nil)
         var adminKeys = configuration.releases?.trust.transportKeys ?? []
         count { $0.releaseVersion = releases?.currentVersion ?? 0 }
+        let log = configuration.sharedLog
         var registry = Registry(try store.enrollments())
+        var enrollmentVersion: Int64 = -1
+        var lastFollow: Int64 = 0
+        /// Enrollments from the shared log, copied into the view (its report lists the sites).
+        func reloadSharedEnrollments() throws -> Bool {
+            guard let log else { return false }
+            let v = try log.enrollmentVersion()
+            guard v != enrollmentVersion else { return false }
+            let all = try log.enrollments()
+            try store.mirrorEnrollments(all)
+            enrollmentVersion = v
+            registry = Registry(all)
+            return true
+        }
+        if log != nil {
+            do { _ = try reloadSharedEnrollments() } catch {
+                noteSharedLogUnavailable(error)  // starts with the view's copy; retried every follow step
+            }
+        }
         var dataVersion = try store.dataVersion()
         var rosterImport = try store.lastRosterImport()
         // The trend (docs/data-model.md): today's totals, rewritten hourly; the day's last write stands.
@@ -359,15 +406,34 @@ public final class HubServer: Sendable {
             }
             let readable = try zmqPoll([router, zap.socket], timeoutMilliseconds: 100)
 
-            // Enrollment changes made by `hocvu hub enroll/revoke` (another connection).
-            let v = try store.dataVersion()
-            if v != dataVersion {
-                dataVersion = v
-                registry = Registry(try store.enrollments())
+            func dropRevokedSessions() {
                 for (routing, var session) in sessions where registry.byCommune[session.peer.commune]?.isRevoked ?? true {
                     sessions[routing] = nil
                     for action in session.revoked() { perform(action, routing: routing, commune: session.peer.commune) }
                 }
+            }
+            // On a shared log: enrollments from it, and the view follows what other hubs appended.
+            let followNow = NodeStore.systemNow()
+            if log != nil, followNow - lastFollow >= configuration.followIntervalMilliseconds || followNow < lastFollow {
+                lastFollow = followNow
+                do {
+                    if try reloadSharedEnrollments() { dropRevokedSessions() }
+                    let fed = try follow(registry: registry)
+                    for (routing, session) in sessions where session.isReady && fed.contains(session.peer.commune) {
+                        try sendHomeFeed(routing)
+                    }
+                } catch let error as SharedLogError {
+                    noteSharedLogUnavailable(error)
+                } catch let error where NodeStore.isDiskFull(error) {
+                    noteDiskFull()
+                }
+            }
+            // Enrollment changes made by `hocvu hub enroll/revoke` (another connection).
+            let v = try store.dataVersion()
+            if v != dataVersion {
+                dataVersion = v
+                if log == nil { registry = Registry(try store.enrollments()) }
+                dropRevokedSessions()
                 // A roster import (`hocvu hub roster import`) appended to home feeds: push them now
                 // rather than at each site's next HELLO.
                 let imported = try store.lastRosterImport()
@@ -442,11 +508,23 @@ public final class HubServer: Sendable {
                             sessions[older] = nil
                         }
                         routingByCommune[peer.commune] = routing
+                        // On a shared log, what any hub acknowledged: the site resends nothing of it.
+                        let have: VersionVector
+                        let haveIDs: [Origin: Data]
+                        do {
+                            have = try log?.versionVector(of: [origin.node]) ?? store.versionVector(of: [origin.node])
+                            haveIDs = try log?.lastBatchIDs(of: origin.node) ?? store.lastBatchIDs(of: origin.node)
+                        } catch let error as SharedLogError {
+                            noteSharedLogUnavailable(error)
+                            send(routing, .refuse(code: .busy, reason: "the hub cannot reach its database; try again later",
+                                                  retryAfterSeconds: configuration.databaseRetrySeconds), id: id)
+                            continue
+                        }
                         var welcome = WireMessage.Welcome(
-                            clockMilliseconds: NodeStore.systemNow(), have: try store.versionVector(of: [origin.node]),
+                            clockMilliseconds: NodeStore.systemNow(), have: have,
                             credit: configuration.credit, releaseVersion: try store.curriculumVersion() ?? 0)
                         // With the ids, a site restored from a backup sees that its history is not ours.
-                        welcome.haveBatchIDs = try store.lastBatchIDs(of: origin.node)
+                        welcome.haveBatchIDs = haveIDs
                         send(routing, .welcome(welcome), id: id)
                         logger.info("Site connected", metadata: ["site.commune": "\(peer.commune)"])
                     case .offerRelease(let siteVersion):
@@ -480,6 +558,18 @@ public final class HubServer: Sendable {
             do {
                 fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
                 count { $0.diskFull = nil }
+            } catch let error as SharedLogError {
+                // Nothing of these uploads is committed to the shared log: none is acknowledged.
+                noteSharedLogUnavailable(error)
+                for u in uploads {
+                    refuse(.databaseUnavailable, commune: u.peer.commune, "upload not stored: the hub cannot reach its database")
+                    send(
+                        u.routing,
+                        .refuse(code: .busy, reason: "the hub cannot reach its database; nothing of this upload was stored: resend later",
+                                retryAfterSeconds: configuration.databaseRetrySeconds),
+                        id: u.id)
+                }
+                continue
             } catch let error where NodeStore.isDiskFull(error) {
                 // The transaction rolled back: nothing of these uploads is stored, so none is
                 // acknowledged. BUSY makes each site resend from what the hub says it has.
@@ -608,9 +698,16 @@ public final class HubServer: Sendable {
             accepted += own.accepted
             if !own.refused.isEmpty { refusedByMessage[i] = own.refused }
         }
-        let report = try store.apply(accepted, heardFrom: Set(uploads.map(\.peer.commune)), routeHome: registry.communeByNode)
-        // Only the uploading sites' part: each ACK carries its own site's.
-        let vv = try store.versionVector(of: Set(uploads.compactMap { NodeID(bytes: $0.peer.identityKey) }))
+        let uploaders = Set(uploads.compactMap { NodeID(bytes: $0.peer.identityKey) })
+        let report: ApplyReport
+        let vv: VersionVector
+        if let log = configuration.sharedLog {
+            (report, vv) = try appendToLog(accepted, log: log, heardFrom: Set(uploads.map(\.peer.commune)), registry: registry, uploaders: uploaders)
+        } else {
+            report = try store.apply(accepted, heardFrom: Set(uploads.map(\.peer.commune)), routeHome: registry.communeByNode)
+            // Only the uploading sites' part: each ACK carries its own site's.
+            vv = try store.versionVector(of: uploaders)
+        }
         let refusedByOrigin = Dictionary(grouping: report.refused, by: { $0.origin.node })
         count { s in
             s.transactions += 1
@@ -644,6 +741,71 @@ public final class HubServer: Sendable {
             send(u.routing, .ack(ack), u.id)
             logger.trace("ACK", metadata: ["site.commune": "\(u.peer.commune)", "message_id": "\(u.id)", "have": "\(ack.have)", "refused": "\(refused.count)"])
         }
+        return report.fedCommunes
+    }
+}
+
+extension HubServer {
+    /// On a shared log: the batches are checked once, appended to the log (the commit that makes
+    /// them acknowledged), then merged into this hub's view. The view may refuse a batch the log
+    /// took (it has not yet followed an earlier one of the origin that another hub appended); the
+    /// follow step brings it in. Refusals and the acknowledged vector are the log's.
+    func appendToLog(
+        _ batches: [Batch], log: any SharedHubLog, heardFrom: Set<Int>, registry: Registry, uploaders: Set<NodeID>
+    ) throws -> (ApplyReport, VersionVector) {
+        let prepared = PreparedBatch.prepareAll(batches, localOrigin: try store.currentOrigin())
+        let decisions = try log.append(prepared)
+        state.withLock { $0.stats.sharedLogUnavailable = nil }
+        var report = ApplyReport()
+        var toView = [PreparedBatch]()
+        for (p, d) in zip(prepared, decisions) {
+            switch d {
+            case .accept: toView.append(p)
+            case .duplicate: report.duplicateBatches += 1
+            case .refuse(let reason):
+                report.refused.append(.init(origin: p.batch.origin, firstSeq: p.batch.firstSeq, reason: reason))
+            case .quarantineOrigin(_, let reason):
+                report.refused.append(.init(origin: p.batch.origin, firstSeq: p.batch.firstSeq, reason: reason))
+                if !report.newlyQuarantinedOrigins.contains(p.batch.origin) { report.newlyQuarantinedOrigins.append(p.batch.origin) }
+            }
+        }
+        let vv = try log.versionVector(of: uploaders)
+        let view = try store.apply(prepared: toView, heardFrom: heardFrom, routeHome: registry.communeByNode)
+        report.appliedBatches = toView.count
+        report.mergedChanges = view.mergedChanges
+        report.quarantinedChanges = view.quarantinedChanges
+        report.contestedHomeClaims = view.contestedHomeClaims
+        report.fedCommunes = view.fedCommunes
+        return (report, vv)
+    }
+
+    /// One follow step: the batches other hubs appended that this view lacks, at most
+    /// ``Configuration/followBatchesPerStep``, merged like uploads (home feeds included).
+    /// - Returns: the communes whose home feed grew.
+    func follow(registry: Registry) throws -> Set<Int> {
+        guard let log = configuration.sharedLog else { return [] }
+        let heads = try log.heads()
+        let mine = try store.versionVector()
+        var behind = [(Origin, UInt64)]()
+        var lag = 0
+        for (origin, seq) in heads.entries where seq > mine[origin] {
+            behind.append((origin, mine[origin]))
+            lag &+= Int(clamping: seq - mine[origin])
+        }
+        state.withLock { $0.stats.viewLagChanges = lag }
+        guard !behind.isEmpty else { return [] }
+        var batches = [Batch]()
+        for (origin, after) in behind where batches.count < configuration.followBatchesPerStep {
+            batches += try log.batches(of: origin, after: after, limit: configuration.followBatchesPerStep - batches.count)
+        }
+        let report = try store.apply(batches, routeHome: registry.communeByNode)
+        if !report.refused.isEmpty {
+            logger.warning(
+                "The view refused batches the shared log holds", metadata: [
+                    "refused": "\(report.refused.count)", "first": "\(report.refused[0].origin) #\(report.refused[0].firstSeq): \(report.refused[0].reason)",
+                ])
+        }
+        logger.debug("Followed the shared log", metadata: ["batches": "\(batches.count)", "changes_merged": "\(report.mergedChanges)"])
         return report.fedCommunes
     }
 }

@@ -21,6 +21,8 @@ public enum DropReason: String, Sendable, CaseIterable {
     case unknownChunk = "unknown_chunk", chunkUnavailable = "chunk_unavailable"
     case chunkFailedVerification = "chunk_failed_verification"
     case sendWouldBlock = "send_would_block", diskFull = "disk_full"
+    /// A hub on a shared database that cannot reach it (docs/multi-hub.md): the upload was not stored.
+    case databaseUnavailable = "database_unavailable"
 
     /// The reason for a message that failed to decode.
     public init(_ error: WireError) {

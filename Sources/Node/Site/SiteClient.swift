@@ -15,6 +15,12 @@ import Wire
 public final class SiteClient: Sendable {
     public struct Configuration: Sendable {
         public var hubEndpoint: String
+        /// Every hub process to use, in order of preference (docs/multi-hub.md); empty: only
+        /// ``hubEndpoint``. They share one transport key and one identity key.
+        public var hubEndpoints: [String] = []
+        /// A hub that has not served (WELCOME, acknowledgements) for this long, plus a jitter of up
+        /// to as much again, is left for the next endpoint.
+        public var failoverAfterMilliseconds: Int64 = 15_000
         public var hubTransportKey: Data
         public var transportKeys: BoxKeyPair
         /// First reconnect delay; each site adds its own random jitter of up to twice this, and
@@ -82,6 +88,9 @@ public final class SiteClient: Sendable {
         public var diskFull: String?
         /// Why the last release chunk could not be stored (e.g. disk full); cleared by the next stored.
         public var chunkStoreError: String?
+        /// With several hubs: the one in use (nil: the first), and how often the site moved on.
+        public var hubEndpoint: String?
+        public var hubSwitches = 0
     }
 
     public let store: NodeStore
@@ -106,6 +115,9 @@ public final class SiteClient: Sendable {
     /// Returns once the loop has stopped, asked to (``stop(timeout:)``) or by an error.
     public func finished() async { await completion.wait() }
     let state = Mutex<(status: Status, finished: Bool)>((Status(), false))
+
+    /// The hub endpoint whose home-feed numbering applies (sites with several hubs); loop thread only.
+    nonisolated(unsafe) private var homeFeedSource: (endpoint: String, isPrimary: Bool)?
 
     public init(store: NodeStore, configuration: Configuration, logger: Logger) throws {
         self.store = store
@@ -153,11 +165,21 @@ public final class SiteClient: Sendable {
         try dealer.setImmediate()
         try dealer.setMaxFrameSize(Int64(WireLimits.maxPayloadBytes + 4_096))
         let monitor = try dealer.monitor(context)
-        try dealer.connect(configuration.hubEndpoint)
+        let endpoints = configuration.hubEndpoints.isEmpty ? [configuration.hubEndpoint] : configuration.hubEndpoints
+        var failover = HubFailover(
+            endpoints: endpoints, afterMilliseconds: configuration.failoverAfterMilliseconds, now: store.systemTime()
+        ) { Int64.random(in: $0) }
+        try dealer.connect(failover.endpoint)
+        /// Each hub numbers home feeds its own way: the cursor for the hub in use.
+        func homeFeedCursor() throws -> UInt64 {
+            endpoints.count > 1
+                ? try store.homeFeedCursor(source: failover.endpoint, isPrimary: failover.isPrimary) : try store.homeFeedCursor()
+        }
+        homeFeedSource = endpoints.count > 1 ? (failover.endpoint, failover.isPrimary) : nil
 
         var session = SiteSession(origin: try store.currentOrigin())
         session.keepaliveInterval = configuration.keepaliveMilliseconds
-        if configuration.hubIdentityKey != nil { session.homeFeedCursor = try store.homeFeedCursor() }
+        if configuration.hubIdentityKey != nil { session.homeFeedCursor = try homeFeedCursor() }
         var releases = try openReleases(trust: configuration.trust)
         session.installedManifestHash = try deltaBase(releases)
         var lastTick: Int64 = 0
@@ -175,12 +197,26 @@ public final class SiteClient: Sendable {
                 let readable = try zmqPoll([dealer, monitor], fds: [wakePipe.readFD], timeoutMilliseconds: fetching ? 100 : 1_000)
                 let now = store.systemTime()  // the clock the hub's offset is measured against
                 var actions = [SiteSession.Action]()
+                if let next = failover.next(now: now, jitter: { Int64.random(in: $0) }) {
+                    // The hub in use has not served for a while: the next one. It answers from the
+                    // shared log, so the site resends only what no hub acknowledged.
+                    let previous = endpoints[(failover.current + endpoints.count - 1) % endpoints.count]
+                    try? dealer.disconnect(previous)
+                    try dealer.connect(next)
+                    logger.notice("Moving to the next hub", metadata: ["hub.from": "\(previous)", "hub.endpoint": "\(next)"])
+                    setConnected(false)
+                    session.disconnected()
+                    releases?.download.connectionLost()
+                    homeFeedSource = (failover.endpoint, failover.isPrimary)
+                    if configuration.hubIdentityKey != nil { session.homeFeedCursor = try homeFeedCursor() }
+                    state.withLock { $0.status.hubEndpoint = next; $0.status.hubSwitches += 1 }
+                }
                 if readable.fds[0] { wakePipe.drain() }
                 if readable.sockets[1] {
                     for event in try monitor.receiveEvents() {
                         switch event {
                         case .handshakeSucceeded:
-                            logger.info("Connected to the hub (secure handshake done); saying HELLO", metadata: ["hub.endpoint": "\(configuration.hubEndpoint)"])
+                            logger.info("Connected to the hub (secure handshake done); saying HELLO", metadata: ["hub.endpoint": "\(failover.endpoint)"])
                             setConnected(true)
                             actions += session.connected(
                                 now: now, knowledge: try store.versionVector(), releaseVersion: try store.curriculumVersion() ?? 0)
@@ -193,20 +229,23 @@ public final class SiteClient: Sendable {
                             setConnected(false)
                             session.disconnected()
                             releases?.download.connectionLost()
+                            failover.troubled(now: now) { Int64.random(in: $0) }
                         case .handshakeFailed:
+                            failover.troubled(now: now) { Int64.random(in: $0) }
                             if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "handshake_failed"), now: now) {
                                 logger.warning(
                                     "Hub refused the secure handshake: is this site enrolled, and is the hub key right?",
-                                    metadata: ["hub.endpoint": "\(configuration.hubEndpoint)", "suppressed": "\(suppressed)"])
+                                    metadata: ["hub.endpoint": "\(failover.endpoint)", "suppressed": "\(suppressed)"])
                             }
                         case .connectRetried(let retry):
                             // Refused, unreachable or an unknown host: say so, at a bounded rate.
                             state.withLock { $0.status.connectFailures += 1 }
+                            failover.troubled(now: now) { Int64.random(in: $0) }
                             if let suppressed = dropLog.admit(RefusalKey(commune: nil, reason: "connect_failed"), now: now) {
                                 logger.warning(
                                     "Cannot reach the hub (connection refused, network down or unknown host); retrying",
                                     metadata: [
-                                        "hub.endpoint": "\(configuration.hubEndpoint)", "retry_ms": "\(retry)",
+                                        "hub.endpoint": "\(failover.endpoint)", "retry_ms": "\(retry)",
                                         "suppressed": "\(suppressed)",
                                     ])
                             }
@@ -222,9 +261,13 @@ public final class SiteClient: Sendable {
                             switch message {
                             case .refuse(let code, let reason, _):
                                 logger.error("Hub refused this site", metadata: ["code": "\(code)", "reason": "\(reason)"])
+                                // BUSY (its disk or its database): another hub may serve meanwhile.
+                                if code == .busy { failover.troubled(now: now) { Int64.random(in: $0) } }
                             case .welcome(let w):
+                                failover.served()
                                 logger.debug("WELCOME", metadata: ["hub_has": "\(w.have)", "credit": "\(w.credit)", "hub_release": "\(w.releaseVersion)"])
                             case .ack(let a):
+                                failover.served()
                                 logger.debug(
                                     "ACK", metadata: ["message_id": "\(a.ackedMessageID)", "hub_has": "\(a.have)", "refused": "\(a.refused.count)"])
                             default:
@@ -375,7 +418,8 @@ public final class SiteClient: Sendable {
             logger.error("Dropped a home feed message", metadata: ["reason": "\(error)"])
             return
         }
-        let report = try store.applyHomeFeed(feed.entries, commune: feed.commune, hub: NodeID(bytes: hubIdentity))
+        let report = try store.applyHomeFeed(
+            feed.entries, commune: feed.commune, hub: NodeID(bytes: hubIdentity), source: homeFeedSource)
         if let other = report.otherCommune {
             logger.error(
                 "Refused a home feed for another commune than this site's",

@@ -120,3 +120,49 @@ public enum SiteReleaseFetch {
         return nil
     }
 }
+
+/// Which of several hub processes a site talks to (docs/multi-hub.md), as a pure decision: the
+/// first endpoint while it serves; the next one, in order and round again, once the current one
+/// has not given a ready session (WELCOME, then acknowledgements) for `after` plus a jitter drawn
+/// per switch, so 3,321 sites leaving a dead hub do not all arrive at the next one in one second.
+/// Nothing is resent on a switch beyond what the new hub's WELCOME says it lacks: every hub
+/// answers from the shared log, so what any hub acknowledged is known to all.
+public struct HubFailover: Sendable, Equatable {
+    public let endpoints: [String]
+    public private(set) var current = 0
+    public let afterMilliseconds: Int64
+    /// When to move to the next endpoint; nil while the current one serves.
+    public private(set) var deadline: Int64?
+
+    public var endpoint: String { endpoints[current] }
+    public var isPrimary: Bool { current == 0 }
+
+    /// - Parameter jitter: a draw from the range it is given (injected: tests are deterministic).
+    public init(endpoints: [String], afterMilliseconds: Int64, now: Int64, jitter: (ClosedRange<Int64>) -> Int64) {
+        precondition(!endpoints.isEmpty)
+        self.endpoints = endpoints
+        self.afterMilliseconds = max(1, afterMilliseconds)
+        deadline = Self.deadline(now: now, after: self.afterMilliseconds, jitter: jitter)
+    }
+
+    private static func deadline(now: Int64, after: Int64, jitter: (ClosedRange<Int64>) -> Int64) -> Int64 {
+        let drawn = min(max(0, jitter(0...after)), after)
+        return now.addingReportingOverflow(after + drawn).overflow ? .max : now + after + drawn
+    }
+
+    /// The current hub served (WELCOME or an acknowledgement): stay.
+    public mutating func served() { deadline = nil }
+
+    /// The connection was lost, or the hub answered BUSY: start counting, unless already counting.
+    public mutating func troubled(now: Int64, jitter: (ClosedRange<Int64>) -> Int64) {
+        if deadline == nil { deadline = Self.deadline(now: now, after: afterMilliseconds, jitter: jitter) }
+    }
+
+    /// - Returns: the endpoint to move to now, or nil (one endpoint only, or not due yet).
+    public mutating func next(now: Int64, jitter: (ClosedRange<Int64>) -> Int64) -> String? {
+        guard endpoints.count > 1, let d = deadline, now >= d else { return nil }
+        current = (current + 1) % endpoints.count
+        deadline = Self.deadline(now: now, after: afterMilliseconds, jitter: jitter)
+        return endpoints[current]
+    }
+}

@@ -82,3 +82,55 @@ extension NodeStore {
         try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
     }
 }
+
+extension NodeStore {
+    /// Hub on a shared database (docs/multi-hub.md): makes this store's enrollments exactly those of
+    /// the shared log, the one place they are changed, keeping each site's last-heard time here. A
+    /// row whose keys or enrollment time differ is replaced; revocations are copied.
+    /// - Returns: whether anything changed.
+    @discardableResult
+    public func mirrorEnrollments(_ shared: [Enrollment]) throws -> Bool {
+        let wanted = Dictionary(shared.map { ($0.communeCode, $0) }, uniquingKeysWith: { a, _ in a })
+        return try pool.write { db in
+            var changed = false
+            var held = [Int: Enrollment]()
+            for r in try Row.fetchAll(db, sql: "SELECT * FROM enrolled_site") {
+                let e = Enrollment(
+                    communeCode: r["commune_code"], identityKey: r["identity_key"], transportKey: r["transport_key"],
+                    enrolledAt: r["enrolled_at"], revokedAt: r["revoked_at"], lastHeardAt: nil)
+                if let w = wanted[e.communeCode], w.identityKey == e.identityKey, w.transportKey == e.transportKey,
+                   w.enrolledAt == e.enrolledAt
+                {
+                    held[e.communeCode] = e
+                } else {
+                    try db.execute(sql: "DELETE FROM enrolled_site WHERE commune_code = ?", arguments: [e.communeCode])
+                    changed = true
+                }
+            }
+            for w in wanted.values.sorted(by: { $0.communeCode < $1.communeCode }) {
+                if let h = held[w.communeCode] {
+                    guard h.revokedAt != w.revokedAt else { continue }
+                    try db.execute(
+                        sql: "UPDATE enrolled_site SET revoked_at = ? WHERE commune_code = ?", arguments: [w.revokedAt, w.communeCode])
+                } else {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO enrolled_site (commune_code, identity_key, transport_key, enrolled_at, revoked_at)
+                            VALUES (?, ?, ?, ?, ?)
+                            """, arguments: [w.communeCode, w.identityKey, w.transportKey, w.enrolledAt, w.revokedAt])
+                }
+                changed = true
+            }
+            return changed
+        }
+    }
+}
+
+extension Enrollment {
+    /// An enrollment as the shared log holds it (it keeps no last-heard time).
+    public init(communeCode: Int, identityKey: Data, transportKey: Data, enrolledAt: Int64, revokedAt: Int64?) {
+        self.init(
+            communeCode: communeCode, identityKey: identityKey, transportKey: transportKey, enrolledAt: enrolledAt,
+            revokedAt: revokedAt, lastHeardAt: nil)
+    }
+}

@@ -7,6 +7,11 @@ public struct ApplyReport: Equatable, Sendable {
         public let origin: Origin
         public let firstSeq: UInt64
         public let reason: BatchRefusal
+        public init(origin: Origin, firstSeq: UInt64, reason: BatchRefusal) {
+            self.origin = origin
+            self.firstSeq = firstSeq
+            self.reason = reason
+        }
     }
 
     public var appliedBatches = 0

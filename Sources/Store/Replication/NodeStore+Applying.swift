@@ -26,11 +26,21 @@ extension NodeStore {
     @_spi(Benchmarks) public enum MergePath: Sendable { case set, perChange }
 
     @_spi(Benchmarks) public func apply(_ batches: [Batch], heardFrom: Set<Int> = [], routeHome: [NodeID: Int]? = nil, path: MergePath) throws -> ApplyReport {
-        let validator = Validator(curriculum: validatorIndex, now: now())
-        let me = try currentOrigin()
         // Hashing, signature checks and decoding need no lock: do them first, on every core,
         // so the write transaction holds the lock only for SQL.
-        let prepared = PreparedBatch.prepareAll(batches, localOrigin: me)
+        let prepared = PreparedBatch.prepareAll(batches, localOrigin: try currentOrigin())
+        return try apply(prepared: prepared, heardFrom: heardFrom, routeHome: routeHome, path: path)
+    }
+
+    /// Applies batches already prepared (``PreparedBatch/prepareAll(_:localOrigin:)``): a hub on a
+    /// shared log checks each batch once, for the log and for its own store.
+    public func apply(prepared: [PreparedBatch], heardFrom: Set<Int> = [], routeHome: [NodeID: Int]? = nil) throws -> ApplyReport {
+        try apply(prepared: prepared, heardFrom: heardFrom, routeHome: routeHome, path: .set)
+    }
+
+    private func apply(prepared: [PreparedBatch], heardFrom: Set<Int>, routeHome: [NodeID: Int]?, path: MergePath) throws -> ApplyReport {
+        let validator = Validator(curriculum: validatorIndex, now: now())
+        let me = try currentOrigin()
         do {
             return try apply(prepared, me: me, validator: validator, heardFrom: heardFrom, routeHome: routeHome, path: path)
         } catch is MergeSet.NeedsPerChangePath {
@@ -53,60 +63,33 @@ extension NodeStore {
             var router = try routeHome.map { try HomeRouter(db, communes: $0) }
             for p in prepared {
                 let batch = p.batch
-                // Before any arithmetic or Int64 conversion of the peer's numbers.
-                guard batch.hasValidRange, !p.countMismatch else {
-                    report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .malformedRange))
+                var o = OriginState(no: 0, quarantine: nil, contiguous: 0, lastBatchID: Batch.zeroID)
+                let admission = try BatchAdmission.decide(
+                    batch, id: p.id, signatureValid: p.signatureValid, countMismatch: p.countMismatch, isOwnOrigin: batch.origin == me,
+                    head: {
+                        o = try origins[batch.origin] ?? Self.originRow(db, batch.origin)
+                        origins[batch.origin] = o
+                        return .init(contiguous: o.contiguous, lastBatchID: o.lastBatchID, quarantine: o.quarantine)
+                    }, nearest: { try Self.nearestBatch(db, originNo: o.no, below: batch.lastSeq) })
+                switch admission {
+                case .accept:
+                    break
+                case .duplicate:
+                    report.duplicateBatches += 1
                     continue
-                }
-                guard p.signatureValid else {
-                    report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .badSignature))
+                case .refuse(let reason):
+                    report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: reason))
                     continue
-                }
-                var o = try origins[batch.origin] ?? Self.originRow(db, batch.origin)
-                origins[batch.origin] = o
-                /// Equivocation and a broken chain: the origin is quarantined and the batch refused.
-                func setOriginAside(_ why: String, _ reason: BatchRefusal) throws {
+                case .quarantineOrigin(let why, let reason):
+                    // Equivocation and a broken chain: the origin is quarantined and the batch refused.
                     try Self.quarantineOrigin(db, o.no, why)
                     o.quarantine = why
                     origins[batch.origin] = o
                     report.newlyQuarantinedOrigins.append(batch.origin)
                     report.refused.append(.init(origin: batch.origin, firstSeq: batch.firstSeq, reason: reason))
-                }
-                if let why = o.quarantine {
-                    report.refused.append(
-                        .init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .originQuarantined(why)))
                     continue
                 }
                 let id = p.id
-                switch try Self.overlap(db, originNo: o.no, batch: batch, id: id) {
-                case .duplicate:
-                    report.duplicateBatches += 1
-                    continue
-                case .conflict:
-                    if batch.origin == me {
-                        report.refused.append(.init(origin: me, firstSeq: batch.firstSeq, reason: .unknownOwnBatch))
-                        continue
-                    }
-                    try setOriginAside("equivocation at seq \(batch.firstSeq)-\(batch.lastSeq)", .equivocation)
-                    continue
-                case .none:
-                    if batch.origin == me {
-                        report.refused.append(.init(origin: me, firstSeq: batch.firstSeq, reason: .unknownOwnBatch))
-                        continue
-                    }
-                }
-                // Only a batch that extends the contiguous run is stored and merged, and only if
-                // it chains to the batch before it. A gap is refused (resent in order later), so a
-                // broken chain is always seen before anything of it is merged.
-                guard batch.firstSeq == o.contiguous + 1 else {
-                    report.refused.append(
-                        .init(origin: batch.origin, firstSeq: batch.firstSeq, reason: .outOfOrder(expectedFirstSeq: o.contiguous + 1)))
-                    continue
-                }
-                guard batch.previousID == o.lastBatchID else {
-                    try setOriginAside("hash chain broken at seq \(batch.firstSeq)", .chainBroken)
-                    continue
-                }
                 try Self.insertBatch(db, batch, originNo: o.no, id: id, receivedAt: validator.now)
                 report.appliedBatches += 1
                 try mergeBody(
@@ -264,27 +247,17 @@ extension NodeStore {
         return OriginState(no: db.lastInsertedRowID, quarantine: nil, contiguous: 0, lastBatchID: Batch.zeroID)
     }
 
-    private enum Overlap { case none, duplicate, conflict }
-
-    /// Stored batches of one origin never overlap, so only the nearest one below `lastSeq` can.
-    private static func overlap(_ db: Database, originNo: Int64, batch: Batch, id: Data) throws -> Overlap {
+    /// The stored batch of an origin that a new batch ending at `lastSeq` could overlap.
+    private static func nearestBatch(_ db: Database, originNo: Int64, below lastSeq: UInt64) throws -> BatchAdmission.Stored? {
         guard let row = try Row.fetchOne(
             db.cachedStatement(
                 sql: """
                     SELECT first_seq, last_seq, batch_id FROM batch
                     WHERE origin_no = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1
-                    """), arguments: [originNo, Int64(batch.lastSeq)])
-        else { return .none }
-        let first: Int64 = row["first_seq"]
-        let last: Int64 = row["last_seq"]
-        if last < Int64(batch.firstSeq) {
-            // Also the next batch above must not start inside us (checked by its own first_seq <= lastSeq).
-            return .none
-        }
-        if first == Int64(batch.firstSeq), last == Int64(batch.lastSeq), row["batch_id"] as Data == id {
-            return .duplicate
-        }
-        return .conflict
+                    """), arguments: [originNo, Int64(lastSeq)])
+        else { return nil }
+        return .init(
+            firstSeq: UInt64(max(0, row["first_seq"] as Int64)), lastSeq: UInt64(max(0, row["last_seq"] as Int64)), id: row["batch_id"])
     }
 
     private static func quarantineOrigin(_ db: Database, _ originNo: Int64, _ why: String) throws {

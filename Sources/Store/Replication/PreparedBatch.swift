@@ -1,19 +1,19 @@
 import Dispatch
-import Foundation
-import Merge
-import Model
+public import Foundation
+public import Merge
+public import Model
 import Sodium
 import Synchronization
 
 /// A batch with the work that needs no database done: its id, its signature check, its
-/// decoded changes.
-struct PreparedBatch: Sendable {
-    let batch: Batch
-    let id: Data
-    let signatureValid: Bool
+/// decoded changes. Public so a hub on a shared log checks a batch once, for the log and its store.
+public struct PreparedBatch: Sendable {
+    public let batch: Batch
+    public let id: Data
+    public let signatureValid: Bool
     let changes: Result<[Change], DecodeError>
     /// The body decodes, but to another number of changes than the signed range says.
-    let countMismatch: Bool
+    public let countMismatch: Bool
 
     init(_ batch: Batch, localOrigin: Origin) {
         self.batch = batch
@@ -26,7 +26,7 @@ struct PreparedBatch: Sendable {
     }
 
     /// Prepares batches concurrently; results keep the input order.
-    static func prepareAll(_ batches: [Batch], localOrigin: Origin) -> [PreparedBatch] {
+    public static func prepareAll(_ batches: [Batch], localOrigin: Origin) -> [PreparedBatch] {
         guard batches.count > 1 else { return batches.map { PreparedBatch($0, localOrigin: localOrigin) } }
         let slots = Mutex([PreparedBatch?](repeating: nil, count: batches.count))
         DispatchQueue.concurrentPerform(iterations: batches.count) { i in

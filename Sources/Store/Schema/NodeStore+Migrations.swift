@@ -418,6 +418,12 @@ extension NodeStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v-home-feed-source: which hub's numbering the home-feed cursor follows") { db in
+            // Several hub processes each number a commune's home feed their own way (docs/multi-hub.md):
+            // the cursor is only meaningful for the hub endpoint it came from. NULL: from the one hub
+            // of a single-hub setup (taken to be the first endpoint listed).
+            try db.execute(sql: "ALTER TABLE node ADD COLUMN home_feed_source TEXT")
+        }
         return m
     }
 }

@@ -20,6 +20,18 @@ extension NodeStore {
         try pool.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT home_feed_seq FROM node") ?? 0) }
     }
 
+    /// Site with several hub endpoints: the cursor to send `source`, 0 when it counts in another
+    /// hub's numbering (each hub process numbers its feeds; re-merging what was held is idempotent).
+    /// A cursor of unknown source belongs to the primary (first) endpoint, the one hub of old.
+    public func homeFeedCursor(source: String, isPrimary: Bool) throws -> UInt64 {
+        try pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT home_feed_seq, home_feed_source FROM node") else { return 0 }
+            let held: String? = row["home_feed_source"]
+            guard held == source || (held == nil && isPrimary) else { return 0 }
+            return UInt64(max(0, row["home_feed_seq"] as Int64))
+        }
+    }
+
     /// Site: its commune, as named by the first home feed it applied (nil before any).
     public func siteCommune() throws -> Int? {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT commune_code FROM node") }
@@ -33,7 +45,11 @@ extension NodeStore {
     /// `hub` is the pinned hub identity: the only writer whose roster entries are accepted.
     /// `commune` is the commune the signed feed is for: the first one is remembered as this
     /// site's commune, and a feed for another is refused whole.
-    public func applyHomeFeed(_ entries: [HomeFeedEntry], commune: Int? = nil, hub: NodeID? = nil) throws -> HomeFeedReport {
+    /// `source`: the hub endpoint the feed came from (sites with several hubs); a feed from another
+    /// source than the cursor's starts from 0.
+    public func applyHomeFeed(
+        _ entries: [HomeFeedEntry], commune: Int? = nil, hub: NodeID? = nil, source: (endpoint: String, isPrimary: Bool)? = nil
+    ) throws -> HomeFeedReport {
         let validator = Validator(curriculum: validatorIndex, now: now())
         let physical = UInt64(max(0, validator.now))
         return try pool.write { db in
@@ -47,6 +63,14 @@ extension NodeStore {
                 if mine == nil { try db.execute(sql: "UPDATE node SET commune_code = ?", arguments: [commune]) }
             }
             var cursor = UInt64(try Int64.fetchOne(db, sql: "SELECT home_feed_seq FROM node") ?? 0)
+            if let source {
+                let held = try String.fetchOne(db, sql: "SELECT home_feed_source FROM node")
+                if held != source.endpoint {
+                    // The same rule as homeFeedCursor(source:isPrimary:): another hub's numbering starts at 0.
+                    if !(held == nil && source.isPrimary) { cursor = 0 }
+                    try db.execute(sql: "UPDATE node SET home_feed_source = ?", arguments: [source.endpoint])
+                }
+            }
             var ctx = try LocalWriteContext(db)
             var writer = try MergeWriter(db)
             var facts = FactKeeper(curriculum: validator.curriculum)
