@@ -162,7 +162,10 @@ let package = Package(
         // Against a real PostgreSQL cluster (ops/test.sh starts one; skipped without HOCVU_TEST_POSTGRES).
         .testTarget(
             name: "HubPostgresTests",
-            dependencies: ["HubPostgres", "Node", "Store", "Model", "Merge", "Sodium", "Transport", "TestSupport", log]),
+            dependencies: [
+                "HubPostgres", "Node", "Store", "Model", "Merge", "Sodium", "Transport", "TestSupport", log,
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
     ]
 )
 

@@ -395,7 +395,7 @@ public final class PostgresHubLog: SharedHubLog {
             var out = (0, 0, 0)
             let rows = try await client.query(
                 """
-                SELECT (SELECT count(*) FROM hub_batch), (SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM hub_batch),
+                SELECT (SELECT count(*) FROM hub_batch), (SELECT coalesce(sum(last_seq - first_seq + 1), 0)::bigint FROM hub_batch),
                        (SELECT count(*) FROM hub_origin WHERE quarantine_reason IS NOT NULL)
                 """)
             for try await (b, c, q) in rows.decode((Int, Int, Int).self) { out = (b, c, q) }
