@@ -264,6 +264,24 @@ public final class HubServer: Sendable {
         var registry = Registry(try store.enrollments())
         var enrollmentVersion: Int64 = -1
         var lastFollow: Int64 = 0
+        // While the shared database is down, nothing waits on it: HELLO and uploads get BUSY at
+        // once, and only the follow step probes it, backing off (doubling to 30 s) while it fails.
+        var logRetryAt: Int64 = 0
+        var logBackoff = configuration.followIntervalMilliseconds
+        func logFailed(_ error: any Error) {
+            noteSharedLogUnavailable(error)
+            let now = NodeStore.systemNow()
+            logRetryAt = now + logBackoff
+            logBackoff = min(max(1, logBackoff) * 2, 30_000)
+        }
+        func logServed() {
+            guard logRetryAt != 0 || stats.sharedLogUnavailable != nil else { return }
+            logRetryAt = 0
+            logBackoff = configuration.followIntervalMilliseconds
+            count { $0.sharedLogUnavailable = nil }
+            logger.notice("The shared database answers again; taking uploads")
+        }
+        func logDown(now: Int64) -> Bool { log != nil && now < logRetryAt }
         /// Enrollments from the shared log, copied into the view (its report lists the sites).
         func reloadSharedEnrollments() throws -> Bool {
             guard let log else { return false }
@@ -277,7 +295,7 @@ public final class HubServer: Sendable {
         }
         if log != nil {
             do { _ = try reloadSharedEnrollments() } catch {
-                noteSharedLogUnavailable(error)  // starts with the view's copy; retried every follow step
+                logFailed(error)  // starts with the view's copy; retried at each follow step
             }
         }
         var dataVersion = try store.dataVersion()
@@ -414,16 +432,19 @@ public final class HubServer: Sendable {
             }
             // On a shared log: enrollments from it, and the view follows what other hubs appended.
             let followNow = NodeStore.systemNow()
-            if log != nil, followNow - lastFollow >= configuration.followIntervalMilliseconds || followNow < lastFollow {
+            if log != nil, !logDown(now: followNow),
+               followNow - lastFollow >= configuration.followIntervalMilliseconds || followNow < lastFollow
+            {
                 lastFollow = followNow
                 do {
                     if try reloadSharedEnrollments() { dropRevokedSessions() }
                     let fed = try follow(registry: registry)
+                    logServed()
                     for (routing, session) in sessions where session.isReady && fed.contains(session.peer.commune) {
                         try sendHomeFeed(routing)
                     }
                 } catch let error as SharedLogError {
-                    noteSharedLogUnavailable(error)
+                    logFailed(error)
                 } catch let error where NodeStore.isDiskFull(error) {
                     noteDiskFull()
                 }
@@ -512,10 +533,11 @@ public final class HubServer: Sendable {
                         let have: VersionVector
                         let haveIDs: [Origin: Data]
                         do {
+                            if logDown(now: NodeStore.systemNow()) { throw SharedLogError("still unreachable; retrying with backoff") }
                             have = try log?.versionVector(of: [origin.node]) ?? store.versionVector(of: [origin.node])
                             haveIDs = try log?.lastBatchIDs(of: origin.node) ?? store.lastBatchIDs(of: origin.node)
                         } catch let error as SharedLogError {
-                            noteSharedLogUnavailable(error)
+                            if !logDown(now: NodeStore.systemNow()) { logFailed(error) }
                             send(routing, .refuse(code: .busy, reason: "the hub cannot reach its database; try again later",
                                                   retryAfterSeconds: configuration.databaseRetrySeconds), id: id)
                             continue
@@ -556,11 +578,13 @@ public final class HubServer: Sendable {
             defer { for u in uploads { sessions[u.routing]?.roundEnded() } }
             let fed: Set<Int>
             do {
+                if logDown(now: roundNow) { throw SharedLogError("still unreachable; retrying with backoff") }
                 fed = try merge(uploads, registry: registry) { _ = send($0, $1, id: $2) }
                 count { $0.diskFull = nil }
+                if log != nil { logServed() }
             } catch let error as SharedLogError {
                 // Nothing of these uploads is committed to the shared log: none is acknowledged.
-                noteSharedLogUnavailable(error)
+                if !logDown(now: roundNow) { logFailed(error) }
                 for u in uploads {
                     refuse(.databaseUnavailable, commune: u.peer.commune, "upload not stored: the hub cannot reach its database")
                     send(
@@ -755,7 +779,6 @@ extension HubServer {
     ) throws -> (ApplyReport, VersionVector) {
         let prepared = PreparedBatch.prepareAll(batches, localOrigin: try store.currentOrigin())
         let decisions = try log.append(prepared)
-        state.withLock { $0.stats.sharedLogUnavailable = nil }
         var report = ApplyReport()
         var toView = [PreparedBatch]()
         for (p, d) in zip(prepared, decisions) {
