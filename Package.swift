@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         // Thin system-library modules; no pkgConfig for libzmq (its .pc drags in krb5 flags).
@@ -114,6 +115,7 @@ let package = Package(
             dependencies: [
                 "Model", "Merge", "Node", "Store", log, .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: settings),
         .executableTarget(
@@ -135,6 +137,9 @@ let package = Package(
             dependencies: [
                 "Model", "Store", "Merge", "Sodium", "Release", "Transport", "Wire", "Node", "TestSupport", "CSQLite", "HubPostgres", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The raw PostgreSQL baseline (COPY) talks to the server directly, not through HubPostgres.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 // The dashboard benchmark's baseline: the same HTTP server serving bytes from memory.
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libsqlite3-dev libzmq3-dev libsodium-dev pkg-config curl)  # curl: the demo opens the dashboard
+# curl: the demo opens the dashboard; postgresql and sqlite3: the tests (ops/test.sh) of the multi-hub
+# database and of the hub view use a throwaway cluster and the sqlite3 shell.
+packages=(libsqlite3-dev libzmq3-dev libsodium-dev pkg-config curl postgresql sqlite3)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -358,10 +358,13 @@ struct Reader {
         c.passwordFile = try path("store", "password_file")
         c.poolSize = try int("store", "pool_size", 1...64) ?? c.poolSize
         if let t = try optionalString("store", "tls") {
-            guard ["disable", "prefer", "require"].contains(t) else { throw fail("store", "tls", "must be \"disable\", \"prefer\" or \"require\"") }
+            guard ["disable", "prefer", "require", "verify-full"].contains(t) else {
+                throw fail("store", "tls", "must be \"disable\", \"prefer\", \"require\" or \"verify-full\" (as libpq's sslmode)")
+            }
             c.tls = t
         }
-        c.timeoutSeconds = try int("store", "timeout", 1...300) ?? c.timeoutSeconds
+        // A call blocks the hub's loop up to this long: it must stay well under systemd's 30 s watchdog.
+        c.timeoutSeconds = try int("store", "timeout", 1...20) ?? c.timeoutSeconds
         if let n = try optionalString("store", "name") {
             guard n.count <= 64, n.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
                 throw fail("store", "name", "must be 1 to 64 letters, digits, '-', '_' or '.'")

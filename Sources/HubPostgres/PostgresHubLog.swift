@@ -5,6 +5,7 @@ public import Model
 public import Node
 public import Store
 import NIOCore
+import NIOSSL
 import PostgresNIO
 import Synchronization
 
@@ -25,7 +26,9 @@ public final class PostgresHubLog: SharedHubLog {
         public var user: String
         public var password: String?
         public var poolSize: Int
-        /// `disable`, `prefer` or `require` (TLS to the database; `disable` for a Unix socket).
+        /// TLS to the database, as libpq's `sslmode`: `disable`; `prefer` and `require` encrypt
+        /// without checking the server's certificate; `verify-full` checks it against the system's
+        /// trust store and the host name (use it between machines).
         public var tls: String
         /// An operation that has not finished by then fails: uploads are answered BUSY.
         public var timeoutSeconds: Double
@@ -64,11 +67,14 @@ public final class PostgresHubLog: SharedHubLog {
                 unixSocketPath: "\(settings.host)/.s.PGSQL.\(settings.port)", username: settings.user,
                 password: settings.password, database: settings.database)
         } else {
+            var unchecked = TLSConfiguration.makeClientConfiguration()
+            unchecked.certificateVerification = .none
             let tls: PostgresClient.Configuration.TLS =
                 switch settings.tls {
                 case "disable": .disable
-                case "require": .require(.makeClientConfiguration())
-                default: .prefer(.makeClientConfiguration())
+                case "require": .require(unchecked)
+                case "verify-full": .require(.makeClientConfiguration())
+                default: .prefer(unchecked)
                 }
             configuration = .init(
                 host: settings.host, port: settings.port, username: settings.user, password: settings.password,

@@ -13,7 +13,7 @@ struct HocVuBench: AsyncParsableCommand {
         commandName: "hocvu-bench",
         abstract: "Measure hocvu against raw baselines in the same run (see BENCHMARKS.md).",
         subcommands: [
-            Merge.self, Upserts.self, Ingest.self, Fleet.self, IdleSite.self, ReleaseEdit.self, Fanout.self, SeedHub.self,
+            Merge.self, Upserts.self, Ingest.self, IngestPostgres.self, Fleet.self, IdleSite.self, ReleaseEdit.self, Fanout.self, SeedHub.self,
             ServeStatic.self,
         ])
 }
@@ -95,6 +95,44 @@ extension HocVuBench {
                 | bytes on the wire per result (loopback tx, both directions) | \(String(format: "%.0f", Double(r.wireBytes) / Double(r.results))) |
                 | write → visible at hub, p50 / p99 (ms) | \(String(format: "%.1f / %.1f", pct(r.latenciesMs, 0.5), pct(r.latenciesMs, 0.99))) |
                 | no-op sync round (HELLO → WELCOME), p50 / p99 (ms) | \(String(format: "%.2f / %.2f", pct(r.noopRoundsMs, 0.5), pct(r.noopRoundsMs, 0.99))) |
+                """)
+        }
+    }
+}
+
+extension HocVuBench {
+    struct IngestPostgres: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ingest-pg",
+            abstract: "Sites → one or two hub engines on a shared PostgreSQL log (docs/multi-hub.md) vs raw COPY of the same rows.")
+        @Option(help: "Results (quiz attempts; each learner registers once and makes four) in all.") var results = 100_000
+        @Option(help: "Number of sites.") var sites = 10
+        @Option(help: "Hub engines sharing the database (1 or 2).") var hubs = 1
+        @Option(help: "PostgreSQL: a host, or the directory of its Unix socket (ops/pg-test-cluster.sh prints one).") var host = "/var/run/postgresql"
+        @Option(help: "PostgreSQL port.") var port = 5432
+        @Option(help: "A PostgreSQL role that may create databases (a database is created and dropped).") var user = "postgres"
+        @Option(help: "Working directory (a subdirectory is created and removed).") var directory = FileManager.default.temporaryDirectory.path
+
+        func validate() throws {
+            guard (1...2).contains(hubs) else { throw ValidationError("--hubs must be 1 or 2") }
+            guard sites >= 1, results >= sites * 4 else { throw ValidationError("--results must be at least 4 per site") }
+        }
+
+        func run() async throws {
+            let r = try await PostgresIngestBenchmark(
+                results: results, sites: sites, hubs: hubs, host: host, port: port, user: user, directory: directory
+            ).run { FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8)) }
+            let rate = Double(r.results) / r.ingestSeconds
+            let copy = Double(r.results) / r.copySeconds
+            print("""
+                | what | value |
+                | --- | ---: |
+                | results (\(sites) sites, signed, CURVE, tcp loopback), hub engines | \(r.results), \(hubs) |
+                | ingest: the shared log holds all (acknowledged), seconds | \(String(format: "%.2f", r.ingestSeconds)) |
+                | ingest rate, results/s | \(Int(rate)) |
+                | every hub's view has merged all, seconds | \(String(format: "%.2f", r.viewsSeconds)) |
+                | raw PostgreSQL COPY of the same rows, results/s | \(Int(copy)) |
+                | ingest / COPY | \(String(format: "%.1f %%", rate / copy * 100)) |
                 """)
         }
     }

@@ -35,54 +35,15 @@ struct IngestBenchmark {
         // Problems (a stopped loop, a refusal) still show; routine connection logs do not.
         let logger = benchLogger()
         let curriculum = SampleCurriculum.make()
-        let quiz = curriculum.courses[0].quizzes[0]
-        let communes = try AdminUnits.bundled().provinces.flatMap(\.communes).map(\.code)
 
         let hubStore = try NodeStore(path: "\(dir)/hub.sqlite", identity: .generate())
         try hubStore.installCurriculum(curriculum)
         let hubKeys = BoxKeyPair.generate()
 
-        // Each site: its learners (one result each = one attempt), recorded and sealed locally first.
-        log("recording \(results) results at \(sites) sites…")
-        var siteStores = [(NodeStore, BoxKeyPair, Int)]()
-        let perSite = results / sites
-        var rows = [AttemptRecord]()
-        for s in 0..<sites {
-            let identity = SigningKeyPair.generate()
-            let transport = BoxKeyPair.generate()
-            let commune = communes[s % communes.count]
-            let store = try NodeStore(path: "\(dir)/site-\(s).sqlite", identity: identity)
-            try store.installCurriculum(curriculum)
-            try hubStore.enroll(communeCode: commune, identityKey: identity.publicKey, transportKey: transport.publicKey)
-            let now = NodeStore.systemNow()
-            // Each learner registers once and makes four quiz attempts (four results).
-            var i = 0
-            while i < perSite {
-                var events = [LocalEvent]()
-                let n = min(2_000, perSite - i)
-                for k in stride(from: i, to: i + n, by: 4) {
-                    let nid = String(format: "%03d%09d", s, k)
-                    events.append(.registerLearner(nationalID: nid, fullName: "Học viên", role: .civilServant, unit: "UBND", homeCommune: commune))
-                    for a in k..<min(k + 4, i + n) {
-                        events.append(.attempt(
-                            learnerID: Identity.learnerID(nationalID: nid), quizID: quiz.id, answers: [0, 1, 2, 3, 0],
-                            score: (a * 7) % 11, maxScore: quiz.maxScore, startedAt: now - 60_000, finishedAt: now))
-                    }
-                }
-                // The same rows for the raw baseline, learner ids included (nothing is hashed while timed).
-                for (event, outcome) in zip(events, try store.record(events)) {
-                    guard case .attempt(let id) = outcome,
-                          case .attempt(let learner, _, let answers, let score, let max, let started, let finished) = event
-                    else { continue }
-                    rows.append(AttemptRecord(
-                        attemptID: id, learnerID: learner, quizID: quiz.id, answers: answers, score: score, maxScore: max,
-                        startedAt: started, finishedAt: finished))
-                }
-                i += n
-            }
-            try store.sealPending(maxChanges: 256)
-            siteStores.append((store, transport, commune))
+        let (siteStores, rows) = try Self.recordSites(results: results, sites: sites, directory: dir, log: log) {
+            try hubStore.enroll(communeCode: $0, identityKey: $1, transportKey: $2)
         }
+        let perSite = results / sites
         report.results = perSite * sites
 
         // Ingest: start the hub and every site at once; stop the clock when the hub holds everything.
@@ -159,5 +120,59 @@ struct IngestBenchmark {
         report.rawSeconds = (ContinuousClock.now - t1).seconds
         try? FileManager.default.removeItem(atPath: dir)
         return report
+    }
+}
+
+extension IngestBenchmark {
+    /// Each site: its learners (four results each = four attempts), recorded and sealed locally
+    /// first, and enrolled through `enroll(commune, identity, transport)`. Also returns the attempt
+    /// rows for a raw baseline, learner ids included (nothing is hashed while timed).
+    static func recordSites(
+        results: Int, sites: Int, directory dir: String, log: (String) -> Void, enroll: (Int, Data, Data) throws -> Void
+    ) throws -> (sites: [(NodeStore, BoxKeyPair, Int)], rows: [AttemptRecord]) {
+        let curriculum = SampleCurriculum.make()
+        let quiz = curriculum.courses[0].quizzes[0]
+        let communes = try AdminUnits.bundled().provinces.flatMap(\.communes).map(\.code)
+        log("recording \(results) results at \(sites) sites…")
+        var siteStores = [(NodeStore, BoxKeyPair, Int)]()
+        let perSite = results / sites
+        var rows = [AttemptRecord]()
+        for s in 0..<sites {
+            let identity = SigningKeyPair.generate()
+            let transport = BoxKeyPair.generate()
+            let commune = communes[s % communes.count]
+            let store = try NodeStore(path: "\(dir)/site-\(s).sqlite", identity: identity)
+            try store.installCurriculum(curriculum)
+            try enroll(commune, identity.publicKey, transport.publicKey)
+            let now = NodeStore.systemNow()
+            // Each learner registers once and makes four quiz attempts (four results).
+            var i = 0
+            while i < perSite {
+                var events = [LocalEvent]()
+                let n = min(2_000, perSite - i)
+                for k in stride(from: i, to: i + n, by: 4) {
+                    let nid = String(format: "%03d%09d", s, k)
+                    events.append(.registerLearner(nationalID: nid, fullName: "Học viên", role: .civilServant, unit: "UBND", homeCommune: commune))
+                    for a in k..<min(k + 4, i + n) {
+                        events.append(.attempt(
+                            learnerID: Identity.learnerID(nationalID: nid), quizID: quiz.id, answers: [0, 1, 2, 3, 0],
+                            score: (a * 7) % 11, maxScore: quiz.maxScore, startedAt: now - 60_000, finishedAt: now))
+                    }
+                }
+                // The same rows for the raw baseline, learner ids included (nothing is hashed while timed).
+                for (event, outcome) in zip(events, try store.record(events)) {
+                    guard case .attempt(let id) = outcome,
+                          case .attempt(let learner, _, let answers, let score, let max, let started, let finished) = event
+                    else { continue }
+                    rows.append(AttemptRecord(
+                        attemptID: id, learnerID: learner, quizID: quiz.id, answers: answers, score: score, maxScore: max,
+                        startedAt: started, finishedAt: finished))
+                }
+                i += n
+            }
+            try store.sealPending(maxChanges: 256)
+            siteStores.append((store, transport, commune))
+        }
+        return (siteStores, rows)
     }
 }

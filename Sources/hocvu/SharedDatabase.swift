@@ -5,6 +5,10 @@ import HubPostgres
 import Logging
 import Node
 
+#if canImport(CDispatch)
+import CDispatch  // Glibc's `struct stat` (see KeyFiles.swift)
+#endif
+
 /// Opening the hub's shared PostgreSQL database from `[store]` (docs/multi-hub.md).
 enum SharedDatabase {
     /// The password file must be a regular file only its owner can read: it is the key to every

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command (README): `swift test`, with a throwaway PostgreSQL 15 cluster for the tests of the
+# hub's shared database (Tests/HubPostgresTests; docs/multi-hub.md). Without PostgreSQL's server
+# installed those tests are skipped and say so; everything else runs as `swift test` alone.
+# Extra arguments go to `swift test` (e.g. --filter HubPostgresTests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    cluster=$(mktemp -d /tmp/hocvu-pg.XXXXXX)
+    port=$((20000 + RANDOM % 20000))
+    trap 'ops/pg-test-cluster.sh stop "$cluster"' EXIT
+    export "$(ops/pg-test-cluster.sh start "$cluster" "$port")"
+    echo "PostgreSQL test cluster: $HOCVU_TEST_POSTGRES"
+else
+    echo "note: PostgreSQL is not installed (apt-get install postgresql): the shared-database tests are skipped" >&2
+fi
+swift test "$@"
