@@ -1,4 +1,7 @@
+import Dispatch
 import Foundation
+import HubPostgres
+import PostgresNIO
 import Merge
 import Model
 import Sodium
@@ -19,6 +22,10 @@ struct FleetBenchmark {
     let directory: String
     /// The `hocvu` binary run as the hub (and to make its keys, so they are in the files' real format).
     let hocvu: String
+    /// A PostgreSQL cluster (host or socket directory, port, role that may create databases): then
+    /// `hubs` hub processes share a new database (docs/multi-hub.md); nil: one hub on SQLite.
+    var postgres: (host: String, port: Int, user: String)? = nil
+    var hubs = 1
 
     struct Report {
         var sites = 0
@@ -48,13 +55,33 @@ struct FleetBenchmark {
         let hubStore = try NodeStore(path: "\(dir)/hub.sqlite", identity: hubKeys.identity)
         let curriculum = SampleCurriculum.make()
         try hubStore.installCurriculum(curriculum)
+        // On PostgreSQL: a new database, migrated; enrollments go there, and each hub has its own view.
+        var shared: PostgresHubLog?
+        var database = ""
+        if let pg = postgres {
+            database = "hocvu_fleet_\(UInt32.random(in: 0...UInt32.max))"
+            try createDatabase(database, pg)
+            shared = PostgresHubLog(
+                .init(host: pg.host, port: pg.port, database: database, user: pg.user, tls: "disable", timeoutSeconds: 20, hubName: "bench"),
+                logger: benchLogger())
+            try shared!.migrate()
+            for h in 1..<max(1, hubs) {
+                let view = try NodeStore(path: "\(dir)/hub\(h).sqlite", identity: hubKeys.identity)
+                try view.installCurriculum(curriculum)
+            }
+        }
+        defer { shared?.close() }
         let quiz = curriculum.courses[0].quizzes[0]
         var rng = SeededGenerator(seed: 3_321)
         let now = NodeStore.systemNow()
         var fleet = [SimSite]()
         for (i, commune) in communes.enumerated() {
             let identity = SigningKeyPair.generate(), transport = BoxKeyPair.generate()
-            try hubStore.enroll(communeCode: commune, identityKey: identity.publicKey, transportKey: transport.publicKey)
+            if let shared {
+                try shared.enroll(communeCode: commune, identityKey: identity.publicKey, transportKey: transport.publicKey, at: now)
+            } else {
+                try hubStore.enroll(communeCode: commune, identityKey: identity.publicKey, transportKey: transport.publicKey)
+            }
             let changes = (0..<results).map { r -> Change in
                 let finished = now - Int64(results - r) * 1_000
                 let learner = Identity.learnerID(nationalID: String(format: "%06d%06d", i, r))
@@ -72,15 +99,48 @@ struct FleetBenchmark {
         }
         raiseFileLimit()
 
-        let port = Int.random(in: 30_000...50_000)
-        let endpoint = "tcp://127.0.0.1:\(port)"
-        let hub = Process()
-        hub.executableURL = URL(fileURLWithPath: hocvu)
-        hub.arguments = ["hub", "run", "--db", "\(dir)/hub.sqlite", "--keys", "\(dir)/hub-keys", "--bind", endpoint]
-        hub.standardError = FileHandle(forWritingAtPath: "\(dir)/hub.log")
-        try hub.run()
-        defer { if hub.isRunning { hub.terminate(); hub.waitUntilExit() } }
-        usleep(500_000)
+        var endpoints = [String]()
+        var processes = [Process]()
+        for h in 0..<(postgres == nil ? 1 : max(1, hubs)) {
+            let port = Int.random(in: 30_000...50_000)
+            let endpoint = "tcp://127.0.0.1:\(port)"
+            let hub = Process()
+            hub.executableURL = URL(fileURLWithPath: hocvu)
+            let db = h == 0 ? "\(dir)/hub.sqlite" : "\(dir)/hub\(h).sqlite"
+            if let pg = postgres {
+                let config = "\(dir)/hub\(h).toml"
+                try """
+                    role = "hub"
+                    [node]
+                    database = "\(db)"
+                    keys = "\(dir)/hub-keys"
+                    status = "\(dir)/hub\(h)-status.json"
+                    [listen]
+                    endpoint = "\(endpoint)"
+                    [metrics]
+                    listen = "off"
+                    [store]
+                    backend = "postgresql"
+                    host = "\(pg.host)"
+                    port = \(pg.port)
+                    database = "\(database)"
+                    user = "\(pg.user)"
+                    tls = "disable"
+                    timeout = 20
+                    name = "hub-\(h)"
+                    """.write(toFile: config, atomically: true, encoding: .utf8)
+                hub.arguments = ["hub", "run", "--config", config]
+            } else {
+                hub.arguments = ["hub", "run", "--db", db, "--keys", "\(dir)/hub-keys", "--bind", endpoint]
+            }
+            hub.standardError = FileHandle(forWritingAtPath: "\(dir)/hub.log")
+            try hub.run()
+            endpoints.append(endpoint)
+            processes.append(hub)
+        }
+        defer { for hub in processes where hub.isRunning { hub.terminate(); hub.waitUntilExit() } }
+        // Every hub has read the enrollments (a hub on PostgreSQL loads them when it starts).
+        usleep(postgres == nil ? 500_000 : 2_000_000)
 
         log("\(fleet.count) sites connect at once, each uploads \(results) results…")
         let done = SharedCount(0)
@@ -89,6 +149,7 @@ struct FleetBenchmark {
         let per = (fleet.count + threads - 1) / threads
         for t in 0..<threads {
             let slice = Array(fleet[min(fleet.count, t * per)..<min(fleet.count, (t + 1) * per)])
+            let endpoint = endpoints[t % endpoints.count]  // threads (and so sites) spread over the hubs
             group.enter()
             Thread {
                 defer { group.leave() }
@@ -102,10 +163,17 @@ struct FleetBenchmark {
         report.seconds = (ContinuousClock.now - t0).seconds
         report.sites = done.value
         report.results = done.value * results
-        report.hubPeakRSSKiB = peakRSS(pid: hub.processIdentifier)
-        hub.terminate()
-        hub.waitUntilExit()
-        report.attemptsAtHub = try hubStore.attemptsCountForTests("attempt")
+        report.hubPeakRSSKiB = processes.map { peakRSS(pid: $0.processIdentifier) }.max() ?? 0
+        if let shared {
+            // What the shared log acknowledged (each result is one change of one batch per site).
+            report.attemptsAtHub = try shared.counts().changes
+        }
+        for hub in processes {
+            hub.terminate()
+            hub.waitUntilExit()
+        }
+        if shared == nil { report.attemptsAtHub = try hubStore.attemptsCountForTests("attempt") }
+        if let pg = postgres { try? dropDatabase(database, pg) }
         return report
     }
 
@@ -190,4 +258,37 @@ final class SharedCount: Sendable {
     init(_ v: Int) { self.v = Atomic(v) }
     func add(_ n: Int) { v.add(n, ordering: .relaxed) }
     var value: Int { v.load(ordering: .relaxed) }
+}
+
+extension FleetBenchmark {
+    private func admin(_ pg: (host: String, port: Int, user: String)) -> PostgresClient {
+        let c: PostgresClient.Configuration =
+            pg.host.hasPrefix("/")
+            ? .init(unixSocketPath: "\(pg.host)/.s.PGSQL.\(pg.port)", username: pg.user, password: nil, database: "postgres")
+            : .init(host: pg.host, port: pg.port, username: pg.user, password: nil, database: "postgres", tls: .disable)
+        return PostgresClient(configuration: c, backgroundLogger: benchLogger())
+    }
+
+    /// Set-up SQL outside the log under test, from this thread (the benchmark is not async here).
+    private func adminQuery(_ sql: String, _ pg: (host: String, port: Int, user: String)) throws {
+        let client = admin(pg)
+        let done = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        Task {
+            let runner = Task { await client.run() }
+            do { try await client.query(PostgresQuery(unsafeSQL: sql)) } catch { failure.withLock { $0 = "\(String(reflecting: error))" } }
+            runner.cancel()
+            done.signal()
+        }
+        done.wait()
+        if let f = failure.withLock({ $0 }) { throw BenchFailure("PostgreSQL: \(f)") }
+    }
+
+    func createDatabase(_ name: String, _ pg: (host: String, port: Int, user: String)) throws {
+        try adminQuery("CREATE DATABASE \(name)", pg)
+    }
+
+    func dropDatabase(_ name: String, _ pg: (host: String, port: Int, user: String)) throws {
+        try adminQuery("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", pg)
+    }
 }

@@ -196,20 +196,33 @@ extension HocVuBench {
         @Option(help: "Working directory.") var directory = FileManager.default.temporaryDirectory.path
         @Option(help: "The hocvu binary to run as the hub (default: the one built beside hocvu-bench).")
         var hocvu: String?
+        @Option(help: "Run the hubs on PostgreSQL: HOST:PORT:USER (HOST may be a socket directory); a database is created and dropped.")
+        var postgres: String?
+        @Option(help: "Hub processes sharing the PostgreSQL database (with --postgres).") var hubs = 1
 
         func run() async throws {
+            var pg: (host: String, port: Int, user: String)?
+            if let postgres {
+                let parts = postgres.split(separator: ":").map(String.init)
+                guard parts.count == 3, let port = Int(parts[1]) else { throw BenchFailure("--postgres must be HOST:PORT:USER") }
+                pg = (parts[0], port, parts[2])
+            }
             let hub = hocvu ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("hocvu").path
             guard FileManager.default.isExecutableFile(atPath: hub) else {
                 throw BenchFailure(
                     "the fleet benchmark runs a real hub process, and there is no hocvu binary at \(hub); "
                         + "build it first (`swift build -c release --product hocvu`) or pass --hocvu PATH")
             }
-            let r = try FleetBenchmark(sites: sites, results: results, threads: threads, directory: directory, hocvu: hub).run {
+            var bench = FleetBenchmark(sites: sites, results: results, threads: threads, directory: directory, hocvu: hub)
+            bench.postgres = pg
+            bench.hubs = hubs
+            let r = try bench.run {
                 FileHandle.standardError.write(Data(("bench: " + $0 + "\n").utf8))
             }
             print("""
                 | what | value | target |
                 | --- | ---: | ---: |
+                | hubs, store | \(pg == nil ? "1, SQLite" : "\(hubs), PostgreSQL") | |
                 | sites that uploaded and got their ACK | \(r.sites) of \(sites) | all |
                 | results at the hub (attempts) | \(r.attemptsAtHub) | \(sites * results) |
                 | round: connect + HELLO/WELCOME + upload + ACK, all sites, seconds | \(String(format: "%.1f", r.seconds)) | ≤ 60 |
