@@ -1,3 +1,4 @@
+import Dispatch
 public import Foundation
 public import Logging
 public import Merge
@@ -88,7 +89,7 @@ public final class PostgresHubLog: SharedHubLog {
         self.client = client
         self.settings = settings
         self.logger = logger
-        runner = Task { await client.run() }
+        runner = Task(executorPreference: PostgresExecutor.shared) { await client.run() }
     }
 
     /// Stops the connection pool. The object is unusable afterwards.
@@ -104,7 +105,9 @@ public final class PostgresHubLog: SharedHubLog {
         let done = DispatchSemaphore(value: 0)
         let result = Mutex<Result<T, any Error>?>(nil)
         let timeout = settings.timeoutSeconds
-        let task = Task {
+        // On an executor of its own, never the global concurrency pool: the caller blocks a thread,
+        // and a pool whose threads are all blocked (2 cores, 2 threads) would never run this.
+        let task = Task(executorPreference: PostgresExecutor.shared) {
             let r: Result<T, any Error>
             do { r = .success(try await body()) } catch { r = .failure(error) }
             result.withLock { $0 = r }
@@ -123,7 +126,10 @@ public final class PostgresHubLog: SharedHubLog {
     var endpoint: String { "\(settings.host):\(settings.port)/\(settings.database)" }
 
     /// PSQLError's own description hides the server's message; the message names no data.
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
+        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.commitError ?? t.beginError {
+            return describe(inner)
+        }
         if let e = error as? PSQLError {
             if let message = e.serverInfo?[.message] {
                 return "\(message) (SQLSTATE \(e.serverInfo?[.sqlState] ?? "?"))"
@@ -136,6 +142,10 @@ public final class PostgresHubLog: SharedHubLog {
 
     /// Deadlocks and serialization failures are transient: the transaction is run again.
     static func isRetryable(_ error: any Error) -> Bool {
+        // postgres-nio wraps what failed inside a transaction.
+        if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.commitError ?? t.beginError {
+            return isRetryable(inner)
+        }
         guard let state = (error as? PSQLError)?.serverInfo?[.sqlState] else { return false }
         return state == "40P01" || state == "40001"
     }
@@ -144,49 +154,66 @@ public final class PostgresHubLog: SharedHubLog {
 
     /// The schema version the database holds (0: none).
     public func installedSchemaVersion() throws -> Int {
-        try blocking("reading the schema version") { [client] in
-            let exists = try await client.query("SELECT to_regclass('hocvu_schema') IS NOT NULL")
-            for try await (e) in exists.decode(Bool.self) where !e { return 0 }
-            let rows = try await client.query("SELECT version FROM hocvu_schema")
-            for try await (v) in rows.decode(Int.self) { return v }
-            return 0
-        }
+        try blocking("reading the schema version") { [self] in try await installedSchemaVersionAsync() }
+    }
+
+    /// For callers in an async context (the daemon's start, the CLI): no thread is blocked.
+    public func installedSchemaVersionAsync() async throws -> Int {
+        let exists = try await client.query("SELECT to_regclass('hocvu_schema') IS NOT NULL")
+        for try await (e) in exists.decode(Bool.self) where !e { return 0 }
+        let rows = try await client.query("SELECT version FROM hocvu_schema")
+        for try await (v) in rows.decode(Int.self) { return v }
+        return 0
     }
 
     /// Creates or upgrades the schema to ``schemaVersion`` (several hubs may run it at once: it
     /// takes a lock). - Returns: the versions applied.
     @discardableResult
     public func migrate() throws -> [Int] {
-        try blocking("migrating the schema") { [client, logger] in
-            try await client.withTransaction(logger: logger) { conn in
-                try await conn.query("SELECT pg_advisory_xact_lock(7400001)", logger: logger)
-                try await conn.query("CREATE TABLE IF NOT EXISTS hocvu_schema (version integer NOT NULL)", logger: logger)
-                var current = 0
-                for try await (v) in try await conn.query("SELECT version FROM hocvu_schema", logger: logger).decode(Int.self) {
-                    current = v
-                }
-                if current == 0 { try await conn.query("INSERT INTO hocvu_schema (version) VALUES (0)", logger: logger) }
-                var applied = [Int]()
-                for (i, sql) in PostgresSchema.migrations.enumerated() where i + 1 > current {
-                    for statement in sql { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-                    try await conn.query("UPDATE hocvu_schema SET version = \(i + 1)", logger: logger)
-                    applied.append(i + 1)
-                }
-                return applied
+        try blocking("migrating the schema") { [self] in try await migrateAsync() }
+    }
+
+    @discardableResult
+    public func migrateAsync() async throws -> [Int] {
+        try await client.withTransaction(logger: logger) { [logger] conn in
+            try await conn.query("SELECT pg_advisory_xact_lock(7400001)", logger: logger)
+            try await conn.query("CREATE TABLE IF NOT EXISTS hocvu_schema (version integer NOT NULL)", logger: logger)
+            var current = 0
+            for try await (v) in try await conn.query("SELECT version FROM hocvu_schema", logger: logger).decode(Int.self) {
+                current = v
             }
+            if current == 0 { try await conn.query("INSERT INTO hocvu_schema (version) VALUES (0)", logger: logger) }
+            var applied = [Int]()
+            for (i, sql) in PostgresSchema.migrations.enumerated() where i + 1 > current {
+                for statement in sql { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await conn.query("UPDATE hocvu_schema SET version = \(i + 1)", logger: logger)
+                applied.append(i + 1)
+            }
+            return applied
         }
     }
 
     /// Fails with what to do unless the database holds this build's schema.
     public func checkSchema() throws {
-        let v = try installedSchemaVersion()
-        guard v == Self.schemaVersion else {
-            if v < Self.schemaVersion {
+        try Self.judge(schema: try installedSchemaVersion(), endpoint: endpoint)
+    }
+
+    public func checkSchemaAsync() async throws {
+        let v: Int
+        do { v = try await installedSchemaVersionAsync() } catch {
+            throw SharedLogError("reading the schema version: \(Self.describe(error)) (PostgreSQL at \(endpoint))")
+        }
+        try Self.judge(schema: v, endpoint: endpoint)
+    }
+
+    static func judge(schema v: Int, endpoint: String) throws {
+        guard v == schemaVersion else {
+            if v < schemaVersion {
                 throw SharedLogError(
-                    "the database \(endpoint) holds schema version \(v), this hocvu needs \(Self.schemaVersion): run `hocvu hub migrate`")
+                    "the database \(endpoint) holds schema version \(v), this hocvu needs \(schemaVersion): run `hocvu hub migrate`")
             }
             throw SharedLogError(
-                "the database \(endpoint) holds schema version \(v), newer than this hocvu's \(Self.schemaVersion): upgrade hocvu on this hub")
+                "the database \(endpoint) holds schema version \(v), newer than this hocvu's \(schemaVersion): upgrade hocvu on this hub")
         }
     }
 
@@ -195,12 +222,17 @@ public final class PostgresHubLog: SharedHubLog {
     public func append(_ batches: [PreparedBatch]) throws -> [BatchAdmission] {
         guard !batches.isEmpty else { return [] }
         let hub = settings.hubName
+        // The server gives up before this client does: a transaction this hub no longer waits for
+        // must not commit later, nor hold origins' row locks against the other hubs.
+        let serverTimeout = max(500, Int(settings.timeoutSeconds * 1_000) - 500)
         return try blocking("appending to the shared log") { [client, logger] in
             var attempt = 0
             while true {
                 do {
                     return try await client.withTransaction(logger: logger) { conn in
-                        try await Self.append(batches, hub: hub, conn: conn, logger: logger)
+                        try await conn.query(PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(serverTimeout)"), logger: logger)
+                        try await conn.query(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(serverTimeout)"), logger: logger)
+                        return try await Self.append(batches, hub: hub, conn: conn, logger: logger)
                     }
                 } catch where Self.isRetryable(error) && attempt < 5 {
                     attempt += 1
@@ -343,6 +375,23 @@ public final class PostgresHubLog: SharedHubLog {
                 vv[Origin(node: id, epoch: UInt64(bitPattern: epoch))] = UInt64(max(0, seq))
             }
             return vv
+        }
+    }
+
+    public func welcomeState(of node: NodeID) throws -> (have: VersionVector, lastIDs: [Origin: Data]) {
+        let key = ByteBuffer(bytes: node.bytes)
+        return try blocking("reading a site's state in the log") { [client] in
+            var vv = VersionVector()
+            var ids = [Origin: Data]()
+            // One statement: the vector and the ids are of the same commit (another hub may append between two).
+            let rows = try await client.query(
+                "SELECT epoch, contiguous_seq, last_batch_id FROM hub_origin WHERE node_id = \(key) AND contiguous_seq > 0")
+            for try await (epoch, seq, id) in rows.decode((Int64, Int64, ByteBuffer).self) {
+                let origin = Origin(node: node, epoch: UInt64(bitPattern: epoch))
+                vv[origin] = UInt64(max(0, seq))
+                ids[origin] = Data(bytes: id)
+            }
+            return (vv, ids)
         }
     }
 
@@ -536,4 +585,18 @@ public enum PostgresSchema {
 
 extension Data {
     init(bytes buffer: ByteBuffer) { self.init(buffer.readableBytesView) }
+}
+
+/// A task executor on a serial dispatch queue of its own: the database's work (the connection pool's
+/// run loop, each query awaited by a blocked caller) never waits for a thread of the global pool,
+/// which callers blocking on it could exhaust. Dispatch gives a serial queue its own thread.
+final class PostgresExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = PostgresExecutor()
+    private let queue = DispatchQueue(label: "hocvu.postgres")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
 }

@@ -51,6 +51,18 @@ extension HocVu.Hub {
             }
 
             let logger = HocVu.makeLogger("hocvu.hub", level: Logger.Level(rawValue: c.logLevel) ?? .info)
+            // Several hubs on one database: the shared log acknowledges, this hub's store is its view.
+            // Opened (and its schema checked) here, in the async context, so no thread waits on it.
+            let sharedLog: PostgresHubLog?
+            do {
+                sharedLog = c.store.backend == .postgresql ? try await SharedDatabase.openChecked(c.store, logger: logger) : nil
+            } catch {
+                logger.critical("Cannot start: \(error)")
+                throw ExitCode.failure
+            }
+            if sharedLog != nil {
+                logger.info("Shared database", metadata: ["store.host": "\(c.store.host)", "store.database": "\(c.store.database)"])
+            }
             let metrics = DaemonMetrics.make(role: "hub", address: c.metrics)
             let (hub, db, keys, endpoint) = try Daemon.starting(logger: logger) {
                 let (db, keys) = try Daemon.openChecked(db: c.database, keys: c.keys, role: .hub, logger: logger)
@@ -61,11 +73,7 @@ extension HocVu.Hub {
                     settings.releases!.maxConcurrentTransfers = c.maxTransfers
                 }
                 if let metrics { settings.metrics = HubMetrics(factory: metrics.factory) }
-                if c.store.backend == .postgresql {
-                    // Several hubs on one database: the shared log acknowledges, this store is the view.
-                    settings.sharedLog = try SharedDatabase.open(c.store, logger: logger)
-                    logger.info("Shared database", metadata: ["store.host": "\(c.store.host)", "store.database": "\(c.store.database)"])
-                }
+                settings.sharedLog = sharedLog
                 let hub = HubServer(store: db, configuration: settings, logger: logger)
                 return (hub, db, keys, try hub.start())
             }

@@ -31,7 +31,18 @@ enum SharedDatabase {
         return password
     }
 
+    /// The shared log for `[store]`, its schema checked without blocking a thread (the daemon's start).
+    static func openChecked(_ c: StoreConfig, logger: Logger) async throws -> PostgresHubLog {
+        let log = try open(c, logger: logger, checkSchema: false)
+        do { try await log.checkSchemaAsync() } catch {
+            log.close()
+            throw Failure("\(error)")
+        }
+        return log
+    }
+
     /// The shared log for `[store]`, its schema checked unless `checkSchema` is false (migrate).
+    /// Blocks while checking: for the synchronous commands (enroll, revoke).
     static func open(_ c: StoreConfig, logger: Logger, checkSchema: Bool = true) throws -> PostgresHubLog {
         let settings = PostgresHubLog.Settings(
             host: c.host, port: c.port, database: c.database, user: c.user, password: try password(c.passwordFile),
@@ -55,13 +66,13 @@ enum SharedDatabase {
 }
 
 extension HocVu.Hub {
-    struct Migrate: ParsableCommand {
+    struct Migrate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create or upgrade the hub's PostgreSQL schema ([store] backend = \"postgresql\").",
             discussion: "Safe to run on every hub at once and again: it takes a lock and applies only what is missing.")
         @Option(help: "The hub's configuration (hub.toml) with its [store] section.") var config: String
 
-        func run() throws {
+        func run() async throws {
             guard let c = try SharedDatabase.configured(config) else {
                 throw Failure("\(config): [store] backend is not \"postgresql\"; a SQLite hub migrates its database by itself at start")
             }
@@ -69,7 +80,7 @@ extension HocVu.Hub {
             let log = try SharedDatabase.open(c.store, logger: logger, checkSchema: false)
             defer { log.close() }
             let applied: [Int]
-            do { applied = try log.migrate() } catch { throw Failure("\(error)") }
+            do { applied = try await log.migrateAsync() } catch { throw Failure("migrating \(c.store.host):\(c.store.port)/\(c.store.database): \(PostgresHubLog.describe(error))") }
             print(
                 applied.isEmpty
                     ? "schema already at version \(PostgresHubLog.schemaVersion); nothing to do"

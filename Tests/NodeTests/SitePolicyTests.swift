@@ -133,4 +133,28 @@ struct SitePolicyTests {
         #expect(ReconnectTiming.initialDelay(base: .max) { $0.upperBound } == .max)
         #expect(ReconnectTiming.initialDelay(base: 0) { $0.upperBound } == 0)
     }
+
+    @Test("failover: the first hub while it serves; the next after the delay plus jitter once it does not; round again")
+    func hubFailover() {
+        var drawn: [ClosedRange<Int64>] = []
+        var f = HubFailover(endpoints: ["a", "b", "c"], afterMilliseconds: 1_000, now: 0) { drawn.append($0); return 400 }
+        #expect(f.endpoint == "a" && f.isPrimary && f.deadline == 1_400 && drawn == [0...1_000])
+        #expect(f.next(now: 1_399) { _ in 0 } == nil)  // not due yet: the first connection gets its chance
+        f.served()  // WELCOME
+        #expect(f.deadline == nil && f.next(now: 99_999) { _ in 0 } == nil)  // serving: stay, however long
+        f.troubled(now: 10_000) { _ in 1_000 }  // connection lost: count from here, jitter up to as much again
+        f.troubled(now: 10_500) { _ in 0 }  // already counting: the first trouble sets the deadline
+        #expect(f.deadline == 12_000)
+        #expect(f.next(now: 11_999) { _ in 0 } == nil)
+        #expect(f.next(now: 12_000) { _ in 7 } == "b" && !f.isPrimary && f.deadline == 13_007)
+        #expect(f.next(now: 13_007) { _ in 0 } == "c")
+        #expect(f.next(now: 14_007) { _ in 0 } == "a" && f.isPrimary)  // round again
+        // A jitter source out of range, or a clock at the end of time, never traps or goes back.
+        var g = HubFailover(endpoints: ["a", "b"], afterMilliseconds: 1_000, now: .max - 10) { _ in .max }
+        #expect(g.deadline == .max)
+        g.troubled(now: 0) { _ in -5 }
+        // One hub only: never moves.
+        var one = HubFailover(endpoints: ["a"], afterMilliseconds: 1, now: 0) { _ in 0 }
+        #expect(one.next(now: .max) { _ in 0 } == nil && one.endpoint == "a")
+    }
 }

@@ -53,6 +53,54 @@ import Testing
         #expect(error("role = \"hub\"\n[log]\nlevel = \"loud\"\n")?.line == 3)
     }
 
+    @Test("[store]: SQLite by default; PostgreSQL with its keys checked; errors name key and line")
+    func storeSection() throws {
+        guard case .hub(let plain) = try DaemonConfig.parse("role = \"hub\"\n", file: "x.toml") else { Issue.record("not a hub"); return }
+        #expect(plain.store == StoreConfig() && plain.store.backend == .sqlite)
+        let pg = """
+            role = "hub"
+            [store]
+            backend = "postgresql"
+            host = "db.hocvu.internal"
+            port = 5433
+            database = "hocvu"
+            user = "hocvu"
+            password_file = "/etc/hocvu/db-password"
+            pool_size = 4
+            tls = "verify-full"
+            timeout = 5
+            name = "hub-a"
+            """
+        guard case .hub(let h) = try DaemonConfig.parse(pg, file: "x.toml") else { Issue.record("not a hub"); return }
+        #expect(h.store.backend == .postgresql && h.store.host == "db.hocvu.internal" && h.store.port == 5433)
+        #expect(h.store.passwordFile == "/etc/hocvu/db-password" && h.store.poolSize == 4 && h.store.tls == "verify-full")
+        #expect(h.store.timeoutSeconds == 5 && h.store.name == "hub-a")
+        let head = "role = \"hub\"\n[store]\n"
+        #expect(error(head + "backend = \"mysql\"\n")?.line == 3)
+        #expect(error(head + "tls = \"yes\"\n")?.problem.contains("verify-full") == true)
+        // A database call waits in the hub's loop: a timeout near systemd's 30 s watchdog is refused.
+        #expect(error(head + "timeout = 30\n")?.problem == "must be between 1 and 20, not 30")
+        #expect(error(head + "password_file = \"db-password\"\n")?.key == "[store] password_file")
+        #expect(error(head + "name = \"hub a\"\n")?.key == "[store] name")
+        #expect(error(head + "pasword_file = \"/x\"\n")?.description.contains("unknown key") == true)
+    }
+
+    @Test("[hub] endpoints: several hubs in order; one of endpoint or endpoints; each checked")
+    func hubEndpoints() throws {
+        let base = "role = \"site\"\n[hub]\ntransport_key = \"\(key)\"\n"
+        guard case .site(let s) = try DaemonConfig.parse(base + "endpoints = [\"tcp://a:7400\", \"tcp://b:7400\"]\n", file: "x.toml")
+        else { Issue.record("not a site"); return }
+        #expect(s.hubEndpoints == ["tcp://a:7400", "tcp://b:7400"] && s.hubEndpoint == "tcp://a:7400")
+        guard case .site(let one) = try DaemonConfig.parse(base + "endpoint = \"tcp://a:7400\"\n", file: "x.toml") else { return }
+        #expect(one.hubEndpoints == ["tcp://a:7400"])
+        #expect(error(base + "endpoints = [\"tcp://a:7400\"]\nendpoint = \"tcp://a:7400\"\n")?.problem.contains("not both") == true)
+        #expect(error(base + "endpoints = [\"tcp://a:7400\", \"b:7400\"]\n")?.problem.contains("\"b:7400\"") == true)
+        #expect(error(base + "endpoints = [\"tcp://a:7400\", \"tcp://a:7400\"]\n")?.problem == "lists a hub twice")
+        #expect(error(base + "endpoints = []\n")?.problem == "must list 1 to 16 hubs")
+        #expect(error(base + "endpoints = \"tcp://a:7400\"\n")?.problem.contains("list of strings") == true)
+        #expect(error(base + "endpoints = [7400]\n")?.problem.contains("strings") == true)
+    }
+
     @Test("[dashboard]: off by default, loopback only, tls_proxy marks cookies Secure; errors name key and line")
     func dashboardSection() throws {
         let hub = "role = \"hub\"\n"

@@ -192,6 +192,8 @@ public final class HubServer: Sendable {
 
     /// Only the hub's loop thread touches it.
     nonisolated(unsafe) private var logLimiter = LogRateLimiter()
+    /// Only the hub's loop thread touches it: origins the follow step leaves alone until then.
+    nonisolated(unsafe) private var followHeld: [Origin: Int64] = [:]
 
     /// Counts a refusal for `commune` (nil: not an enrolled site) and logs it at a bounded rate.
     private func refuse(_ reason: DropReason, commune: Int?, _ detail: @autoclosure () -> String, count n: Int = 1) {
@@ -288,9 +290,12 @@ public final class HubServer: Sendable {
             let v = try log.enrollmentVersion()
             guard v != enrollmentVersion else { return false }
             let all = try log.enrollments()
-            try store.mirrorEnrollments(all)
+            // Enforced first: a view that cannot take the copy (full disk) must not delay a revocation.
             enrollmentVersion = v
             registry = Registry(all)
+            do { try store.mirrorEnrollments(all) } catch {
+                logger.warning("Could not copy the enrollments into this hub's view (its report lists sites from it)", metadata: ["error": "\(error)"])
+            }
             return true
         }
         if log != nil {
@@ -516,7 +521,8 @@ public final class HubServer: Sendable {
                 // Only a connection that said HELLO is remembered: an enrolled but hostile site that
                 // opens connection after connection without HELLO cannot grow this table.
                 sessions[routing] = session.isReady ? session : nil
-                for action in actions {
+                var welcomeRefused = false
+                for action in actions where !welcomeRefused {
                     switch action {
                     case .merge(let id, let batches):
                         uploads.append(Upload(routing: routing, id: id, peer: peer, batches: batches))
@@ -534,12 +540,19 @@ public final class HubServer: Sendable {
                         let haveIDs: [Origin: Data]
                         do {
                             if logDown(now: NodeStore.systemNow()) { throw SharedLogError("still unreachable; retrying with backoff") }
-                            have = try log?.versionVector(of: [origin.node]) ?? store.versionVector(of: [origin.node])
-                            haveIDs = try log?.lastBatchIDs(of: origin.node) ?? store.lastBatchIDs(of: origin.node)
+                            if let log {
+                                (have, haveIDs) = try log.welcomeState(of: origin.node)
+                            } else {
+                                have = try store.versionVector(of: [origin.node])
+                                haveIDs = try store.lastBatchIDs(of: origin.node)
+                            }
                         } catch let error as SharedLogError {
                             if !logDown(now: NodeStore.systemNow()) { logFailed(error) }
                             send(routing, .refuse(code: .busy, reason: "the hub cannot reach its database; try again later",
                                                   retryAfterSeconds: configuration.databaseRetrySeconds), id: id)
+                            // Not welcomed: nothing else of this HELLO is served (no offer, no home feed).
+                            sessions[routing] = nil
+                            welcomeRefused = true
                             continue
                         }
                         var welcome = WireMessage.Welcome(
@@ -777,7 +790,9 @@ extension HubServer {
     func appendToLog(
         _ batches: [Batch], log: any SharedHubLog, heardFrom: Set<Int>, registry: Registry, uploaders: Set<NodeID>
     ) throws -> (ApplyReport, VersionVector) {
-        let prepared = PreparedBatch.prepareAll(batches, localOrigin: try store.currentOrigin())
+        // Every signature is checked: a batch claiming this view's own origin is a peer's claim here
+        // (the log is shared, the hubs' own origins never enter it).
+        let prepared = PreparedBatch.prepareAll(batches, localOrigin: Self.noOrigin)
         let decisions = try log.append(prepared)
         var report = ApplyReport()
         var toView = [PreparedBatch]()
@@ -802,6 +817,9 @@ extension HubServer {
         return (report, vv)
     }
 
+    /// An origin no batch can claim (a node id of zeros is no Ed25519 key).
+    static let noOrigin = Origin(node: NodeID(bytes: Data(count: 32))!, epoch: 0)
+
     /// One follow step: the batches other hubs appended that this view lacks, at most
     /// ``Configuration/followBatchesPerStep``, merged like uploads (home feeds included).
     /// - Returns: the communes whose home feed grew.
@@ -811,22 +829,32 @@ extension HubServer {
         let mine = try store.versionVector()
         var behind = [(Origin, UInt64)]()
         var lag = 0
+        let now = NodeStore.systemNow()
         for (origin, seq) in heads.entries where seq > mine[origin] {
-            behind.append((origin, mine[origin]))
             lag &+= Int(clamping: seq - mine[origin])
+            // An origin whose batches this view refused is left alone for a while (see below).
+            if let until = followHeld[origin], now < until { continue }
+            behind.append((origin, mine[origin]))
         }
         state.withLock { $0.stats.viewLagChanges = lag }
         guard !behind.isEmpty else { return [] }
         var batches = [Batch]()
-        for (origin, after) in behind where batches.count < configuration.followBatchesPerStep {
+        // In random order: one origin with a long backlog cannot keep the others waiting.
+        for (origin, after) in behind.shuffled() where batches.count < configuration.followBatchesPerStep {
             batches += try log.batches(of: origin, after: after, limit: configuration.followBatchesPerStep - batches.count)
         }
         let report = try store.apply(batches, routeHome: registry.communeByNode)
-        if !report.refused.isEmpty {
-            logger.warning(
-                "The view refused batches the shared log holds", metadata: [
-                    "refused": "\(report.refused.count)", "first": "\(report.refused[0].origin) #\(report.refused[0].firstSeq): \(report.refused[0].reason)",
-                ])
+        // The view refuses what the log took only when the two disagree (a view restored or left
+        // ahead of a failed-over database, an origin it quarantined before): fetching it again every
+        // step would spin, so that origin waits 60 s, and it is said once a minute.
+        for r in report.refused {
+            followHeld[r.origin] = now + 60_000
+            let key = RefusalKey(commune: nil, reason: "view_refused_log_batch")
+            if let suppressed = logLimiter.admit(key, now: now) {
+                logger.warning(
+                    "This hub's view refuses a batch the shared log holds; that origin is retried in a minute. If it persists, rebuild the view (docs/operations.md)",
+                    metadata: ["origin": "\(r.origin)", "first_seq": "\(r.firstSeq)", "reason": "\(r.reason)", "suppressed": "\(suppressed)"])
+            }
         }
         logger.debug("Followed the shared log", metadata: ["batches": "\(batches.count)", "changes_merged": "\(report.mergedChanges)"])
         return report.fedCommunes

@@ -19,6 +19,9 @@ public protocol SharedHubLog: Sendable {
     func versionVector(of nodes: Set<NodeID>) throws -> VersionVector
     /// The id of the last batch of each origin of `node`.
     func lastBatchIDs(of node: NodeID) throws -> [Origin: Data]
+    /// What a WELCOME tells a site: its origins' runs and their last batch ids, read in one
+    /// statement (read apart, another hub's commit between them would look like a restored site).
+    func welcomeState(of node: NodeID) throws -> (have: VersionVector, lastIDs: [Origin: Data])
     /// Every origin's contiguous run: what a view compares with its own to follow the log.
     func heads() throws -> VersionVector
     /// An origin's batches after `seq`, in order, at most `limit`.

@@ -147,7 +147,9 @@ public struct HubFailover: Sendable, Equatable {
 
     private static func deadline(now: Int64, after: Int64, jitter: (ClosedRange<Int64>) -> Int64) -> Int64 {
         let drawn = min(max(0, jitter(0...after)), after)
-        return now.addingReportingOverflow(after + drawn).overflow ? .max : now + after + drawn
+        let (wait, over) = after.addingReportingOverflow(drawn)
+        let (at, late) = now.addingReportingOverflow(wait)
+        return over || late ? .max : at
     }
 
     /// The current hub served (WELCOME or an acknowledgement): stay.
