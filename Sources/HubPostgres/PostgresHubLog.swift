@@ -125,6 +125,24 @@ public final class PostgresHubLog: SharedHubLog {
 
     var endpoint: String { "\(settings.host):\(settings.port)/\(settings.database)" }
 
+    /// Awaits `body` at most the configured timeout, for async callers (the daemon's start, migrate):
+    /// with the database down, postgres-nio waits for a connection for as long as it is asked to.
+    func withDeadline<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = settings.timeoutSeconds
+        let endpoint = endpoint
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let once = Once(continuation)
+            let work = Task(executorPreference: PostgresExecutor.shared) {
+                do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int(timeout * 1_000)))
+                work.cancel()
+                once.resume(with: .failure(SharedLogError("\(what): no answer from PostgreSQL at \(endpoint) within \(Int(timeout)) s")))
+            }
+        }
+    }
+
     /// PSQLError's own description hides the server's message; the message names no data.
     public static func describe(_ error: any Error) -> String {
         if let t = error as? PostgresTransactionError, let inner = t.closureError ?? t.commitError ?? t.beginError {
@@ -175,6 +193,10 @@ public final class PostgresHubLog: SharedHubLog {
 
     @discardableResult
     public func migrateAsync() async throws -> [Int] {
+        try await withDeadline("migrating the schema") { [self] in try await migrateUnbounded() }
+    }
+
+    private func migrateUnbounded() async throws -> [Int] {
         try await client.withTransaction(logger: logger) { [logger] conn in
             try await conn.query("SELECT pg_advisory_xact_lock(7400001)", logger: logger)
             try await conn.query("CREATE TABLE IF NOT EXISTS hocvu_schema (version integer NOT NULL)", logger: logger)
@@ -200,7 +222,9 @@ public final class PostgresHubLog: SharedHubLog {
 
     public func checkSchemaAsync() async throws {
         let v: Int
-        do { v = try await installedSchemaVersionAsync() } catch {
+        do { v = try await withDeadline("reading the schema version") { [self] in try await installedSchemaVersionAsync() } } catch let e as SharedLogError {
+            throw e
+        } catch {
             throw SharedLogError("reading the schema version: \(Self.describe(error)) (PostgreSQL at \(endpoint))")
         }
         try Self.judge(schema: v, endpoint: endpoint)
@@ -598,5 +622,17 @@ final class PostgresExecutor: TaskExecutor, @unchecked Sendable {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
         queue.async { job.runSynchronously(on: executor) }
+    }
+}
+
+/// Resumes a continuation once, whichever of two racers comes first.
+final class Once<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+    init(_ c: CheckedContinuation<T, any Error>) { continuation = Mutex(c) }
+    func resume(with result: Result<T, any Error>) {
+        continuation.withLock { c in
+            c?.resume(with: result)
+            c = nil
+        }
     }
 }
