@@ -391,14 +391,9 @@ public final class PostgresHubLog: SharedHubLog {
         guard !nodes.isEmpty else { return VersionVector() }
         let keys = nodes.map { ByteBuffer(bytes: $0.bytes) }
         return try blocking("reading the log's version vector") { [client] in
-            var vv = VersionVector()
-            let rows = try await client.query(
-                "SELECT node_id, epoch, contiguous_seq FROM hub_origin WHERE node_id = ANY(\(keys)::bytea[]) AND contiguous_seq > 0")
-            for try await (node, epoch, seq) in rows.decode((ByteBuffer, Int64, Int64).self) {
-                guard let id = NodeID(bytes: Data(bytes: node)) else { continue }
-                vv[Origin(node: id, epoch: UInt64(bitPattern: epoch))] = UInt64(max(0, seq))
-            }
-            return vv
+            try await Self.vector(
+                client.query(
+                    "SELECT node_id, epoch, contiguous_seq FROM hub_origin WHERE node_id = ANY(\(keys)::bytea[]) AND contiguous_seq > 0"))
         }
     }
 
@@ -419,29 +414,20 @@ public final class PostgresHubLog: SharedHubLog {
         }
     }
 
-    public func lastBatchIDs(of node: NodeID) throws -> [Origin: Data] {
-        let key = ByteBuffer(bytes: node.bytes)
-        return try blocking("reading the log's last batch ids") { [client] in
-            var out = [Origin: Data]()
-            let rows = try await client.query(
-                "SELECT epoch, last_batch_id FROM hub_origin WHERE node_id = \(key) AND contiguous_seq > 0")
-            for try await (epoch, id) in rows.decode((Int64, ByteBuffer).self) {
-                out[Origin(node: node, epoch: UInt64(bitPattern: epoch))] = Data(bytes: id)
-            }
-            return out
+    public func heads() throws -> VersionVector {
+        try blocking("reading the log's heads") { [client] in
+            try await Self.vector(client.query("SELECT node_id, epoch, contiguous_seq FROM hub_origin WHERE contiguous_seq > 0"))
         }
     }
 
-    public func heads() throws -> VersionVector {
-        try blocking("reading the log's heads") { [client] in
-            var vv = VersionVector()
-            let rows = try await client.query("SELECT node_id, epoch, contiguous_seq FROM hub_origin WHERE contiguous_seq > 0")
-            for try await (node, epoch, seq) in rows.decode((ByteBuffer, Int64, Int64).self) {
-                guard let id = NodeID(bytes: Data(bytes: node)) else { continue }
-                vv[Origin(node: id, epoch: UInt64(bitPattern: epoch))] = UInt64(max(0, seq))
-            }
-            return vv
+    /// Rows of (node_id, epoch, contiguous_seq) as a version vector.
+    private static func vector(_ rows: PostgresRowSequence) async throws -> VersionVector {
+        var vv = VersionVector()
+        for try await (node, epoch, seq) in rows.decode((ByteBuffer, Int64, Int64).self) {
+            guard let id = NodeID(bytes: Data(bytes: node)) else { continue }
+            vv[Origin(node: id, epoch: UInt64(bitPattern: epoch))] = UInt64(max(0, seq))
         }
+        return vv
     }
 
     public func batches(of origin: Origin, after seq: UInt64, limit: Int) throws -> [Batch] {

@@ -409,6 +409,14 @@ public final class HubServer: Sendable {
             sessions[routing]?.homeFeedCursor = cursor
         }
 
+        /// Each upload of a round that stored nothing: counted per site, answered BUSY (resend later).
+        func answerBusy(_ uploads: [Upload], _ reason: DropReason, _ why: String, retry: UInt32) {
+            for u in uploads {
+                refuse(reason, commune: u.peer.commune, "upload not stored: \(why)")
+                send(u.routing, .refuse(code: .busy, reason: "\(why); nothing of this upload was stored: resend later", retryAfterSeconds: retry), id: u.id)
+            }
+        }
+
         /// Carries out what a session decided that needs nothing of this round's state.
         func perform(_ action: HubSession.Action, routing: Data, commune: Int) {
             switch action {
@@ -598,27 +606,13 @@ public final class HubServer: Sendable {
             } catch let error as SharedLogError {
                 // Nothing of these uploads is committed to the shared log: none is acknowledged.
                 if !logDown(now: roundNow) { logFailed(error) }
-                for u in uploads {
-                    refuse(.databaseUnavailable, commune: u.peer.commune, "upload not stored: the hub cannot reach its database")
-                    send(
-                        u.routing,
-                        .refuse(code: .busy, reason: "the hub cannot reach its database; nothing of this upload was stored: resend later",
-                                retryAfterSeconds: configuration.databaseRetrySeconds),
-                        id: u.id)
-                }
+                answerBusy(uploads, .databaseUnavailable, "the hub cannot reach its database", retry: configuration.databaseRetrySeconds)
                 continue
             } catch let error where NodeStore.isDiskFull(error) {
                 // The transaction rolled back: nothing of these uploads is stored, so none is
                 // acknowledged. BUSY makes each site resend from what the hub says it has.
                 noteDiskFull()
-                for u in uploads {
-                    refuse(.diskFull, commune: u.peer.commune, "upload not stored: the hub's disk is full")
-                    send(
-                        u.routing,
-                        .refuse(code: .busy, reason: "the hub's disk is full; nothing of this upload was stored: resend later",
-                                retryAfterSeconds: configuration.diskFullRetrySeconds),
-                        id: u.id)
-                }
+                answerBusy(uploads, .diskFull, "the hub's disk is full", retry: configuration.diskFullRetrySeconds)
                 continue
             }
             if !fed.isEmpty {

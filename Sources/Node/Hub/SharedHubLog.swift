@@ -17,8 +17,6 @@ public protocol SharedHubLog: Sendable {
     func append(_ batches: [PreparedBatch]) throws -> [BatchAdmission]
     /// The log's contiguous run for each origin of these nodes.
     func versionVector(of nodes: Set<NodeID>) throws -> VersionVector
-    /// The id of the last batch of each origin of `node`.
-    func lastBatchIDs(of node: NodeID) throws -> [Origin: Data]
     /// What a WELCOME tells a site: its origins' runs and their last batch ids, read in one
     /// statement (read apart, another hub's commit between them would look like a restored site).
     func welcomeState(of node: NodeID) throws -> (have: VersionVector, lastIDs: [Origin: Data])
